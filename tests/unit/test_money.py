@@ -136,6 +136,11 @@ def test_round_half_up_goes_away_from_zero(value: Fraction, expected: int) -> No
     assert round_half_up(value) == expected
 
 
+def test_of_major_rounds_once() -> None:
+    assert Money.of_major(Fraction(1, 3), USD) == Money(33, USD)
+    assert Money.of_major(Decimal("-0.005"), USD) == Money(-1, USD)
+
+
 def test_round_to_minor_is_the_currency_exponent() -> None:
     assert round_to_minor(Decimal("0.005"), USD) == 1
     assert round_to_minor(Decimal("0.0049"), USD) == 0

@@ -209,7 +209,8 @@ def _named(data: object, path: str, build: Callable[[str, object, str], T]) -> M
     built = {}
     for code, raw in entries.items():
         here = fields.at(path, code)
-        built[fields.name(code, here)] = build(code, raw, here)
+        fields.name(code, here)  # the code first: `built[k] = v` evaluates v before k
+        built[code] = build(code, raw, here)
     return MappingProxyType(built)
 
 
@@ -260,11 +261,12 @@ def _filter(raw: object, path: str) -> Mapping[str, FilterValue]:
     doc = fields.mapping(raw, path)
     result: dict[str, FilterValue] = {}
     for key, value in doc.items():
+        fields.name(key, fields.at(path, key))
         if not isinstance(value, str | int | bool):
             raise InvalidConfig(
                 fields.at(path, key), f"expected a text, number or flag, got {value!r}"
             )
-        result[fields.name(key, fields.at(path, key))] = value
+        result[key] = value
     return MappingProxyType(result)
 
 
