@@ -3,12 +3,17 @@ keys, catalog import, simulate)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import typer
 import uvicorn
+import yaml
 
 from tabkeeper.api.app import create_app
 from tabkeeper.db.engine import make_engine
 from tabkeeper.db.migrate import upgrade
+from tabkeeper.domain.errors import TabkeeperError
 from tabkeeper.settings import Settings
 
 app = typer.Typer(
@@ -22,6 +27,25 @@ def migrate() -> None:
     settings = Settings()
     upgrade(make_engine(settings.database_url))
     typer.echo(f"migrated {settings.database_url}")
+
+
+@app.command()
+def simulate(file: Path = typer.Argument(..., help="A scenario file, YAML or JSON.")) -> None:
+    """Run a scenario on a fresh in-memory database; print its results as JSON."""
+    from tabkeeper.simulate import render
+    from tabkeeper.simulate import simulate as run_scenario
+
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        typer.echo(f"{file}: {error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        result = run_scenario(data)
+    except TabkeeperError as error:
+        typer.echo(error.message, err=True)
+        raise typer.Exit(2) from None
+    sys.stdout.write(render(result))
 
 
 @app.command()

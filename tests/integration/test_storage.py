@@ -74,3 +74,16 @@ def test_urls() -> None:
     assert is_sqlite(memory)
     upgrade(memory)
     assert "platforms" in inspect(memory).get_table_names()
+
+
+def test_migrations_build_exactly_the_schema_of_the_tables(engine: Engine) -> None:
+    """The migrated database has every table, column, index and constraint the code
+    declares, on SQLite and PostgreSQL (nothing drifts between the two)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from tabkeeper.db.schema import METADATA
+
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), METADATA)
+    assert differences == []

@@ -41,7 +41,7 @@ from tabkeeper.domain.lifecycle import (
     PlanChanged,
     PurgeData,
     ReleasePhoneNumbers,
-    RenewalPaid,
+    PeriodRenewed,
     RestoreService,
     RetentionExpired,
     SchedulePurge,
@@ -90,7 +90,7 @@ SAMPLE_EVENTS: dict[str, Event] = {
     "trial_sessions_used_up": TrialSessionsUsedUp(),
     "trial_days_ran_out": TrialDaysRanOut(),
     "checkout_paid": CheckoutPaid(period_end=NOW + 31 * DAY),
-    "renewal_paid": RenewalPaid(period_end=NOW + 31 * DAY),
+    "period_renewed": PeriodRenewed(period_end=NOW + 31 * DAY),
     "plan_changed": PlanChanged(),
     "payment_succeeded": PaymentSucceeded(),
     "payment_failed": PaymentFailed(),
@@ -118,7 +118,7 @@ EXPECTED: dict[tuple[State, str], tuple[State, list[str], bool]] = {
     (S.EXPIRED, "checkout_paid"): (S.ACTIVE, ["restore_service"], False),
     (S.CANCELED, "checkout_paid"): (S.ACTIVE, ["cancel_purge", "restore_service"], False),
     (S.CANCELED, "retention_expired"): (S.CANCELED, ["purge_data"], False),
-    (S.ACTIVE, "renewal_paid"): (S.ACTIVE, ["notify:subscription.renewed"], False),
+    (S.ACTIVE, "period_renewed"): (S.ACTIVE, ["notify:subscription.renewed"], False),
     (S.ACTIVE, "plan_changed"): (S.ACTIVE, ["notify:subscription.changed"], False),
     (S.ACTIVE, "payment_failed"): (
         S.PAST_DUE,
@@ -128,6 +128,7 @@ EXPECTED: dict[tuple[State, str], tuple[State, list[str], bool]] = {
     (S.ACTIVE, "cancel_requested"): (S.ACTIVE, ["notify:subscription.canceled"], False),
     (S.ACTIVE, "cancel_undone"): (S.ACTIVE, ["notify:subscription.changed"], True),
     (S.ACTIVE, "period_ended"): (S.CANCELED, ["stop_agents", *ENDED], True),
+    (S.PAST_DUE, "period_renewed"): (S.PAST_DUE, [], False),
     (S.PAST_DUE, "payment_failed"): (S.PAST_DUE, ["notify:payment.failed"], False),
     (S.PAST_DUE, "payment_succeeded"): (
         S.ACTIVE,
@@ -142,6 +143,7 @@ EXPECTED: dict[tuple[State, str], tuple[State, list[str], bool]] = {
     (S.PAST_DUE, "cancel_requested"): (S.PAST_DUE, ["notify:subscription.canceled"], False),
     (S.PAST_DUE, "cancel_undone"): (S.PAST_DUE, ["notify:subscription.changed"], True),
     (S.PAST_DUE, "period_ended"): (S.CANCELED, ["cancel_retries", "stop_agents", *ENDED], True),
+    (S.SUSPENDED, "period_renewed"): (S.SUSPENDED, [], False),
     (S.SUSPENDED, "payment_failed"): (S.SUSPENDED, ["notify:payment.failed"], False),
     (S.SUSPENDED, "payment_succeeded"): (
         S.ACTIVE,
@@ -289,7 +291,7 @@ def test_sub_7_cancel_resume_and_end_with_purge() -> None:
     with pytest.raises(IllegalTransition, match=r"active \(canceling\)"):
         transition(waiting, CancelRequested(), NOW)
     with pytest.raises(IllegalTransition, match=r"active \(canceling\)"):
-        transition(waiting, RenewalPaid(period_end=PERIOD_END + 30 * DAY), PERIOD_END)
+        transition(waiting, PeriodRenewed(period_end=PERIOD_END + 30 * DAY), PERIOD_END)
 
     resumed, _ = transition(waiting, CancelUndone(), NOW + DAY)
     assert resumed == active
@@ -462,7 +464,7 @@ def test_badge_refuses_bad_counts(used: object, total: object) -> None:
         (lambda: PaymentFailed(retry_days=(0,)), "retry days"),
         (lambda: PeriodEnded(retention_days=-1), "retention days"),
         (lambda: CheckoutPaid(), "checkout_paid: period_end is required"),
-        (lambda: RenewalPaid(), "renewal_paid: period_end is required"),
+        (lambda: PeriodRenewed(), "period_renewed: period_end is required"),
         (lambda: PlanChanged(period_end=datetime(2026, 2, 1)), "period_end.*no timezone"),
     ],
 )
@@ -528,7 +530,7 @@ EVENT_MAKERS: list[Callable[[datetime], Event]] = [
     lambda now: TrialSessionsUsedUp(),
     lambda now: TrialDaysRanOut(),
     lambda now: CheckoutPaid(period_end=now + 30 * DAY),
-    lambda now: RenewalPaid(period_end=now + 30 * DAY),
+    lambda now: PeriodRenewed(period_end=now + 30 * DAY),
     lambda now: PlanChanged(),
     lambda now: PlanChanged(period_end=now + 365 * DAY),
     lambda now: PaymentSucceeded(),

@@ -50,10 +50,10 @@ from tabkeeper.domain.lifecycle_events import (
     PaymentFailed,
     PaymentSucceeded,
     PeriodEnded,
+    PeriodRenewed,
     PlanChanged,
     PurgeData,
     ReleasePhoneNumbers,
-    RenewalPaid,
     RestoreService,
     RetentionExpired,
     SchedulePurge,
@@ -100,10 +100,10 @@ __all__ = [
     "PaymentFailed",
     "PaymentSucceeded",
     "PeriodEnded",
+    "PeriodRenewed",
     "PlanChanged",
     "PurgeData",
     "ReleasePhoneNumbers",
-    "RenewalPaid",
     "RestoreService",
     "RetentionExpired",
     "Rule",
@@ -235,7 +235,7 @@ TRANSITIONS: Mapping[tuple[State, str], Rule] = MappingProxyType(
         (_S.EXPIRED, "checkout_paid"): Rule(_S.ACTIVE, (_RESTORE,)),
         (_S.CANCELED, "checkout_paid"): Rule(_S.ACTIVE, (Computed.CANCEL_PURGE, _RESTORE)),
         (_S.CANCELED, "retention_expired"): Rule(_S.CANCELED, (PurgeData(),), Guard.NOT_PURGED),
-        (_S.ACTIVE, "renewal_paid"): Rule(_S.ACTIVE, (_N[Notice.RENEWED],), Guard.NOT_CANCELING),
+        (_S.ACTIVE, "period_renewed"): Rule(_S.ACTIVE, (_N[Notice.RENEWED],), Guard.NOT_CANCELING),
         (_S.ACTIVE, "plan_changed"): Rule(_S.ACTIVE, (_N[Notice.CHANGED],), Guard.NOT_CANCELING),
         (_S.ACTIVE, "payment_failed"): Rule(
             _S.PAST_DUE,
@@ -245,6 +245,7 @@ TRANSITIONS: Mapping[tuple[State, str], Rule] = MappingProxyType(
         (_S.ACTIVE, "cancel_requested"): Rule(_S.ACTIVE, _CANCEL, Guard.NOT_CANCELING),
         (_S.ACTIVE, "cancel_undone"): Rule(_S.ACTIVE, _RESUME, Guard.CANCELING),
         (_S.ACTIVE, "period_ended"): Rule(_S.CANCELED, (_STOP, *_END), Guard.CANCELING),
+        (_S.PAST_DUE, "period_renewed"): Rule(_S.PAST_DUE, (), Guard.NOT_CANCELING),
         (_S.PAST_DUE, "payment_failed"): Rule(_S.PAST_DUE, (_N[Notice.PAYMENT_FAILED],)),
         (_S.PAST_DUE, "payment_succeeded"): Rule(_S.ACTIVE, (_NO_RETRY, _N[Notice.RENEWED])),
         (_S.PAST_DUE, "grace_expired"): Rule(
@@ -255,6 +256,7 @@ TRANSITIONS: Mapping[tuple[State, str], Rule] = MappingProxyType(
         (_S.PAST_DUE, "period_ended"): Rule(
             _S.CANCELED, (_NO_RETRY, _STOP, *_END), Guard.CANCELING
         ),
+        (_S.SUSPENDED, "period_renewed"): Rule(_S.SUSPENDED, (), Guard.NOT_CANCELING),
         (_S.SUSPENDED, "payment_failed"): Rule(_S.SUSPENDED, (_N[Notice.PAYMENT_FAILED],)),
         (_S.SUSPENDED, "payment_succeeded"): Rule(_S.ACTIVE, (_RESTORE, _N[Notice.RENEWED])),
         (_S.SUSPENDED, "cancel_requested"): Rule(_S.SUSPENDED, _CANCEL, Guard.NOT_CANCELING),

@@ -97,10 +97,11 @@ class CheckoutPaid(WithPeriodEnd):
 
 
 @dataclass(frozen=True, slots=True)
-class RenewalPaid(WithPeriodEnd):
-    """A renewal payment succeeded; the new period ends at `period_end` (required)."""
+class PeriodRenewed(WithPeriodEnd):
+    """The period boundary passed and a new period began, ending at `period_end`
+    (required). Its invoice is collected apart: a failed charge is PaymentFailed."""
 
-    name: ClassVar[str] = "renewal_paid"
+    name: ClassVar[str] = "period_renewed"
     period_end_required: ClassVar[bool] = True
 
 
@@ -182,7 +183,7 @@ EVENTS: tuple[type[Event], ...] = (
     TrialSessionsUsedUp,
     TrialDaysRanOut,
     CheckoutPaid,
-    RenewalPaid,
+    PeriodRenewed,
     PlanChanged,
     PaymentSucceeded,
     PaymentFailed,

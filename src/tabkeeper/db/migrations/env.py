@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-from tabkeeper.db.tables import Base
+from tabkeeper.db.schema import METADATA
 
 engine = context.config.attributes["engine"]
 if not isinstance(engine, Engine):  # pragma: no cover - set by tabkeeper.db.migrate
@@ -14,7 +14,7 @@ if not isinstance(engine, Engine):  # pragma: no cover - set by tabkeeper.db.mig
 with engine.connect() as connection:
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=METADATA,
         render_as_batch=engine.dialect.name == "sqlite",
     )
     with context.begin_transaction():

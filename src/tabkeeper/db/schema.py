@@ -1,0 +1,11 @@
+"""The whole schema: every module that defines tables, imported once, so that migrations,
+`create_all` and schema checks see all of them (the sandbox provider keeps its own)."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+import tabkeeper.payments.sandbox_store  # noqa: F401 - defines the sandbox_* tables
+from tabkeeper.db.tables import Base
+
+METADATA: MetaData = Base.metadata

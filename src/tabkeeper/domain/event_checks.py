@@ -1,0 +1,127 @@
+"""Checking one usage event before it is stored (USE-1, USE-2).
+
+Each bad event is refused on its own, with its index and the reason; the good events of
+the same batch are kept. The reasons: unknown organization (checked by the caller, which
+knows the organizations), unknown type, missing field, negative quantity, time too far in
+the future or before the organization existed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tabkeeper.domain.errors import InvalidInput
+from tabkeeper.domain.sessions import Direction
+from tabkeeper.domain.utc import format_instant, parse_instant
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+"""Events may be stamped at most this far ahead of the receiver's clock (clock skew)."""
+
+STANDARD_TYPES = ("message", "call.ended", "ai.used")
+_FIELDS = ("id", "type", "org", "agent", "conversation", "time", "properties")
+_NUMERIC = {"call.ended": ("duration_seconds",)}
+
+
+class EventRefused(InvalidInput):
+    code = "event_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedEvent:
+    client_id: str
+    type: str
+    org: str
+    agent: str | None
+    conversation: str | None
+    time: datetime
+    properties: Mapping[str, Any]
+
+
+def check_event(
+    raw: object,
+    path: str,
+    known_types: Collection[str],
+    numeric_fields: Mapping[str, Collection[str]],
+    now: datetime,
+    default_time: datetime | None = None,
+) -> CheckedEvent:
+    """The event `raw` checked, or EventRefused naming the path and the reason.
+
+    `numeric_fields` maps an event type to the properties that meters sum or take the
+    maximum of: they must be numbers, not negative.
+    """
+    if not isinstance(raw, Mapping):
+        raise EventRefused(f"{path}: an event must be a mapping")
+    for key in raw:
+        if key not in _FIELDS:
+            raise EventRefused(f"{path}.{key}: unknown field; expected one of {', '.join(_FIELDS)}")
+    client_id = _text(raw.get("id"), f"{path}.id")
+    event_type = _text(raw.get("type"), f"{path}.type")
+    if event_type not in known_types:
+        raise EventRefused(f"{path}.type: unknown event type {event_type!r}")
+    org = _text(raw.get("org"), f"{path}.org")
+    agent = _optional_text(raw.get("agent"), f"{path}.agent")
+    conversation = _optional_text(raw.get("conversation"), f"{path}.conversation")
+    raw_time = raw.get("time")
+    if raw_time is None:
+        if default_time is None:
+            raise EventRefused(f"{path}.time: missing field")
+        time = default_time
+    else:
+        try:
+            time = parse_instant(raw_time, f"{path}.time")
+        except InvalidInput as error:
+            raise EventRefused(error.message) from None
+    if time > now + FUTURE_TOLERANCE:
+        raise EventRefused(
+            f"{path}.time: {format_instant(time)} is too far in the future "
+            f"(now is {format_instant(now)})"
+        )
+    properties = raw.get("properties") or {}
+    if not isinstance(properties, Mapping):
+        raise EventRefused(f"{path}.properties: expected a mapping")
+    if event_type == "message":
+        if conversation is None:
+            raise EventRefused(f"{path}.conversation: missing field (a message needs it)")
+        try:
+            Direction.parse(properties.get("direction"), f"{path}.properties.direction")
+        except InvalidInput as error:
+            raise EventRefused(error.message) from None
+    required = set(_NUMERIC.get(event_type, ())) | set(numeric_fields.get(event_type, ()))
+    for name in sorted(required):
+        _quantity(properties.get(name), f"{path}.properties.{name}")
+    if event_type == "ai.used":
+        _text(properties.get("feature"), f"{path}.properties.feature")
+    return CheckedEvent(client_id, event_type, org, agent, conversation, time, dict(properties))
+
+
+def _text(value: object, path: str) -> str:
+    if value is None:
+        raise EventRefused(f"{path}: missing field")
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise EventRefused(f"{path}: expected a text of 1 to 200 characters")
+    return value
+
+
+def _optional_text(value: object, path: str) -> str | None:
+    return None if value is None else _text(value, path)
+
+
+def _quantity(value: object, path: str) -> Decimal:
+    if value is None:
+        raise EventRefused(f"{path}: missing field")
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise EventRefused(f"{path}: expected a number")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise EventRefused(f"{path}: expected a number") from None
+    if not number.is_finite():
+        raise EventRefused(f"{path}: expected a finite number")
+    if number < 0:
+        raise EventRefused(f"{path}: negative quantity {value}")
+    return number

@@ -1,0 +1,284 @@
+"""The steps of a scenario's timeline (SCENARIOS.md "Steps"), one frozen class per `do`.
+
+Every step has `index` (its 0-based position in `timeline`, as in error paths), `at` (a
+UTC instant), `org` and `actor` (the member named by `as`; default the organization's
+first owner). `Events` alone may leave `org` out (each event names its own organization);
+its `org` and `actor` are then None. `STEPS` maps each `do` name to its class; `Step` is
+the union of the classes, for exhaustive matching in the runner.
+
+Split from scenario.py (which reads a file into these) to keep both modules small. The
+closed sets of names a file uses for organizations are here too: payment methods (the
+sandbox test cards of PAY-1) and member roles (ACL-1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import ClassVar
+
+from tabkeeper.domain.decisions import Action
+from tabkeeper.domain.money import Money
+from tabkeeper.domain.terms import Timing
+
+
+class PaymentMethodChoice(StrEnum):
+    """An organization's payment method in a simulation: a sandbox card (PAY-1) or none."""
+
+    CARD_OK = "card_ok"
+    CARD_DECLINED = "card_declined"
+    CARD_FAILS_LATER = "card_fails_later"
+    NONE = "none"
+
+
+class Role(StrEnum):
+    """A member's role (ACL-1)."""
+
+    OWNER = "owner"
+    BILLING_ADMIN = "billing_admin"
+    MEMBER = "member"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineStep:
+    """What every step has: its position in the timeline and its time."""
+
+    do: ClassVar[str] = ""
+    index: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationStep(TimelineStep):
+    """A step one member of one organization takes."""
+
+    org: str
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe(OrganizationStep):
+    do: ClassVar[str] = "subscribe"
+    plan: str
+    addons: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePlan(OrganizationStep):
+    """`when`: a Timing, an instant (a change on that date), or None (the terms' default)."""
+
+    do: ClassVar[str] = "change_plan"
+    plan: str
+    when: Timing | datetime | None = None
+
+    @property
+    def timing(self) -> Timing | None:
+        """The chosen timing: DATE for an instant; None when the file leaves it out."""
+        return Timing.DATE if isinstance(self.when, datetime) else self.when
+
+
+@dataclass(frozen=True, slots=True)
+class CancelScheduledChange(OrganizationStep):
+    do: ClassVar[str] = "cancel_scheduled_change"
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveChange(OrganizationStep):
+    do: ClassVar[str] = "approve_change"
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel(OrganizationStep):
+    """Cancel at the period's end (SUB-7)."""
+
+    do: ClassVar[str] = "cancel"
+
+
+@dataclass(frozen=True, slots=True)
+class Resume(OrganizationStep):
+    """Undo a cancellation that waits for the period's end (SUB-7)."""
+
+    do: ClassVar[str] = "resume"
+
+
+@dataclass(frozen=True, slots=True)
+class SetPaymentMethod(OrganizationStep):
+    do: ClassVar[str] = "set_payment_method"
+    method: PaymentMethodChoice
+
+
+@dataclass(frozen=True, slots=True)
+class Pay(OrganizationStep):
+    """Settle the organization's open invoices."""
+
+    do: ClassVar[str] = "pay"
+
+
+@dataclass(frozen=True, slots=True)
+class SetSessionLimit(OrganizationStep):
+    do: ClassVar[str] = "set_session_limit"
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResetSessionLimit(OrganizationStep):
+    do: ClassVar[str] = "reset_session_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class AddSlots(OrganizationStep):
+    do: ClassVar[str] = "add_slots"
+    addon: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveSlots(OrganizationStep):
+    do: ClassVar[str] = "remove_slots"
+    addon: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopUp(OrganizationStep):
+    """`price`: the total of the purchase; None means credits × the catalog's credit_price."""
+
+    do: ClassVar[str] = "top_up"
+    credits: int
+    price: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Events(TimelineStep):
+    """A batch of usage events, each a read-only mapping (nested mappings read-only too,
+    lists as tuples), checked field by field only when the step runs (USE-2)."""
+
+    do: ClassVar[str] = "events"
+    org: str | None
+    actor: str | None
+    events: tuple[Mapping[str, object], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Check(OrganizationStep):
+    """The real-time check (LIM-1); `feature` is set exactly for `use_ai`."""
+
+    do: ClassVar[str] = "check"
+    action: Action
+    feature: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartSession(OrganizationStep):
+    """Check and reserve a new session in one."""
+
+    do: ClassVar[str] = "start_session"
+    agent: str
+    conversation: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateAgent(OrganizationStep):
+    do: ClassVar[str] = "create_agent"
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveAgent(OrganizationStep):
+    do: ClassVar[str] = "archive_agent"
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddMember(OrganizationStep):
+    do: ClassVar[str] = "add_member"
+    member: str
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember(OrganizationStep):
+    do: ClassVar[str] = "remove_member"
+    member: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddPhoneNumber(OrganizationStep):
+    do: ClassVar[str] = "add_phone_number"
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasePhoneNumber(OrganizationStep):
+    do: ClassVar[str] = "release_phone_number"
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestDemo(OrganizationStep):
+    """Ask for a sales-led plan ("Book a demo", CAT-2)."""
+
+    do: ClassVar[str] = "request_demo"
+    plan: str
+
+
+Step = (
+    Subscribe
+    | ChangePlan
+    | CancelScheduledChange
+    | ApproveChange
+    | Cancel
+    | Resume
+    | SetPaymentMethod
+    | Pay
+    | SetSessionLimit
+    | ResetSessionLimit
+    | AddSlots
+    | RemoveSlots
+    | TopUp
+    | Events
+    | Check
+    | StartSession
+    | CreateAgent
+    | ArchiveAgent
+    | AddMember
+    | RemoveMember
+    | AddPhoneNumber
+    | ReleasePhoneNumber
+    | RequestDemo
+)
+
+STEPS: Mapping[str, type[Step]] = MappingProxyType(
+    {
+        kind.do: kind
+        for kind in (
+            Subscribe,
+            ChangePlan,
+            CancelScheduledChange,
+            ApproveChange,
+            Cancel,
+            Resume,
+            SetPaymentMethod,
+            Pay,
+            SetSessionLimit,
+            ResetSessionLimit,
+            AddSlots,
+            RemoveSlots,
+            TopUp,
+            Events,
+            Check,
+            StartSession,
+            CreateAgent,
+            ArchiveAgent,
+            AddMember,
+            RemoveMember,
+            AddPhoneNumber,
+            ReleasePhoneNumber,
+            RequestDemo,
+        )
+    }
+)
+"""Each step class by its `do` name."""

@@ -1,0 +1,323 @@
+"""The timeline of a scenario file (SCENARIOS.md "Steps"), read step by step.
+
+`build_timeline(data, terms, catalog, members)` reads the `timeline` list of a scenario
+into the step classes of scenario_steps.py; scenario.py calls it with the organizations
+already read. Every error is an InvalidConfig naming the path in the file
+(`timeline[3].plan: unknown plan 'gold'`, `timeline[2].do: unknown step 'upgrade'; ...`).
+
+Checked: the `do` name, unknown and missing fields, the organization (`org`; only an
+`events` step may leave it out), the acting member (`as`), plans, add-ons and AI features
+against the catalog, whole numbers of at least 1 (limits, quantities, credits), times
+(ISO 8601 with a timezone), and that steps are in time order (equal times keep file
+order). A `check` takes `feature` exactly when its action is `use_ai` (LIM-1). A `top_up`
+without `price` needs the catalog's `credit_price` (CRD-1). Not checked: what the rules
+refuse at run time (see scenario.py), and the fields of each event (USE-2: refused one by
+one when the step runs; here each event is only checked to be a mapping, then frozen).
+
+Members: `as` names the acting member (default: the organization's first owner). It must
+be a member of the step's organization as declared, or added by an earlier `add_member`
+step; `remove_member` must name such a member too. A member removed by an earlier step
+still passes here: acting after removal is a run-time refusal (ACL-1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, cast
+
+from tabkeeper.domain import fields
+from tabkeeper.domain.catalog import Catalog
+from tabkeeper.domain.decisions import Action
+from tabkeeper.domain.errors import InvalidConfig, InvalidInput
+from tabkeeper.domain.money import Money
+from tabkeeper.domain.scenario_steps import (
+    STEPS,
+    AddMember,
+    AddPhoneNumber,
+    AddSlots,
+    ApproveChange,
+    ArchiveAgent,
+    Cancel,
+    CancelScheduledChange,
+    ChangePlan,
+    Check,
+    CreateAgent,
+    Events,
+    Pay,
+    PaymentMethodChoice,
+    ReleasePhoneNumber,
+    RemoveMember,
+    RemoveSlots,
+    RequestDemo,
+    ResetSessionLimit,
+    Resume,
+    Role,
+    SetPaymentMethod,
+    SetSessionLimit,
+    StartSession,
+    Step,
+    Subscribe,
+    TimelineStep,
+    TopUp,
+)
+from tabkeeper.domain.terms import BillingTerms, Timing
+from tabkeeper.domain.utc import format_instant, parse_instant, require_utc
+
+_COMMON = ("at", "do", "org", "as")
+_WHEN = "immediately, period_end or an ISO 8601 time such as 2026-01-01T00:00:00Z"
+
+
+def read_instant(value: object, path: str) -> datetime:
+    """An ISO 8601 time with a timezone as a UTC datetime; a timezone-aware datetime (what
+    YAML makes of an unquoted time) is taken as it is. InvalidConfig names `path`."""
+    try:
+        if isinstance(value, datetime):
+            return require_utc(value, path)
+        return parse_instant(value, path)
+    except InvalidInput as error:
+        raise InvalidConfig(path, error.message.removeprefix(f"{path}: ")) from None
+
+
+def first_owner(members: Mapping[str, Role]) -> str:
+    """The first owner in `members` (in order): who steps act as when they leave `as` out."""
+    return next(member for member, role in members.items() if role is Role.OWNER)
+
+
+def build_timeline(
+    data: object,
+    terms: BillingTerms,
+    catalog: Catalog,
+    members: Mapping[str, Mapping[str, Role]],
+    path: str = "timeline",
+) -> tuple[Step, ...]:
+    """The steps of `data` (None: no steps) for the organizations of `members` (each
+    organization's members in order, owners among them); InvalidConfig names the path."""
+    if data is None:
+        return ()
+    if not isinstance(data, list | tuple):
+        raise InvalidConfig(path, f"expected a list of steps, got {data!r}")
+    context = _Context(terms, catalog, members)
+    steps: list[Step] = []
+    for index, raw in enumerate(data):
+        step = _step(raw, fields.at(path, index), index, context)
+        if steps and step.at < steps[-1].at:
+            raise InvalidConfig(
+                fields.at(fields.at(path, index), "at"),
+                f"steps must be in time order; {format_instant(step.at)} is before the "
+                f"previous step's {format_instant(steps[-1].at)}",
+            )
+        steps.append(step)
+    return tuple(steps)
+
+
+@dataclass(slots=True)
+class _Context:
+    """What reading a step needs. `members` starts as declared and grows with `add_member`
+    steps; `org` and `values` are those of the step being read (its fields read so far)."""
+
+    terms: BillingTerms
+    catalog: Catalog
+    declared: Mapping[str, Mapping[str, Role]]
+    members: dict[str, set[str]] = field(default_factory=dict)
+    org: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.members = {org: set(names) for org, names in self.declared.items()}
+
+
+Reader = Callable[[object, str, _Context], object]
+"""Reads one field of a step: (value, None when left out; path of the field; context)."""
+
+
+def _step(raw: object, path: str, index: int, context: _Context) -> Step:
+    doc = fields.mapping(raw, path)
+    do = fields.choice(fields.required(doc, "do", path), STEPS, fields.at(path, "do"), "step")
+    kind: type[TimelineStep] = STEPS[do]
+    readers = _FIELDS[kind]
+    fields.only_keys(doc, (*_COMMON, *readers), path)
+    moment = read_instant(fields.required(doc, "at", path), fields.at(path, "at"))
+    org, actor = _org_and_actor(doc, path, context, org_required=kind is not Events)
+    context.org = org
+    context.values = {"index": index, "at": moment, "org": org, "actor": actor}
+    for key, read in readers.items():
+        context.values[key] = read(doc.get(key), fields.at(path, key), context)
+    return cast(Step, kind(**context.values))
+
+
+def _org_and_actor(
+    doc: Mapping[str, object], path: str, context: _Context, *, org_required: bool
+) -> tuple[str | None, str | None]:
+    org = doc.get("org")
+    if org is None:
+        if org_required:
+            raise InvalidConfig(fields.at(path, "org"), "is required")
+        if doc.get("as") is not None:
+            raise InvalidConfig(fields.at(path, "as"), "needs org: a member of which one?")
+        return None, None
+    if not isinstance(org, str) or org not in context.declared:
+        raise InvalidConfig(fields.at(path, "org"), f"unknown organization {org!r}")
+    actor = doc.get("as")
+    if actor is None:
+        return org, first_owner(context.declared[org])
+    if not isinstance(actor, str) or actor not in context.members[org]:
+        raise InvalidConfig(fields.at(path, "as"), f"{actor!r} is not a member of {org}")
+    return org, actor
+
+
+# Readers of step fields: (value or None when left out, path of the field, context).
+
+
+def _required(read: Reader) -> Reader:
+    def reader(value: object, path: str, context: _Context) -> object:
+        if value is None:
+            raise InvalidConfig(path, "is required")
+        return read(value, path, context)
+
+    return reader
+
+
+def _known(what: str, entries: Callable[[Catalog], Mapping[str, object]]) -> Reader:
+    """A code of the catalog: a plan, an add-on or an AI feature."""
+
+    def read(value: object, path: str, context: _Context) -> object:
+        if not isinstance(value, str) or value not in entries(context.catalog):
+            raise InvalidConfig(path, f"unknown {what} {value!r}")
+        return value
+
+    return _required(read)
+
+
+_PLAN = _known("plan", lambda catalog: catalog.plans)
+_ADDON = _known("add-on", lambda catalog: catalog.addons)
+_AI_FEATURE = _known("AI feature", lambda catalog: catalog.ai_features)
+_COUNT = _required(lambda value, path, _: fields.whole(value, path, minimum=1))
+_TEXT = _required(lambda value, path, _: fields.text(value, path))
+_ROLE = _required(lambda value, path, _: Role(fields.choice(value, Role, path, "role")))
+_METHOD = _required(
+    lambda value, path, _: PaymentMethodChoice(
+        fields.choice(value, PaymentMethodChoice, path, "payment method")
+    )
+)
+
+
+def _addon_quantities(value: object, path: str, context: _Context) -> Mapping[str, int]:
+    if value is None:
+        return MappingProxyType({})
+    quantities = {}
+    for code, quantity in fields.mapping(value, path).items():
+        here = fields.at(path, code)
+        _ADDON(code, here, context)
+        quantities[code] = fields.whole(quantity, here, minimum=1)
+    return MappingProxyType(quantities)
+
+
+def _when(value: object, path: str, _: _Context) -> Timing | datetime | None:
+    if value is None:
+        return None
+    if value in (Timing.IMMEDIATELY.value, Timing.PERIOD_END.value):
+        return Timing(value)
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidConfig(path, f"{value!r} is not {_WHEN}") from None
+    elif not isinstance(value, datetime):
+        raise InvalidConfig(path, f"expected {_WHEN}, got {value!r}")
+    return read_instant(value, path)
+
+
+def _price(value: object, path: str, context: _Context) -> Money | None:
+    if value is None:
+        if context.catalog.credit_price is None:
+            raise InvalidConfig(path, "is required: the catalog has no credit_price")
+        return None
+    amount = fields.decimal(value, path)
+    try:
+        return Money.parse(f"{amount:f}", context.terms.currency, path)
+    except InvalidInput as error:
+        raise InvalidConfig(path, error.message.removeprefix(f"{path}: ")) from None
+
+
+def _events(value: object, path: str, _: _Context) -> tuple[Mapping[str, object], ...]:
+    if not isinstance(value, list | tuple):
+        raise InvalidConfig(path, f"expected a list of events, got {value!r}")
+    return tuple(
+        cast(Mapping[str, object], _frozen(fields.mapping(event, fields.at(path, i))))
+        for i, event in enumerate(value)
+    )
+
+
+def _frozen(value: object) -> object:
+    """`value` read-only all the way down: mappings as MappingProxyType, lists as tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: _frozen(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def _action(value: object, path: str, _: _Context) -> Action:
+    try:
+        return Action.parse(value, path)
+    except InvalidInput as error:
+        raise InvalidConfig(path, error.message.removeprefix(f"{path}: ")) from None
+
+
+def _feature(value: object, path: str, context: _Context) -> object:
+    """Required for a use_ai check, refused for any other (LIM-1)."""
+    if context.values["action"] is Action.USE_AI:
+        return _AI_FEATURE(value, path, context)
+    if value is not None:
+        raise InvalidConfig(path, "only a use_ai check takes a feature")
+    return None
+
+
+def _new_member(value: object, path: str, context: _Context) -> str:
+    member = fields.name(value, path)
+    context.members[_org(context)].add(member)
+    return member
+
+
+def _member(value: object, path: str, context: _Context) -> str:
+    org = _org(context)
+    if not isinstance(value, str) or value not in context.members[org]:
+        raise InvalidConfig(path, f"{value!r} is not a member of {org}")
+    return value
+
+
+def _org(context: _Context) -> str:
+    assert context.org is not None, "only an events step has no org, and it names no member"
+    return context.org
+
+
+_FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
+    {
+        Subscribe: {"plan": _PLAN, "addons": _addon_quantities},
+        ChangePlan: {"plan": _PLAN, "when": _when},
+        CancelScheduledChange: {},
+        ApproveChange: {},
+        Cancel: {},
+        Resume: {},
+        SetPaymentMethod: {"method": _METHOD},
+        Pay: {},
+        SetSessionLimit: {"limit": _COUNT},
+        ResetSessionLimit: {},
+        AddSlots: {"addon": _ADDON, "quantity": _COUNT},
+        RemoveSlots: {"addon": _ADDON, "quantity": _COUNT},
+        TopUp: {"credits": _COUNT, "price": _price},
+        Events: {"events": _required(_events)},
+        Check: {"action": _required(_action), "feature": _feature},
+        StartSession: {"agent": _TEXT, "conversation": _TEXT},
+        CreateAgent: {"agent": _TEXT},
+        ArchiveAgent: {"agent": _TEXT},
+        AddMember: {"member": _required(_new_member), "role": _ROLE},
+        RemoveMember: {"member": _required(_member)},
+        AddPhoneNumber: {"number": _TEXT},
+        ReleasePhoneNumber: {"number": _TEXT},
+        RequestDemo: {"plan": _PLAN},
+    }
+)

@@ -1,0 +1,251 @@
+"""Plan changes (SUB-4, SUB-5, SUB-6): immediately, at the period's end, or on a date;
+cancel a scheduled change; approve a downgrade the platform holds for approval.
+
+An immediate change within one interval makes one invoice at the change time: a credit
+for the old plan's unused part and a charge for the new plan's remaining part; limits
+switch at once and the period's usage is kept. A change to another interval ends the old
+period now (credit for its unused part, and its usage in arrears) and starts a new period
+anchored at the change, billed in full. A change on a date is an immediate change carried
+out by the clock at that date; a change at the period's end rides on the renewal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from tabkeeper.db.tables import Organization, ScheduledChange, Subscription
+from tabkeeper.domain.catalog import Catalog, Plan
+from tabkeeper.domain.errors import InvalidInput, Refused
+from tabkeeper.domain.invoicing import LineDraft, plan_line, proration_lines, unused_credit_line
+from tabkeeper.domain.lifecycle import PlanChanged, State
+from tabkeeper.domain.periods import Period, boundary
+from tabkeeper.domain.terms import Timing
+from tabkeeper.domain.utc import format_instant
+from tabkeeper.services.capacity import addon_slots, require_room_for
+from tabkeeper.services.context import Billing
+from tabkeeper.services.invoices import issue_invoice
+from tabkeeper.services.lifecycle import apply_event
+from tabkeeper.services.payments import queue_collection
+from tabkeeper.services.records import cancel_queued, queue
+from tabkeeper.services.subscriptions import (
+    _require_subscribable,
+    billing_organization,
+    drop_scheduled_changes,
+    plan_of,
+    queue_period_end,
+    require_subscription,
+)
+from tabkeeper.services.usage import usage_lines
+
+OPEN_CHANGE = ("awaiting_approval", "scheduled")
+
+
+def upcoming_change(b: Billing, subscription: Subscription) -> ScheduledChange | None:
+    return b.session.scalars(
+        select(ScheduledChange)
+        .where(
+            ScheduledChange.subscription_id == subscription.id,
+            ScheduledChange.status.in_(OPEN_CHANGE),
+        )
+        .order_by(ScheduledChange.id.desc())
+    ).first()
+
+
+def change_plan(
+    b: Billing,
+    organization: Organization,
+    plan_code: str,
+    when: Timing | datetime | None,
+    member: str | None = None,
+) -> ScheduledChange:
+    """SUB-4: ask for a change of plan; returns the change (applied, scheduled, or
+    awaiting approval). Refused, with nothing changed: no paid subscription, the current
+    plan, a timing the platform does not allow, a date in the past, too little capacity."""
+    subscription = require_subscription(b, organization)
+    owner = billing_organization(b, organization)
+    state = State(subscription.state)
+    if state is not State.ACTIVE:
+        raise Refused(
+            f"A plan can be changed on an active paid subscription; this one is {state}.",
+            code="not_active",
+        )
+    if subscription.cancel_at_period_end:
+        raise Refused(
+            "The subscription is canceled at the period's end; resume it to change plans.",
+            code="cancel_pending",
+        )
+    _, old_plan = plan_of(b, subscription)
+    version, catalog = b.current_catalog()
+    new_plan = catalog.plan(plan_code)
+    if new_plan.code == old_plan.code:
+        raise Refused(f"The subscription is already on {old_plan.name}.", code="same_plan")
+    _require_subscribable(b, owner, new_plan)
+    if new_plan.price.currency != old_plan.price.currency:
+        raise Refused(
+            "A plan in another currency cannot replace this one.", code="currency_mismatch"
+        )
+    upgrade = catalog.is_upgrade(old_plan, new_plan)
+    timing, effective_at = _timing(b, subscription, when, upgrade)
+    require_room_for(b, owner, new_plan, catalog, addon_slots(b, subscription.id))
+    drop_scheduled_changes(b, subscription)
+    change = ScheduledChange(
+        subscription_id=subscription.id,
+        plan_code=new_plan.code,
+        catalog_version_id=version.id,
+        timing=timing.value,
+        effective_at=effective_at,
+        status="scheduled",
+        is_upgrade=upgrade,
+        requested_by=member,
+        requested_at=b.now,
+    )
+    b.session.add(change)
+    b.session.flush()
+    if not upgrade and b.terms.plan_changes.downgrade_approval:
+        change.status = "awaiting_approval"
+        return change
+    _schedule(b, subscription, owner, change)
+    return change
+
+
+def _timing(
+    b: Billing, subscription: Subscription, when: Timing | datetime | None, upgrade: bool
+) -> tuple[Timing, datetime | None]:
+    if when is None:
+        timing = b.terms.default_timing(upgrade)
+    elif isinstance(when, datetime):
+        timing = Timing.DATE
+    else:
+        timing = Timing(when)
+    if not b.terms.allows(upgrade, timing):
+        allowed = ", ".join(t.value for t in b.terms.plan_changes.timings(upgrade))
+        kind = "an upgrade" if upgrade else "a downgrade"
+        raise Refused(
+            f"{timing.value} is not allowed for {kind}; choose one of: {allowed}.",
+            code="timing_not_allowed",
+        )
+    if timing is Timing.DATE:
+        if not isinstance(when, datetime):
+            raise InvalidInput("a change on a custom date needs the date")
+        if when <= b.now:
+            raise Refused(
+                f"The custom date {format_instant(when)} is not in the future.",
+                code="date_in_past",
+            )
+        return timing, when
+    if timing is Timing.PERIOD_END:
+        return timing, subscription.period_end
+    return timing, None
+
+
+def _schedule(
+    b: Billing, subscription: Subscription, owner: Organization, change: ScheduledChange
+) -> None:
+    """Carry out an approved change now, or leave it for the clock."""
+    timing = Timing(change.timing)
+    if timing is Timing.IMMEDIATELY:
+        apply_change(b, subscription, owner, change)
+    elif timing is Timing.DATE:
+        assert change.effective_at is not None
+        key = f"apply_change:{change.id}"
+        queue(b, "apply_change", key, owner.id, change.effective_at)
+    # PERIOD_END: the renewal at the period's end applies it.
+
+
+def cancel_scheduled_change(b: Billing, organization: Organization) -> ScheduledChange:
+    """SUB-4: "Cancel scheduled plan"."""
+    subscription = require_subscription(b, organization)
+    change = upcoming_change(b, subscription)
+    if change is None:
+        raise Refused("There is no scheduled plan change to cancel.", code="no_scheduled_change")
+    change.status, change.decided_at = "canceled", b.now
+    cancel_queued(b, subscription.organization_id, "apply_change", f"apply_change:{change.id}")
+    return change
+
+
+def approve_change(b: Billing, organization: Organization) -> ScheduledChange:
+    """SUB-4: an operator approves a downgrade that waits for approval."""
+    subscription = require_subscription(b, organization)
+    change = upcoming_change(b, subscription)
+    if change is None or change.status != "awaiting_approval":
+        raise Refused("There is no plan change awaiting approval.", code="nothing_to_approve")
+    owner = billing_organization(b, organization)
+    change.status, change.decided_at = "scheduled", b.now
+    if change.timing == Timing.DATE.value and change.effective_at and change.effective_at <= b.now:
+        change.timing = Timing.IMMEDIATELY.value
+    if change.timing == Timing.PERIOD_END.value:
+        change.effective_at = subscription.period_end
+    _schedule(b, subscription, owner, change)
+    return change
+
+
+def apply_change(
+    b: Billing, subscription: Subscription, owner: Organization, change: ScheduledChange
+) -> None:
+    """Switch the plan now (SUB-5): prorations on one invoice, limits at once."""
+    old_catalog, old_plan = plan_of(b, subscription)
+    catalog = b.catalog_of(change.catalog_version_id)
+    new_plan = catalog.plan(change.plan_code)
+    require_room_for(b, owner, new_plan, catalog, addon_slots(b, subscription.id))
+    period = Period(subscription.period_start, subscription.period_end, subscription.period_index)
+    source = f"change:{change.id}"
+    if old_plan.interval == new_plan.interval:
+        lines = list(proration_lines(old_plan, new_plan, period, b.now, b.terms.proration))
+        _switch(b, subscription, owner, change, new_plan)
+        apply_event(b, subscription, owner, PlanChanged(), notice_key=source)
+        _invoice(b, owner, source, lines, period)
+        return
+    lines = _interval_change_lines(b, subscription, owner, old_catalog, old_plan, new_plan, period)
+    _switch(b, subscription, owner, change, new_plan)
+    cancel_queued(b, owner.id, "period_end")
+    new_end = boundary(b.now, new_plan.interval, 1)
+    subscription.anchor, subscription.period_index = b.now, 0
+    subscription.period_start = b.now
+    apply_event(b, subscription, owner, PlanChanged(period_end=new_end), notice_key=source)
+    lines.append(plan_line(new_plan, Period(b.now, new_end, 0)))
+    _invoice(b, owner, source, lines, Period(b.now, new_end, 0))
+    queue_period_end(b, subscription)
+
+
+def _interval_change_lines(
+    b: Billing,
+    subscription: Subscription,
+    owner: Organization,
+    old_catalog: Catalog,
+    old_plan: Plan,
+    new_plan: Plan,
+    period: Period,
+) -> list[LineDraft]:
+    lines: list[LineDraft] = []
+    credit = unused_credit_line(old_plan, period, b.now, b.terms.proration)
+    if credit is not None:
+        lines.append(credit)
+    if b.now > period.start:
+        used_period = Period(period.start, b.now, period.index)
+        lines.extend(usage_lines(b, owner, old_catalog, old_plan, used_period))
+    return lines
+
+
+def _switch(
+    b: Billing,
+    subscription: Subscription,
+    owner: Organization,
+    change: ScheduledChange,
+    new_plan: Plan,
+) -> None:
+    subscription.plan_code = new_plan.code
+    subscription.catalog_version_id = change.catalog_version_id
+    change.status, change.decided_at = "applied", b.now
+
+
+def _invoice(
+    b: Billing, owner: Organization, source: str, lines: list[LineDraft], period: Period
+) -> None:
+    if not lines:
+        return
+    invoice = issue_invoice(
+        b, owner, source, lines, period_start=period.start, period_end=period.end
+    )
+    queue_collection(b, invoice, b.now)

@@ -1,0 +1,68 @@
+"""The real-time check as a service (LIM-1, LIM-2): the snapshot from storage, the
+decision from the domain.
+
+Usage numbers come from a plain read of the events until the metering issue brings
+counters (house rule 7).
+"""
+
+from __future__ import annotations
+
+from tabkeeper.db.tables import Organization
+from tabkeeper.domain.catalog import MeterKind
+from tabkeeper.domain.decisions import Action, Capacity, Decision, MeterUsage, Snapshot, decide
+from tabkeeper.domain.lifecycle import State
+from tabkeeper.domain.metering import quantity_decimal
+from tabkeeper.domain.periods import Period
+from tabkeeper.services.capacity import COUNTED, addon_slots, allowed, in_use, purchasable
+from tabkeeper.services.context import Billing
+from tabkeeper.services.lifecycle import status_of
+from tabkeeper.services.subscriptions import billing_organization, plan_of, subscription_of
+from tabkeeper.services.usage import measure_usage
+
+
+def snapshot(b: Billing, organization: Organization) -> Snapshot:
+    owner = billing_organization(b, organization)
+    subscription = subscription_of(b, organization)
+    status = status_of(subscription, owner)
+    if subscription is None or status.state is State.NONE:
+        return Snapshot(status)
+    catalog, plan = plan_of(b, subscription)
+    period = Period(subscription.period_start, subscription.period_end, subscription.period_index)
+    meters = {}
+    sessions_used = 0
+    for code, meter in catalog.meters.items():
+        used = measure_usage(b, owner, meter, period, plan.answered_only)
+        if meter.kind is MeterKind.BILLABLE_SESSIONS:
+            sessions_used = int(used)
+        if code in plan.includes:
+            meters[code] = MeterUsage(
+                quantity_decimal(used), plan.includes[code], code in plan.overage
+            )
+    limits = allowed(plan, catalog, addon_slots(b, subscription.id))
+    use = in_use(b, owner)
+    capacity = {
+        resource.value: Capacity(
+            use[resource], limits[resource], purchasable(plan, catalog, resource)
+        )
+        for resource in COUNTED
+    }
+    trialing = status.state is State.TRIALING
+    return Snapshot(
+        status,
+        trial_sessions_used=sessions_used if trialing else 0,
+        trial_sessions=subscription.trial_sessions if trialing else None,
+        sessions_used=sessions_used,
+        session_limit=subscription.session_limit,
+        meters=meters,
+        features=plan.features,
+        capacity=capacity,
+        credit_balance=0,
+        feature_credits={code: f.credits for code, f in catalog.ai_features.items()},
+    )
+
+
+def check(
+    b: Billing, organization: Organization, action: Action | str, feature: str | None = None
+) -> Decision:
+    """LIM-1: may this organization do `action` now?"""
+    return decide(snapshot(b, organization), action, b.now, feature)

@@ -1,0 +1,203 @@
+"""What the billing clock does when a subscription's time comes (SUB-7..9, TRI-2, TRI-3,
+INV-1): renew or end at the period's end, end a trial, remind of its end, expire grace,
+retry a payment, carry out a change on its date, purge data after retention.
+
+Each handler runs in the transaction that also marks its due work done, as of the work's
+due time, so a crash rolls the whole of it back and a rerun does it once (INV-4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from tabkeeper.db.tables import (
+    DueWork,
+    Organization,
+    ScheduledChange,
+    Subscription,
+    SubscriptionAddon,
+)
+from tabkeeper.domain.invoicing import LineDraft
+from tabkeeper.domain.lifecycle import (
+    GraceExpired,
+    PeriodEnded,
+    PeriodRenewed,
+    PlanChanged,
+    RetentionExpired,
+    State,
+    TrialDaysRanOut,
+)
+from tabkeeper.domain.periods import Period, boundary
+from tabkeeper.domain.terms import Timing
+from tabkeeper.services.changes import apply_change, upcoming_change
+from tabkeeper.services.context import Billing
+from tabkeeper.services.invoices import issue_invoice, open_invoices
+from tabkeeper.services.lifecycle import apply_event
+from tabkeeper.services.payments import queue_collection
+from tabkeeper.services.records import moment_key, notify
+from tabkeeper.services.subscriptions import (
+    advance_lines,
+    drop_scheduled_changes,
+    plan_of,
+    queue_period_end,
+)
+from tabkeeper.services.usage import usage_lines
+
+Handler = Callable[[Billing, DueWork], None]
+
+
+def _subscription(b: Billing, work: DueWork) -> tuple[Subscription, Organization] | None:
+    organization = b.session.get(Organization, work.organization_id)
+    subscription = b.session.scalars(
+        select(Subscription)
+        .where(Subscription.organization_id == work.organization_id)
+        .with_for_update()
+    ).first()
+    if organization is None or subscription is None:
+        return None
+    return subscription, organization
+
+
+def period_end(b: Billing, work: DueWork) -> None:
+    """Renew at the boundary (plan in advance, usage in arrears), or end a canceled one."""
+    found = _subscription(b, work)
+    if found is None:
+        return
+    subscription, organization = found
+    state = State(subscription.state)
+    if state not in (State.ACTIVE, State.PAST_DUE, State.SUSPENDED):
+        return
+    if subscription.period_end != work.due_at:
+        return  # the period moved (a change of interval); its own work was queued
+    catalog, plan = plan_of(b, subscription)
+    ended = Period(subscription.period_start, subscription.period_end, subscription.period_index)
+    arrears = usage_lines(b, organization, catalog, plan, ended)
+    if subscription.cancel_at_period_end:
+        apply_event(b, subscription, organization, PeriodEnded(retention_days=plan.retention_days))
+        drop_scheduled_changes(b, subscription)
+        if arrears:
+            source = f"final:{subscription.id}:{moment_key(ended.end)}"
+            invoice = issue_invoice(
+                b, organization, source, arrears, period_start=ended.start, period_end=ended.end
+            )
+            queue_collection(b, invoice, b.now)
+        return
+    change = upcoming_change(b, subscription)
+    if (
+        change is not None
+        and change.status == "scheduled"
+        and change.timing == Timing.PERIOD_END.value
+    ):
+        _switch_at_renewal(b, subscription, organization, change)
+        catalog, plan = plan_of(b, subscription)
+    index = subscription.period_index + 1
+    new_end = boundary(subscription.anchor, plan.interval, index + 1)
+    new_start = boundary(subscription.anchor, plan.interval, index)
+    subscription.period_index, subscription.period_start = index, new_start
+    apply_event(
+        b,
+        subscription,
+        organization,
+        PeriodRenewed(period_end=new_end),
+        notice_key=f"renewal:{subscription.id}:{index}",
+    )
+    period = Period(new_start, new_end, index)
+    slots = {}
+    for row in b.session.scalars(
+        select(SubscriptionAddon).where(SubscriptionAddon.subscription_id == subscription.id)
+    ):
+        row.quantity = row.quantity_next_period
+        if row.addon_code in catalog.addons:
+            slots[row.addon_code] = row.quantity
+    lines: list[LineDraft] = [*arrears, *advance_lines(catalog, plan, slots, period)]
+    source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{index}"
+    invoice = issue_invoice(
+        b, organization, source, lines, period_start=new_start, period_end=new_end
+    )
+    queue_collection(b, invoice, b.now)
+    queue_period_end(b, subscription)
+
+
+def _switch_at_renewal(
+    b: Billing, subscription: Subscription, organization: Organization, change: ScheduledChange
+) -> None:
+    """SUB-4: a change at the period's end rides on the renewal, on the new plan. A
+    subscription that is no longer active keeps its plan; the change fails."""
+    if subscription.state != State.ACTIVE:
+        change.status, change.decided_at = "failed", b.now
+        return
+    b.catalog_of(change.catalog_version_id).plan(change.plan_code)
+    subscription.plan_code = change.plan_code
+    subscription.catalog_version_id = change.catalog_version_id
+    change.status, change.decided_at = "applied", b.now
+    apply_event(b, subscription, organization, PlanChanged(), notice_key=f"change:{change.id}")
+
+
+def trial_end(b: Billing, work: DueWork) -> None:
+    """TRI-2: the trial's days ran out."""
+    found = _subscription(b, work)
+    if found is not None and found[0].state == State.TRIALING:
+        apply_event(b, found[0], found[1], TrialDaysRanOut())
+
+
+def trial_reminder(b: Billing, work: DueWork) -> None:
+    """TRI-3: 7 days and 2 days left, each once."""
+    found = _subscription(b, work)
+    if found is not None and found[0].state == State.TRIALING:
+        notify(b, found[1].id, work.kind.replace("_", ".", 1), work.subject_key)
+
+
+def grace_end(b: Billing, work: DueWork) -> None:
+    """SUB-9: grace over, unpaid: suspended."""
+    found = _subscription(b, work)
+    if found is not None and found[0].state == State.PAST_DUE:
+        apply_event(b, found[0], found[1], GraceExpired())
+
+
+def retry(b: Billing, work: DueWork) -> None:
+    """SUB-8: try the open invoices again, on the schedule, while grace runs."""
+    found = _subscription(b, work)
+    if found is None or found[0].state != State.PAST_DUE:
+        return
+    for invoice in open_invoices(b, found[1].id):
+        queue_collection(b, invoice, b.now)
+
+
+def apply_scheduled_change(b: Billing, work: DueWork) -> None:
+    """SUB-4: a change on a custom date is an immediate change carried out then."""
+    found = _subscription(b, work)
+    if found is None:
+        return
+    subscription, organization = found
+    change = upcoming_change(b, subscription)
+    if (
+        change is None
+        or change.status != "scheduled"
+        or f"apply_change:{change.id}" != work.subject_key
+    ):
+        return
+    if subscription.state != State.ACTIVE or subscription.cancel_at_period_end:
+        change.status, change.decided_at = "failed", b.now
+        return
+    apply_change(b, subscription, organization, change)
+
+
+def purge(b: Billing, work: DueWork) -> None:
+    """SUB-7: data is kept for the plan's retention days, then purged."""
+    found = _subscription(b, work)
+    if found is not None and found[0].state == State.CANCELED and found[0].retention_ends_at:
+        apply_event(b, found[0], found[1], RetentionExpired())
+
+
+HANDLERS: dict[str, Handler] = {
+    "period_end": period_end,
+    "trial_end": trial_end,
+    "trial_days_7": trial_reminder,
+    "trial_days_2": trial_reminder,
+    "grace_end": grace_end,
+    "retry": retry,
+    "apply_change": apply_scheduled_change,
+    "purge": purge,
+}

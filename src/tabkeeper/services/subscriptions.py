@@ -1,0 +1,358 @@
+"""Trial, subscribe through checkout, cancel and resume, demo requests (SUB-2, SUB-3,
+SUB-7, TRI-1..4, CAT-2).
+
+Subscribing to a paid plan goes through the provider's checkout; the subscription starts
+when the first payment succeeds (SUB-3). `quote_subscription` checks the request and
+prices the first invoice; `complete_subscription` starts the subscription once the
+checkout is paid. Between them the provider is called outside any transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+
+from tabkeeper.db.tables import (
+    CheckoutSession,
+    DemoRequest,
+    Organization,
+    PaymentAttempt,
+    ScheduledChange,
+    Subscription,
+    SubscriptionAddon,
+)
+from tabkeeper.domain.catalog import Catalog, Plan
+from tabkeeper.domain.errors import InvalidInput, Refused
+from tabkeeper.domain.invoicing import LineDraft, addon_line, plan_line, settle
+from tabkeeper.domain.lifecycle import (
+    CancelRequested,
+    CancelUndone,
+    CheckoutPaid,
+    State,
+    TrialStarted,
+)
+from tabkeeper.domain.periods import Period, boundary
+from tabkeeper.payments.provider import CardOnFile, ChargeResult
+from tabkeeper.services.capacity import require_room_for
+from tabkeeper.services.context import Billing
+from tabkeeper.services.invoices import issue_invoice
+from tabkeeper.services.lifecycle import apply_event
+from tabkeeper.services.payments import save_payment_method
+from tabkeeper.services.records import cancel_queued, moment_key, notify, queue
+
+PAID_STATES = (State.ACTIVE, State.PAST_DUE, State.SUSPENDED)
+REQUEST_RECEIVED = "Request received"
+
+
+def billing_organization(b: Billing, organization: Organization) -> Organization:
+    """SUB-2: a sub-account bills through its organization."""
+    if organization.parent_id is None:
+        return organization
+    parent = b.session.get(Organization, organization.parent_id)
+    assert parent is not None
+    return parent
+
+
+def subscription_of(b: Billing, organization: Organization) -> Subscription | None:
+    """The subscription of the organization (of its parent for a sub-account), locked."""
+    owner = billing_organization(b, organization)
+    return b.session.scalars(
+        select(Subscription).where(Subscription.organization_id == owner.id).with_for_update()
+    ).first()
+
+
+def plan_of(b: Billing, subscription: Subscription) -> tuple[Catalog, Plan]:
+    catalog = b.catalog_of(subscription.catalog_version_id)
+    return catalog, catalog.plan(subscription.plan_code)
+
+
+def require_subscription(b: Billing, organization: Organization) -> Subscription:
+    subscription = subscription_of(b, organization)
+    if subscription is None:
+        raise Refused("This organization has no subscription.", code="no_subscription")
+    return subscription
+
+
+def start_trial(b: Billing, organization: Organization) -> Subscription | None:
+    """TRI-1: a new organization starts on the free trial of the platform's terms."""
+    trial = b.terms.trial
+    if trial is None or organization.parent_id is not None:
+        return None
+    if organization.trial_used:
+        raise Refused("The free trial is available once per organization.", code="trial_used")
+    if subscription_of(b, organization) is not None:
+        raise Refused("This organization already has a subscription.", code="already_subscribed")
+    version, catalog = b.current_catalog()
+    plan = catalog.plan(trial.plan)
+    ends_at = b.now + timedelta(days=trial.days)
+    subscription = Subscription(
+        organization_id=organization.id,
+        state=State.NONE.value,
+        plan_code=plan.code,
+        catalog_version_id=version.id,
+        anchor=b.now,
+        period_index=0,
+        period_start=b.now,
+        period_end=ends_at,
+        trial_sessions=trial.sessions,
+        started_at=b.now,
+    )
+    b.session.add(subscription)
+    b.session.flush()
+    apply_event(b, subscription, organization, TrialStarted(trial.days))
+    for days_left in (7, 2):
+        at = ends_at - timedelta(days=days_left)
+        if at > b.now:
+            kind = f"trial_days_{days_left}"
+            queue(b, kind, f"{kind}:{subscription.id}", organization.id, at)
+    return subscription
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionQuote:
+    """A checked request to subscribe, priced: what the checkout must collect."""
+
+    organization_id: int
+    plan: str
+    version_id: int
+    addons: Mapping[str, int]
+    lines: tuple[LineDraft, ...]
+    amount_due_minor: int
+
+
+def quote_subscription(
+    b: Billing, organization: Organization, plan_code: str, addons: Mapping[str, int]
+) -> SubscriptionQuote:
+    """Check a request to subscribe and price its first invoice (billed in advance)."""
+    if organization.parent_id is not None:
+        raise Refused(
+            "Billing is at the organization level; a sub-account shares its subscription.",
+            code="sub_account",
+        )
+    current = subscription_of(b, organization)
+    if current is not None and State(current.state) in PAID_STATES:
+        raise Refused(
+            f"This organization is already subscribed ({current.plan_code}); "
+            "change the plan instead.",
+            code="already_subscribed",
+        )
+    version, catalog = b.current_catalog()
+    plan = catalog.plan(plan_code)
+    _require_subscribable(b, organization, plan)
+    for code, quantity in addons.items():
+        addon = catalog.addon(code)
+        if quantity < 1:
+            raise InvalidInput(f"addons.{code}: quantity must be at least 1")
+        if not addon.allowed_on(plan.code):
+            raise Refused(
+                f"{addon.name} is not available on {plan.name}.", code="addon_not_allowed"
+            )
+    require_room_for(b, organization, plan, catalog, addons)
+    period = Period(b.now, boundary(b.now, plan.interval, 1), 0)
+    lines = advance_lines(catalog, plan, addons, period)
+    draft = settle(b.terms.currency, lines, organization.account_credit_minor)
+    return SubscriptionQuote(
+        organization.id, plan.code, version.id, dict(addons), lines, draft.amount_due_minor
+    )
+
+
+def advance_lines(
+    catalog: Catalog, plan: Plan, addons: Mapping[str, int], period: Period
+) -> tuple[LineDraft, ...]:
+    """What a period bills in advance (INV-1): the plan, then each add-on's slots."""
+    slots = [
+        addon_line(catalog.addon(code), quantity, period)
+        for code, quantity in sorted(addons.items())
+        if quantity > 0
+    ]
+    return (plan_line(plan, period), *slots)
+
+
+def _require_subscribable(b: Billing, organization: Organization, plan: Plan) -> None:
+    if plan.sales_led:
+        raise Refused(
+            f"{plan.name} is sold by our team: book a demo instead.", code="sales_led_plan"
+        )
+    if not plan.is_visible_to(organization.code):
+        raise Refused(
+            f"{plan.name} is not available to this organization.", code="plan_not_available"
+        )
+    trial = b.terms.trial
+    if trial is not None and plan.code == trial.plan:
+        raise Refused("The trial plan cannot be subscribed to.", code="plan_not_available")
+
+
+def record_checkout(
+    b: Billing,
+    quote: SubscriptionQuote,
+    provider: str,
+    checkout_id: str,
+    url: str,
+) -> CheckoutSession:
+    session = CheckoutSession(
+        organization_id=quote.organization_id,
+        plan_code=quote.plan,
+        catalog_version_id=quote.version_id,
+        addons=dict(quote.addons),
+        provider=provider,
+        provider_checkout_id=checkout_id,
+        url=url,
+        amount_minor=quote.amount_due_minor,
+        status="open",
+        created_at=b.now,
+    )
+    b.session.add(session)
+    b.session.flush()
+    return session
+
+
+def complete_subscription(
+    b: Billing,
+    checkout: CheckoutSession,
+    card: CardOnFile | None,
+    result: ChargeResult | None,
+) -> Subscription | None:
+    """The checkout came back: start the subscription when it was paid (SUB-3).
+
+    A declined checkout is recorded and nothing else changes (None is returned).
+    Completing the same checkout twice gives the same subscription.
+    """
+    organization = b.session.get(Organization, checkout.organization_id)
+    assert organization is not None
+    if checkout.status == "completed":
+        return subscription_of(b, organization)
+    if result is not None and not result.succeeded:
+        checkout.status, checkout.completed_at = "declined", b.now
+        return None
+    checkout.status, checkout.completed_at = "completed", b.now
+    if card is not None:
+        save_payment_method(b, organization, card)
+    catalog = b.catalog_of(checkout.catalog_version_id)
+    plan = catalog.plan(checkout.plan_code)
+    subscription = subscription_of(b, organization)
+    if subscription is None:
+        subscription = Subscription(
+            organization_id=organization.id,
+            state=State.NONE.value,
+            plan_code=plan.code,
+            catalog_version_id=checkout.catalog_version_id,
+            anchor=b.now,
+            period_index=0,
+            period_start=b.now,
+            period_end=b.now,
+            started_at=b.now,
+        )
+        b.session.add(subscription)
+        b.session.flush()
+    elif State(subscription.state) in PAID_STATES:
+        raise Refused("This organization is already subscribed.", code="already_subscribed")
+    period_end = boundary(b.now, plan.interval, 1)
+    subscription.plan_code = plan.code
+    subscription.catalog_version_id = checkout.catalog_version_id
+    subscription.anchor, subscription.period_index = b.now, 0
+    subscription.period_start = b.now
+    subscription.started_at, subscription.ended_at = b.now, None
+    subscription.trial_sessions = None
+    subscription.session_limit = None
+    for kind in ("trial_end", "trial_days_7", "trial_days_2"):
+        cancel_queued(b, organization.id, kind)
+    apply_event(b, subscription, organization, CheckoutPaid(period_end=period_end))
+    subscription.trial_ends_at = None
+    b.session.execute(
+        delete(SubscriptionAddon).where(SubscriptionAddon.subscription_id == subscription.id)
+    )
+    addons: dict[str, int] = {str(k): int(v) for k, v in checkout.addons.items()}
+    for code, quantity in sorted(addons.items()):
+        b.session.add(
+            SubscriptionAddon(
+                subscription_id=subscription.id,
+                addon_code=code,
+                quantity=quantity,
+                quantity_next_period=quantity,
+            )
+        )
+    period = Period(b.now, period_end, 0)
+    lines = advance_lines(catalog, plan, addons, period)
+    invoice = issue_invoice(
+        b,
+        organization,
+        f"checkout:{checkout.provider_checkout_id}",
+        lines,
+        period_start=b.now,
+        period_end=period_end,
+    )
+    if result is not None and invoice.status == "open":
+        invoice.status, invoice.paid_at = "paid", b.now
+        b.session.add(
+            PaymentAttempt(
+                invoice_id=invoice.id,
+                attempt_no=1,
+                idempotency_key=f"checkout_{checkout.provider_checkout_id}",
+                status="succeeded",
+                amount_minor=invoice.amount_due_minor,
+                provider=checkout.provider,
+                provider_reference=result.reference,
+                attempted_at=b.now,
+            )
+        )
+    queue_period_end(b, subscription)
+    return subscription
+
+
+def queue_period_end(b: Billing, subscription: Subscription) -> None:
+    """The clock renews (or ends) the subscription at its period's end."""
+    anchor, index = moment_key(subscription.anchor), subscription.period_index
+    key = f"period_end:{subscription.id}:{anchor}:{index}"
+    queue(b, "period_end", key, subscription.organization_id, subscription.period_end)
+
+
+def cancel(b: Billing, organization: Organization) -> Subscription:
+    """SUB-7: cancel at the period's end; usable until then; a scheduled change is dropped."""
+    subscription = require_subscription(b, organization)
+    owner = billing_organization(b, organization)
+    apply_event(b, subscription, owner, CancelRequested())
+    drop_scheduled_changes(b, subscription)
+    return subscription
+
+
+def resume(b: Billing, organization: Organization) -> Subscription:
+    """SUB-7: undo a cancellation before the period ends."""
+    subscription = require_subscription(b, organization)
+    owner = billing_organization(b, organization)
+    if State(subscription.state) in (State.CANCELED, State.EXPIRED):
+        raise Refused(
+            "The subscription has already ended; subscribe again to continue.",
+            code="subscription_ended",
+        )
+    apply_event(b, subscription, owner, CancelUndone())
+    return subscription
+
+
+def drop_scheduled_changes(b: Billing, subscription: Subscription) -> None:
+    b.session.execute(
+        update(ScheduledChange)
+        .where(
+            ScheduledChange.subscription_id == subscription.id,
+            ScheduledChange.status.in_(("awaiting_approval", "scheduled")),
+        )
+        .values(status="canceled", decided_at=b.now)
+    )
+    cancel_queued(b, subscription.organization_id, "apply_change")
+
+
+def request_demo(b: Billing, organization: Organization, plan_code: str, member: str | None) -> str:
+    """CAT-2: asking for a sales-led plan creates a request the platform sees."""
+    _, catalog = b.current_catalog()
+    plan = catalog.plan(plan_code)
+    if not plan.sales_led:
+        raise Refused(f"{plan.name} can be subscribed to directly.", code="not_sales_led")
+    request = DemoRequest(
+        organization_id=organization.id, plan_code=plan.code, member=member, created_at=b.now
+    )
+    b.session.add(request)
+    b.session.flush()
+    notify(b, organization.id, "demo.requested", f"demo:{request.id}", {"plan": plan.code})
+    return REQUEST_RECEIVED

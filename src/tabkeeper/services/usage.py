@@ -1,0 +1,161 @@
+"""Usage: storing events (USE-1, USE-2) and measuring meters by a plain read of them.
+
+This is the plain read that invoices use for overage in arrears until the metering issue
+brings counters kept up to date as events arrive (USE-6, house rule 7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import select
+
+from tabkeeper.db.tables import Organization, Subscription, UsageEventRow
+from tabkeeper.domain.catalog import Catalog, Meter, MeterKind, Plan
+from tabkeeper.domain.errors import InvalidInput
+from tabkeeper.domain.event_checks import STANDARD_TYPES, EventRefused, check_event
+from tabkeeper.domain.invoicing import LineDraft, usage_line
+from tabkeeper.domain.levels import usage_level
+from tabkeeper.domain.metering import UsageEvent, measure, quantity_string
+from tabkeeper.domain.periods import Period
+from tabkeeper.domain.utc import format_instant
+from tabkeeper.services.context import Billing
+from tabkeeper.services.lifecycle import family_ids
+from tabkeeper.services.records import insert_once
+
+
+def _events(b: Billing, ids: list[int], meter: Meter, period: Period) -> list[UsageEvent]:
+    query = select(UsageEventRow).where(
+        UsageEventRow.organization_id.in_(ids),
+        UsageEventRow.type == meter.event,
+        UsageEventRow.time < period.end,
+    )
+    if meter.kind is MeterKind.BILLABLE_SESSIONS:
+        touching = (
+            select(UsageEventRow.conversation)
+            .where(
+                UsageEventRow.organization_id.in_(ids),
+                UsageEventRow.type == meter.event,
+                UsageEventRow.time >= period.start,
+                UsageEventRow.time < period.end,
+            )
+            .distinct()
+        )
+        query = query.where(UsageEventRow.conversation.in_(touching))
+    else:
+        query = query.where(UsageEventRow.time >= period.start)
+    rows = b.session.scalars(query.order_by(UsageEventRow.time, UsageEventRow.id))
+    return [
+        UsageEvent(
+            id=f"{row.organization_id}:{row.client_id}",
+            type=row.type,
+            time=row.time,
+            agent=row.agent,
+            conversation=row.conversation,
+            properties=row.properties,
+        )
+        for row in rows
+    ]
+
+
+def measure_usage(
+    b: Billing, owner: Organization, meter: Meter, period: Period, answered_only: bool
+) -> Fraction:
+    """The meter's quantity over the organization and its sub-accounts (SUB-2)."""
+    return measure(meter, _events(b, family_ids(b, owner), meter, period), period, answered_only)
+
+
+def usage_lines(
+    b: Billing, owner: Organization, catalog: Catalog, plan: Plan, period: Period
+) -> list[LineDraft]:
+    """Overage of `period` in arrears (INV-1): one line per meter with an overage price."""
+    lines = []
+    for code in sorted(plan.overage):
+        used = measure_usage(b, owner, catalog.meters[code], period, plan.answered_only)
+        line = usage_line(code, plan, used, period)
+        if line is not None:
+            lines.append(line)
+    return lines
+
+
+def usage_report(
+    b: Billing, owner: Organization, subscription: Subscription, catalog: Catalog, plan: Plan
+) -> dict[str, dict[str, Any]]:
+    """The current period's used and included quantity per meter, with its level (USE-7)."""
+    period = Period(subscription.period_start, subscription.period_end, subscription.period_index)
+    report = {}
+    for code, meter in sorted(catalog.meters.items()):
+        used = measure_usage(b, owner, meter, period, plan.answered_only)
+        included = plan.includes.get(code)
+        level = usage_level(used, included) if included is not None else None
+        report[code] = {
+            "used": quantity_string(used),
+            "included": None if included is None else quantity_string(included),
+            "level": None if level is None else level.value,
+            "period_start": format_instant(period.start),
+        }
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    accepted: int
+    duplicates: int
+    refused: tuple[tuple[int, str], ...]
+    """(index, reason) of each refused event."""
+
+
+def ingest(
+    b: Billing,
+    raw_events: Sequence[object],
+    catalog: Catalog,
+    organizations: dict[str, Organization],
+    path: str = "events",
+    default_time: datetime | None = None,
+) -> Ingested:
+    """Store a batch of events: each bad one refused with its index and reason, the good
+    ones kept; a duplicate id is accepted and counted once (USE-1, USE-2)."""
+    known = set(STANDARD_TYPES) | {meter.event for meter in catalog.meters.values()}
+    numeric: dict[str, set[str]] = {}
+    for meter in catalog.meters.values():
+        if meter.kind in (MeterKind.SUM, MeterKind.MAX) and meter.field_name:
+            numeric.setdefault(meter.event, set()).add(meter.field_name)
+    accepted = duplicates = 0
+    refused: list[tuple[int, str]] = []
+    for index, raw in enumerate(raw_events):
+        here = f"{path}[{index}]"
+        try:
+            event = check_event(raw, here, known, numeric, b.now, default_time)
+            organization = organizations.get(event.org)
+            if organization is None:
+                raise EventRefused(f"{here}.org: unknown organization {event.org!r}")
+            if event.time < organization.created_at:
+                raise EventRefused(
+                    f"{here}.time: {format_instant(event.time)} is before the organization existed"
+                )
+        except InvalidInput as error:
+            refused.append((index, error.message))
+            continue
+        stored = insert_once(
+            b.session,
+            UsageEventRow,
+            {
+                "organization_id": organization.id,
+                "client_id": event.client_id,
+                "type": event.type,
+                "agent": event.agent,
+                "conversation": event.conversation,
+                "time": event.time,
+                "properties": dict(event.properties),
+                "received_at": b.now,
+            },
+        )
+        if stored:
+            accepted += 1
+        else:
+            duplicates += 1
+    return Ingested(accepted, duplicates, tuple(refused))

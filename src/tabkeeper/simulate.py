@@ -1,0 +1,365 @@
+"""`tabkeeper simulate FILE`: a scenario (SCENARIOS.md) run on a fresh in-memory database
+with a simulated clock, through the same services and billing clock as the server.
+
+Before each step the clock advances to the step's time, creating organizations and doing
+all due work on the way, in time order; then the step runs. A refused step is reported in
+`refusals` and the run goes on. The result is JSON with sorted keys, the same bytes on
+every run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import select
+
+from tabkeeper.clock import SimulatedClock
+from tabkeeper.db.engine import make_engine, transaction
+from tabkeeper.db.schema import METADATA
+from tabkeeper.db.tables import Organization
+from tabkeeper.domain.errors import InvalidInput, Refused, TabkeeperError
+from tabkeeper.domain.scenario import (
+    AddMember,
+    AddPhoneNumber,
+    ApproveChange,
+    ArchiveAgent,
+    Cancel,
+    CancelScheduledChange,
+    ChangePlan,
+    Check,
+    CreateAgent,
+    Events,
+    OrganizationSpec,
+    Pay,
+    PaymentMethodChoice,
+    ReleasePhoneNumber,
+    RemoveMember,
+    RequestDemo,
+    Resume,
+    Scenario,
+    SetPaymentMethod,
+    Subscribe,
+    TimelineStep,
+    build_scenario,
+)
+from tabkeeper.domain.utc import format_instant
+from tabkeeper.payments.provider import CardDeclined
+from tabkeeper.payments.sandbox import SandboxProvider
+from tabkeeper.services import changes, organizations, subscriptions
+from tabkeeper.services.catalog import ensure_platform, import_catalog
+from tabkeeper.services.context import Billing, CatalogStore, billing
+from tabkeeper.services.invoices import open_invoices
+from tabkeeper.services.limits import check
+from tabkeeper.services.payments import (
+    clear_payment_methods,
+    collect,
+    customer_of,
+    save_payment_method,
+)
+from tabkeeper.services.usage import ingest
+from tabkeeper.simulate_report import report
+from tabkeeper.worker.clock import BillingClock
+
+Result = dict[str, Any]
+
+
+class Simulation:
+    """One run of one scenario."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.scenario: Scenario = build_scenario(data)
+        self.engine = make_engine("sqlite://")
+        METADATA.create_all(self.engine)
+        self.clock = SimulatedClock(self.scenario.start())
+        self.provider = SandboxProvider(self.engine, self.clock)
+        self.store = CatalogStore()
+        self.worker = BillingClock(self.engine, self.provider, self.clock, store=self.store)
+        with transaction(self.engine) as session:
+            platform = ensure_platform(
+                session,
+                "simulation",
+                "Simulation",
+                self.clock.now(),
+                dict(data.get("settings") or {}),
+            )
+            import_catalog(session, platform, data["catalog"], self.clock.now())
+            self.platform_id = platform.id
+        self.waiting = sorted(
+            self.scenario.organizations.values(), key=lambda spec: spec.created_at
+        )
+        self.cards = {
+            code: spec.payment_method for code, spec in self.scenario.organizations.items()
+        }
+        self.checks: list[Result] = []
+        self.refusals: list[Result] = []
+        self.demo_requests: list[Result] = []
+
+    # -- time -------------------------------------------------------------------------
+    def advance(self, until: datetime) -> None:
+        """Create organizations and do due work up to `until`, in time order."""
+        while True:
+            due_at = self.worker.next_due_at(until)
+            spec = self.waiting[0] if self.waiting and self.waiting[0].created_at <= until else None
+            if spec is not None and (due_at is None or spec.created_at <= due_at):
+                self.waiting.pop(0)
+                self._move_to(spec.created_at)
+                self._create(spec)
+            elif due_at is not None:
+                self.worker.run_until(due_at)
+            else:
+                break
+        self._move_to(until)
+
+    def _move_to(self, moment: datetime) -> None:
+        if moment > self.clock.now():
+            self.clock.set(moment)
+
+    def _create(self, spec: OrganizationSpec) -> None:
+        try:
+            with self._billing() as b:
+                organizations.create_organization(
+                    b,
+                    spec.code,
+                    {member: role.value for member, role in spec.members.items()},
+                    parent=spec.parent,
+                )
+        except TabkeeperError as error:
+            self.refusals.append(
+                {"at": self._now(), "step": None, "org": spec.code, "code": error.code,
+                 "message": error.message}
+            )  # fmt: skip
+
+    # -- steps ------------------------------------------------------------------------
+    def run(self) -> Result:
+        for step in self.scenario.timeline:
+            self.advance(step.at)
+            try:
+                self._do(step)
+            except TabkeeperError as error:
+                self._refuse(step, error.code, error.message)
+        self.advance(self.scenario.until)
+        return self.result()
+
+    def _refuse(self, step: TimelineStep, code: str, message: str) -> None:
+        org = getattr(step, "org", None)
+        self.refusals.append(
+            {"at": self._now(), "step": step.index, "org": org, "code": code, "message": message}
+        )
+
+    def _do(self, step: TimelineStep) -> None:
+        handler = self._HANDLERS.get(type(step))
+        if handler is None:
+            raise Refused(
+                f"the step {step.do!r} is not supported yet by this version of tabkeeper",
+                code="not_supported",
+            )
+        handler(self, step)
+
+    def _subscribe(self, step: Subscribe) -> None:
+        with self._billing() as b:
+            organization = self._org(b, step.org)
+            quote = subscriptions.quote_subscription(b, organization, step.plan, step.addons)
+            customer = customer_of(organization)
+        card = self.cards[step.org]
+        if quote.amount_due_minor == 0:
+            with self._billing() as b:
+                checkout = subscriptions.record_checkout(
+                    b, quote, "none", f"free_{quote.organization_id}_{self._now()}", ""
+                )
+                subscriptions.complete_subscription(b, checkout, None, None)
+            return
+        if card is PaymentMethodChoice.NONE:
+            raise Refused(
+                "There is no card to pay the checkout with.", code="payment_method_required"
+            )
+        started = self.provider.start_checkout(
+            customer,
+            _money(quote.amount_due_minor, self),
+            f"subscribe:{step.org}:{step.plan}",
+            "/billing",
+        )
+        with self._billing() as b:
+            subscriptions.record_checkout(b, quote, self.provider.name, started.id, started.url)
+        try:
+            card_on_file, result = self.provider.complete_checkout(started.id, card.value)
+        except CardDeclined:
+            with self._billing() as b:
+                row = self._checkout(b, started.id)
+                subscriptions.complete_subscription(
+                    b, row, None, _declined(self, quote.amount_due_minor)
+                )
+            raise
+        with self._billing() as b:
+            row = self._checkout(b, started.id)
+            subscriptions.complete_subscription(b, row, card_on_file, result)
+        if not result.succeeded:
+            raise Refused(result.failure_message or "Your card was declined.", code="card_declined")
+
+    def _set_payment_method(self, step: SetPaymentMethod) -> None:
+        with self._billing() as b:
+            customer = customer_of(self._org(b, step.org))
+        if step.method is PaymentMethodChoice.NONE:
+            with self._billing() as b:
+                clear_payment_methods(b, self._org(b, step.org))
+            self.cards[step.org] = step.method
+            return
+        card = self.provider.attach(customer, step.method.value)
+        with self._billing() as b:
+            save_payment_method(b, self._org(b, step.org), card)
+        self.cards[step.org] = step.method
+
+    def _pay(self, step: Pay) -> None:
+        with self._billing() as b:
+            owner = subscriptions.billing_organization(b, self._org(b, step.org))
+            invoice_ids = [invoice.id for invoice in open_invoices(b, owner.id)]
+        if not invoice_ids:
+            raise Refused("There is nothing to pay.", code="nothing_to_pay")
+        failed = []
+        for invoice_id in invoice_ids:
+            result = collect(
+                self.engine, self.platform_id, self.clock, self.provider, invoice_id,
+                store=self.store,
+            )  # fmt: skip
+            if result is not None and not result.succeeded:
+                failed.append(result.failure_message or "declined")
+        if failed:
+            raise Refused(f"The payment failed: {failed[0]}", code="payment_failed")
+
+    def _events(self, step: Events) -> None:
+        with self._billing() as b:
+            known = {
+                row.code: row
+                for row in b.session.scalars(
+                    select(Organization).where(Organization.platform_id == self.platform_id)
+                )
+            }
+            _, catalog = b.current_catalog()
+            outcome = ingest(b, list(step.events), catalog, known, default_time=step.at)
+        for _index, reason in outcome.refused:
+            self._refuse(step, "event_refused", reason)
+
+    def _check(self, step: Check) -> None:
+        with self._billing() as b:
+            decision = check(b, self._org(b, step.org), step.action, step.feature)
+        self.checks.append(
+            {
+                "at": self._now(),
+                "org": step.org,
+                "action": step.action.value,
+                "feature": step.feature,
+                "allowed": decision.allowed,
+                "reason": decision.reason.value,
+                "message": decision.message,
+            }
+        )
+
+    def _request_demo(self, step: RequestDemo) -> None:
+        with self._billing() as b:
+            message = subscriptions.request_demo(b, self._org(b, step.org), step.plan, step.actor)
+        self.demo_requests.append(
+            {"at": self._now(), "org": step.org, "plan": step.plan, "message": message}
+        )
+
+    def _in_transaction(self, step: Any, action: Callable[[Billing, Organization], object]) -> None:
+        with self._billing() as b:
+            action(b, self._org(b, step.org))
+
+    _HANDLERS: ClassVar[dict[type, Callable[[Simulation, Any], None]]] = {}
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _billing(self) -> Any:
+        return billing(self.engine, self.platform_id, self.clock.now(), self.store)
+
+    def _org(self, b: Billing, code: str | None) -> Organization:
+        if code is None:
+            raise InvalidInput("this step needs an organization")
+        try:
+            return organizations.organization_by_code(b, code)
+        except InvalidInput:
+            raise Refused(
+                f"The organization {code!r} does not exist yet.", code="unknown_organization"
+            ) from None
+
+    def _checkout(self, b: Billing, checkout_id: str) -> Any:
+        from tabkeeper.db.tables import CheckoutSession
+
+        row = b.session.scalars(
+            select(CheckoutSession).where(CheckoutSession.provider_checkout_id == checkout_id)
+        ).one()
+        return row
+
+    def _now(self) -> str:
+        return format_instant(self.clock.now())
+
+    def result(self) -> Result:
+        with transaction(self.engine) as session:
+            found = report(session, self.platform_id, self.scenario, self.store, self.clock.now())
+        found["checks"] = self.checks
+        found["refusals"] = self.refusals
+        found["demo_requests"] = self.demo_requests
+        return found
+
+
+def _money(minor: int, simulation: Simulation) -> Any:
+    from tabkeeper.domain.money import Money
+
+    return Money(minor, simulation.scenario.terms.currency)
+
+
+def _declined(simulation: Simulation, minor: int) -> Any:
+    from tabkeeper.payments.provider import ChargeResult
+
+    return ChargeResult(
+        False, "", _money(minor, simulation), "card_declined", "Your card was declined."
+    )
+
+
+def _simple(
+    action: Callable[[Billing, Organization, Any], object],
+) -> Callable[[Simulation, Any], None]:
+    def run(simulation: Simulation, step: Any) -> None:
+        simulation._in_transaction(step, lambda b, org: action(b, org, step))
+
+    return run
+
+
+Simulation._HANDLERS.update(
+    {
+        Subscribe: Simulation._subscribe,
+        SetPaymentMethod: Simulation._set_payment_method,
+        Pay: Simulation._pay,
+        Events: Simulation._events,
+        Check: Simulation._check,
+        RequestDemo: Simulation._request_demo,
+        ChangePlan: _simple(lambda b, org, s: changes.change_plan(b, org, s.plan, s.when, s.actor)),
+        CancelScheduledChange: _simple(lambda b, org, s: changes.cancel_scheduled_change(b, org)),
+        ApproveChange: _simple(lambda b, org, s: changes.approve_change(b, org)),
+        Cancel: _simple(lambda b, org, s: subscriptions.cancel(b, org)),
+        Resume: _simple(lambda b, org, s: subscriptions.resume(b, org)),
+        CreateAgent: _simple(lambda b, org, s: organizations.create_agent(b, org, s.agent)),
+        ArchiveAgent: _simple(lambda b, org, s: organizations.archive_agent(b, org, s.agent)),
+        AddMember: _simple(
+            lambda b, org, s: organizations.add_member(b, org, s.member, s.role.value)
+        ),
+        RemoveMember: _simple(lambda b, org, s: organizations.remove_member(b, org, s.member)),
+        AddPhoneNumber: _simple(lambda b, org, s: organizations.add_phone_number(b, org, s.number)),
+        ReleasePhoneNumber: _simple(
+            lambda b, org, s: organizations.release_phone_number(b, org, s.number)
+        ),
+    }
+)
+
+
+def simulate(data: Mapping[str, Any]) -> Result:
+    """Run the scenario `data` (already loaded from YAML or JSON) and return its results."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("a scenario file must be a mapping (settings, catalog, ...)")
+    return Simulation(data).run()
+
+
+def render(result: Result) -> str:
+    """The results as JSON: sorted keys, two-space indent, a final newline."""
+    return json.dumps(result, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
