@@ -1,24 +1,54 @@
-"""The `tabkeeper` command: serve, migrate (and, as their issues land, worker, tick,
-keys, catalog import, simulate)."""
+"""The `tabkeeper` command: serve, worker, tick, migrate, catalog import, simulate.
+
+Settings come from TABKEEPER_* environment variables (tabkeeper.settings). Errors a person
+can fix (a bad file, an unknown platform) print one line on stderr and exit with 2.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
 import yaml
+from sqlalchemy import Engine
 
 from tabkeeper.api.app import create_app
-from tabkeeper.db.engine import make_engine
+from tabkeeper.clock import SimulatedClock, SystemClock
+from tabkeeper.db.engine import make_engine, transaction
 from tabkeeper.db.migrate import upgrade
 from tabkeeper.domain.errors import TabkeeperError
+from tabkeeper.domain.utc import parse_instant
+from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.settings import Settings
+from tabkeeper.worker.clock import BillingClock
 
 app = typer.Typer(
     help="tabkeeper: billing for platforms that sell AI agents.", no_args_is_help=True
 )
+catalog_app = typer.Typer(help="The platform's catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(2)
+
+
+def _load(file: Path) -> Any:
+    try:
+        return yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise _fail(f"{file}: {error}") from None
+
+
+def _engine() -> Engine:
+    engine = make_engine(Settings().database_url)
+    upgrade(engine)
+    return engine
 
 
 @app.command()
@@ -29,23 +59,78 @@ def migrate() -> None:
     typer.echo(f"migrated {settings.database_url}")
 
 
+@catalog_app.command("import")
+def catalog_import(
+    file: Path = typer.Argument(..., help="YAML or JSON with `catalog` and optional `settings`."),
+    platform: str = typer.Option("default", help="The platform's code; created when missing."),
+    name: str = typer.Option("", help="The platform's name (when it is created)."),
+) -> None:
+    """Import a catalog: a new version when it differs from the current one (CAT-6)."""
+    from tabkeeper.services.catalog import ensure_platform, import_catalog
+
+    document = _load(file)
+    if not isinstance(document, dict) or "catalog" not in document:
+        raise _fail(f"{file}: expected a mapping with a `catalog` section (and `settings`)")
+    unknown = set(document) - {"catalog", "settings"}
+    if unknown:
+        raise _fail(f"{sorted(unknown)[0]}: unknown section; expected catalog, settings")
+    engine = _engine()
+    try:
+        with transaction(engine) as session:
+            now = SystemClock().now()
+            row = ensure_platform(
+                session, platform, name or platform, now, document.get("settings") or {}
+            )
+            version = import_catalog(session, row, document["catalog"], now)
+            typer.echo(f"platform {platform}: catalog version {version.version}")
+    except TabkeeperError as error:
+        raise _fail(error.message) from None
+
+
 @app.command()
 def simulate(file: Path = typer.Argument(..., help="A scenario file, YAML or JSON.")) -> None:
     """Run a scenario on a fresh in-memory database; print its results as JSON."""
     from tabkeeper.simulate import render
     from tabkeeper.simulate import simulate as run_scenario
 
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        typer.echo(f"{file}: {error}", err=True)
-        raise typer.Exit(2) from None
+    data = _load(file)
     try:
         result = run_scenario(data)
     except TabkeeperError as error:
-        typer.echo(error.message, err=True)
-        raise typer.Exit(2) from None
+        raise _fail(error.message) from None
     sys.stdout.write(render(result))
+
+
+@app.command()
+def tick(
+    now: str = typer.Option(..., help="The moment to run the clock to, ISO 8601 with a zone."),
+) -> None:
+    """Do all billing work due by NOW, once, and exit (safe to repeat: INV-4)."""
+    try:
+        moment = parse_instant(now, "--now")
+    except TabkeeperError as error:
+        raise _fail(error.message) from None
+    engine = _engine()
+    clock = SimulatedClock(moment)
+    done = BillingClock(engine, SandboxProvider(engine, clock), clock).tick()
+    typer.echo(f"did {done} piece(s) of due work up to {now}")
+
+
+@app.command()
+def worker(
+    interval: float = typer.Option(5.0, min=0.1, help="Seconds between two looks for work."),
+) -> None:
+    """Run the billing clock: renewals, retries, trial ends, ... as they come due."""
+    engine = _engine()
+    clock = SystemClock()
+    billing_clock = BillingClock(engine, SandboxProvider(engine, clock), clock)
+    typer.echo(f"billing clock running every {interval:g} s; Ctrl-C stops it")
+    try:
+        while True:
+            billing_clock.tick()
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        typer.echo("stopped")
 
 
 @app.command()

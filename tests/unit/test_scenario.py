@@ -350,11 +350,13 @@ def test_building_leaves_the_document_unchanged() -> None:
 
 
 def test_scenario_is_frozen() -> None:
-    """Everything parsed is read-only: dataclasses, mappings, events all the way down."""
+    """What is parsed is read-only (dataclasses, mappings, each event); an event's nested
+    values are private plain copies (dicts and lists, ready for JSON), not the document's."""
+    properties_in = {"tags": ("a", {"k": 1})}
     scenario = build_scenario(
         document(
             step("subscribe", plan="starter", addons={"extra_agent": 1}),
-            step("events", events=[{"id": "e1", "properties": {"tags": ["a", {"k": 1}]}}]),
+            step("events", events=[{"id": "e1", "properties": properties_in}]),
         )
     )
     with pytest.raises(FrozenInstanceError):
@@ -373,10 +375,11 @@ def test_scenario_is_frozen() -> None:
     event = events.events[0]
     with pytest.raises(TypeError):
         event["id"] = "e2"  # type: ignore[index]
+    assert isinstance(event, MappingProxyType)
     properties = event["properties"]
-    assert isinstance(properties, MappingProxyType)
-    assert properties["tags"] == ("a", {"k": 1})
-    assert isinstance(properties["tags"][1], MappingProxyType)
+    assert properties == {"tags": ["a", {"k": 1}]}
+    assert properties is not properties_in
+    assert json.loads(json.dumps(dict(event))) == {"id": "e1", "properties": properties}
 
 
 # -- every step kind ----------------------------------------------------------------------------

@@ -153,8 +153,9 @@ class TopUp(OrganizationStep):
 
 @dataclass(frozen=True, slots=True)
 class Events(TimelineStep):
-    """A batch of usage events, each a read-only mapping (nested mappings read-only too,
-    lists as tuples), checked field by field only when the step runs (USE-2)."""
+    """A batch of usage events, checked field by field only when the step runs (USE-2).
+    Each event is a read-only mapping whose values are private copies of the document's,
+    as plain data (nested dicts and lists, ready to be stored as JSON)."""
 
     do: ClassVar[str] = "events"
     org: str | None

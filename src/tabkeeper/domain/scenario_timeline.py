@@ -12,7 +12,7 @@ against the catalog, whole numbers of at least 1 (limits, quantities, credits), 
 order). A `check` takes `feature` exactly when its action is `use_ai` (LIM-1). A `top_up`
 without `price` needs the catalog's `credit_price` (CRD-1). Not checked: what the rules
 refuse at run time (see scenario.py), and the fields of each event (USE-2: refused one by
-one when the step runs; here each event is only checked to be a mapping, then frozen).
+one when the step runs; here each event is only checked to be a mapping, then copied).
 
 Members: `as` names the acting member (default: the organization's first owner). It must
 be a member of the step's organization as declared, or added by an earlier `add_member`
@@ -246,17 +246,20 @@ def _events(value: object, path: str, _: _Context) -> tuple[Mapping[str, object]
     if not isinstance(value, list | tuple):
         raise InvalidConfig(path, f"expected a list of events, got {value!r}")
     return tuple(
-        cast(Mapping[str, object], _frozen(fields.mapping(event, fields.at(path, i))))
+        MappingProxyType(
+            {key: _plain(item) for key, item in fields.mapping(event, fields.at(path, i)).items()}
+        )
         for i, event in enumerate(value)
     )
 
 
-def _frozen(value: object) -> object:
-    """`value` read-only all the way down: mappings as MappingProxyType, lists as tuples."""
+def _plain(value: object) -> object:
+    """A private copy of `value` as plain data (dicts and lists, ready for JSON), so that
+    the scenario shares nothing mutable with the document it was read from."""
     if isinstance(value, Mapping):
-        return MappingProxyType({key: _frozen(item) for key, item in value.items()})
+        return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return tuple(_frozen(item) for item in value)
+        return [_plain(item) for item in value]
     return value
 
 

@@ -199,6 +199,8 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
     if result.succeeded:
         invoice.status, invoice.paid_at = "paid", b.now
         b.session.flush()
+        paid = {"invoice": invoice.number, "amount_minor": invoice.amount_due_minor}
+        notify(b, organization.id, "invoice.paid", f"invoice:{invoice.id}", paid)
         if (
             subscription is not None
             and subscription.state in (State.PAST_DUE, State.SUSPENDED)

@@ -1,0 +1,116 @@
+"""A billing world on the test database: a platform with a catalog, the sandbox provider,
+a simulated clock and the billing clock, plus helpers to create and subscribe
+organizations through the real services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from tabkeeper.clock import SimulatedClock
+from tabkeeper.db.engine import transaction
+from tabkeeper.db.tables import Invoice, Notice
+from tabkeeper.payments.sandbox import SandboxProvider
+from tabkeeper.payments.sandbox_store import SandboxCharge
+from tabkeeper.services.catalog import ensure_platform, import_catalog
+from tabkeeper.services.checkout import subscribe_with_card
+from tabkeeper.services.context import Billing, CatalogStore, billing
+from tabkeeper.services.organizations import create_organization
+from tabkeeper.worker.clock import BillingClock, Checkpoint
+
+JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
+FEB_1 = datetime(2026, 2, 1, tzinfo=UTC)
+
+CATALOG: dict[str, Any] = {
+    "meters": {
+        "sessions": {"kind": "billable_sessions"},
+        "minutes": {
+            "kind": "sum", "event": "call.ended", "field": "duration_seconds",
+            "unit_seconds": 60, "rounding": "per_event_up",
+        },
+    },
+    "plans": {
+        "trial": {"name": "Free trial", "price": "0", "includes": {"sessions": 50},
+                  "limits": {"agents": 1, "seats": 2}},
+        "basic": {"name": "Basic", "price": "30.00", "includes": {"minutes": 100},
+                  "overage": {"minutes": {"model": "per_unit", "unit_price": "0.10"}},
+                  "limits": {"agents": 1, "seats": 2, "phone_numbers": 1}, "rank": 1},
+        "pro": {"name": "Pro", "price": "60.00", "includes": {"minutes": 500},
+                "limits": {"agents": 3, "seats": 5, "phone_numbers": 2}, "rank": 2},
+    },
+}  # fmt: skip
+
+
+class Crash(Exception):
+    """Raised from a checkpoint: the worker stops there, as if the process died."""
+
+
+@dataclass
+class World:
+    engine: Engine
+    clock: SimulatedClock
+    provider: SandboxProvider
+    store: CatalogStore
+    platform_id: int
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def billing(self) -> AbstractContextManager[Billing]:
+        return billing(self.engine, self.platform_id, self.clock.now(), self.store)
+
+    def worker(
+        self, *, crash_at: str | None = None, lease: timedelta | None = None
+    ) -> BillingClock:
+        def checkpoint(name: str) -> None:
+            if name == crash_at:
+                raise Crash(name)
+
+        hook: Checkpoint | None = checkpoint if crash_at else None
+        return BillingClock(
+            self.engine, self.provider, self.clock, store=self.store, checkpoint=hook,
+            lease=lease if lease is not None else timedelta(minutes=5),
+        )  # fmt: skip
+
+    def organization(self, code: str, members: dict[str, str] | None = None) -> None:
+        with self.billing() as b:
+            create_organization(b, code, members or {"owner": "owner"})
+
+    def subscribe(self, code: str, plan: str = "basic", card: str | None = "card_ok") -> int:
+        return subscribe_with_card(
+            self.engine, self.platform_id, self.clock, self.provider, code, plan, card,
+            store=self.store,
+        )  # fmt: skip
+
+    def count(self, model: Any, *where: Any) -> int:
+        with transaction(self.engine) as session:
+            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+    def charges(self) -> int:
+        return self.count(SandboxCharge)
+
+    def invoices(self, *where: Any) -> int:
+        return self.count(Invoice, *where)
+
+    def notices(self, kind: str) -> int:
+        return self.count(Notice, Notice.kind == kind)
+
+
+def make_world(engine: Engine, settings: dict[str, Any] | None = None) -> World:
+    clock = SimulatedClock(JAN_1)
+    store = CatalogStore()
+    settings = {"trial": None, **(settings or {})}
+    with transaction(engine) as session:
+        platform = ensure_platform(session, "acme-platform", "Acme", clock.now(), settings)
+        import_catalog(session, platform, CATALOG, clock.now())
+        platform_id = platform.id
+    return World(engine, clock, SandboxProvider(engine, clock), store, platform_id, settings)
+
+
+@pytest.fixture
+def world(engine: Engine) -> Iterator[World]:
+    yield make_world(engine)
