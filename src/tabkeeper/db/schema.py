@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+import tabkeeper.db.tables_access  # API keys, idempotent requests
+import tabkeeper.db.tables_notify  # webhook endpoints, deliveries
 import tabkeeper.payments.sandbox_store  # noqa: F401 - defines the sandbox_* tables
 from tabkeeper.db.tables import Base
 

@@ -322,6 +322,8 @@ class Notice(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+    fanned_out_at: Mapped[datetime | None] = mapped_column(index=True)
+    """When the dispatcher made this notice's delivery rows (None: not yet)."""
 
 
 class UsageEventRow(Base):
