@@ -54,6 +54,8 @@ class Platform(Base):
     created_at: Mapped[datetime]
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     """The `settings` document (domain/terms.py reads it)."""
+    portal_secret: Mapped[str | None] = mapped_column(String(64))
+    """Signs the platform's portal sessions (hex of 32 random bytes, made on first use)."""
     last_invoice_number: Mapped[int] = mapped_column(default=0)
     """Invoice numbers are gapless per platform (INV-2): the next is this plus one,
     taken by an UPDATE of this row in the invoice's own transaction."""
