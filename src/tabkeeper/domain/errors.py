@@ -6,7 +6,11 @@
     │   ├── UnknownCurrency        not an ISO 4217 code tabkeeper knows
     │   └── CurrencyMismatch       money of two currencies in one operation
     ├── IllegalTransition          a lifecycle event that the state does not allow
-    └── Refused                    a valid request that the rules refuse (capacity, role, ...)
+    ├── Refused                    a valid request that the rules refuse (capacity, ...)
+    ├── NotFound                   no such object for this caller (also another
+    │                              organization's: 404, never a hint that it exists)
+    ├── Forbidden                  the caller's role may not do this (ACL-1)
+    └── Unauthorized               no valid API key or portal session
 
 Entry points turn these into HTTP problem+json, CLI messages or simulate refusals; a
 TabkeeperError never carries a stack trace to a client.
@@ -61,3 +65,15 @@ class IllegalTransition(TabkeeperError):
 
 class Refused(TabkeeperError):
     code = "refused"
+
+
+class NotFound(TabkeeperError):
+    code = "not_found"
+
+
+class Forbidden(TabkeeperError):
+    code = "forbidden"
+
+
+class Unauthorized(TabkeeperError):
+    code = "unauthorized"
