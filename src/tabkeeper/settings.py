@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SmtpSecurity = Literal["none", "starttls", "tls"]
 
 
 class Settings(BaseSettings):
@@ -10,8 +16,48 @@ class Settings(BaseSettings):
 
     TABKEEPER_DATABASE_URL: `sqlite:///var/tabkeeper.db` (the default, a file under var/)
     or `postgresql://user:password@host:port/database`.
+
+    E-mail of notices (NOT-1), sent by the dispatcher (tabkeeper.notify):
+    TABKEEPER_SMTP_HOST: the SMTP server; unset (the default) turns e-mail off.
+    TABKEEPER_SMTP_PORT: its port (25).
+    TABKEEPER_SMTP_SECURITY: `none` (plain), `starttls` (upgrade a plain connection, as on
+    port 587) or `tls` (TLS from the start, as on port 465); the server's certificate is
+    verified against the system's trusted authorities.
+    TABKEEPER_SMTP_USERNAME, TABKEEPER_SMTP_PASSWORD: log in when a username is set.
+    TABKEEPER_SMTP_FROM: the From address (`billing@localhost`; `Name <address>` works);
+    its domain also names the e-mails' Message-IDs.
+
+    Webhooks (NOT-1, NOT-2):
+    TABKEEPER_WEBHOOK_TIMEOUT_SECONDS: how long one delivery may take (10).
     """
 
     model_config = SettingsConfigDict(env_prefix="TABKEEPER_", extra="ignore")
 
     database_url: str = "sqlite:///var/tabkeeper.db"
+    public_url: str = "http://127.0.0.1:8000"
+    """TABKEEPER_PUBLIC_URL: where members reach this server; portal and checkout links
+    start with it."""
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: SmtpSecurity = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "billing@localhost"
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("smtp_host", "smtp_username")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        """An empty variable (TABKEEPER_SMTP_HOST=) means unset."""
+        if value is None:
+            return None
+        return value.strip() or None
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        _name, address = parseaddr(value)
+        broken = "\r" in value or "\n" in value or any(c.isspace() for c in address)
+        if "@" not in address or broken:
+            raise ValueError(f"expected an e-mail address such as billing@example.com: {value!r}")
+        return value

@@ -1,15 +1,28 @@
-"""The FastAPI application: OpenAPI 3.1 at /openapi.json, docs at /docs, API under /v1."""
+"""The FastAPI application: OpenAPI 3.1 at /openapi.json, docs at /docs, API under /v1.
+
+`create_app(settings)` builds everything from the settings; tests and the simulator pass
+their own engine, clock and payment provider.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
 import tabkeeper
+from tabkeeper.api.context import Api
+from tabkeeper.api.idempotency import IdempotencyMiddleware
 from tabkeeper.api.problems import install_problem_handlers
+from tabkeeper.api.routes import access, catalog, organizations
+from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
+from tabkeeper.payments.provider import PaymentProvider
+from tabkeeper.payments.sandbox import SandboxProvider
+from tabkeeper.services.context import CATALOGS, CatalogStore
 from tabkeeper.settings import Settings
+
+ROUTERS = (catalog.router, organizations.router, access.router)
 
 
 class Health(BaseModel):
@@ -18,9 +31,19 @@ class Health(BaseModel):
     version: str
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    *,
+    clock: Clock | None = None,
+    provider: PaymentProvider | None = None,
+    store: CatalogStore = CATALOGS,
+) -> FastAPI:
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url)
+    clock = clock or SystemClock()
+    provider = provider or SandboxProvider(engine, clock)
+    api = Api(settings, engine, clock, provider, store)
     app = FastAPI(
         title="tabkeeper",
         version=tabkeeper.__version__,
@@ -29,9 +52,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         docs_url="/docs",
         redoc_url=None,
     )
-    app.state.engine = engine
-    app.state.settings = settings
+    app.state.api = api
     install_problem_handlers(app)
+    app.add_middleware(IdempotencyMiddleware, api=lambda: app.state.api)
 
     @app.get("/health", tags=["operations"])
     def health() -> Health:
@@ -40,4 +63,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             connection.execute(text("SELECT 1"))
         return Health(status="ok", database=engine.dialect.name, version=tabkeeper.__version__)
 
+    v1 = APIRouter(prefix="/v1")
+    for router in ROUTERS:
+        v1.include_router(router)
+    app.include_router(v1)
     return app

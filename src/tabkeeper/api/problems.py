@@ -11,16 +11,22 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from tabkeeper.domain.errors import (
+    Forbidden,
     IllegalTransition,
     InvalidInput,
+    NotFound,
     Refused,
     TabkeeperError,
+    Unauthorized,
 )
 
 PROBLEM = "application/problem+json"
 log = logging.getLogger("tabkeeper.api")
 
 _STATUS: tuple[tuple[type[TabkeeperError], int], ...] = (
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
     (InvalidInput, 400),
     (IllegalTransition, 409),
     (Refused, 409),

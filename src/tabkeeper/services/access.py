@@ -1,0 +1,210 @@
+"""Who is calling (ACL-1..3): platform API keys and members' portal sessions.
+
+API keys are shown once and stored as a SHA-256 hash (ACL-3). A portal session is a
+short-lived token the platform asks for on behalf of one member of one organization (as a
+hosted customer portal works): `ps_<payload>.<signature>`, signed with HMAC-SHA256 by the
+platform's own secret; the payload names the platform, organization, member and expiry.
+Nothing about a session is stored: a forged or expired token simply does not verify.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tabkeeper.db.tables import Member, Organization, Platform
+from tabkeeper.db.tables_access import ApiKey
+from tabkeeper.domain import fields
+from tabkeeper.domain.errors import Forbidden, NotFound, Unauthorized
+
+KEY_PREFIX = "tk_"
+SESSION_PREFIX = "ps_"
+PORTAL_SESSION_LIFETIME = timedelta(hours=1)
+BILLING_ROLES = ("owner", "billing_admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A platform (by API key) or a member of one organization (by portal session)."""
+
+    platform_id: int
+    organization_id: int | None = None
+    member: str | None = None
+    role: str | None = None
+
+    @property
+    def is_platform(self) -> bool:
+        return self.organization_id is None
+
+    @property
+    def identity(self) -> str:
+        if self.is_platform:
+            return f"platform:{self.platform_id}"
+        return f"member:{self.organization_id}:{self.member}"
+
+    def require_billing(self) -> None:
+        """ACL-1: plans, limits, payment, credits, invoices: owner or billing admin."""
+        if not self.is_platform and self.role not in BILLING_ROLES:
+            raise Forbidden("Managing billing needs the owner or billing admin role.")
+
+    def require_owner(self) -> None:
+        """ACL-1: add-ons are the owner's alone."""
+        if not self.is_platform and self.role != "owner":
+            raise Forbidden("Only the organization's owner may do this.")
+
+    def require_platform(self) -> None:
+        if not self.is_platform:
+            raise Forbidden("This needs the platform's API key.")
+
+    def sees(self, organization: Organization) -> bool:
+        """ACL-3: a member sees only their own organization (and its sub-accounts)."""
+        if organization.platform_id != self.platform_id:
+            return False
+        return self.is_platform or self.organization_id in (
+            organization.id,
+            organization.parent_id,
+        )
+
+    def require_sees(self, organization: Organization | None) -> Organization:
+        if organization is None or not self.sees(organization):
+            raise NotFound("No such organization.")
+        return organization
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_api_key(
+    session: Session, platform_id: int, name: str, now: datetime
+) -> tuple[ApiKey, str]:
+    """A new key for the platform: the row, and the key itself, shown this once."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(
+        platform_id=platform_id,
+        name=fields.text(name, "name")[:200],
+        prefix=key[:10],
+        key_hash=_hash(key),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def revoke_api_key(session: Session, platform_id: int, key_id: int, now: datetime) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None or row.platform_id != platform_id:
+        raise NotFound("No such API key.")
+    row.revoked_at = row.revoked_at or now
+    return row
+
+
+def caller_for_key(session: Session, key: str) -> Caller:
+    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == _hash(key))).first()
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("The API key is not valid.")
+    return Caller(row.platform_id)
+
+
+def _secret(session: Session, platform: Platform) -> bytes:
+    if platform.portal_secret is None:
+        platform.portal_secret = secrets.token_hex(32)
+        session.flush()
+    return bytes.fromhex(platform.portal_secret)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def create_portal_session(
+    session: Session,
+    platform_id: int,
+    organization: Organization,
+    member: str,
+    now: datetime,
+    lifetime: timedelta = PORTAL_SESSION_LIFETIME,
+) -> tuple[str, datetime]:
+    """A token that acts as `member` of `organization` until it expires."""
+    platform = session.get(Platform, platform_id)
+    if platform is None or organization.platform_id != platform_id:
+        raise NotFound("No such organization.")
+    row = _member(session, organization.id, member)
+    if row is None:
+        raise NotFound(f"No member {member!r} in {organization.code}.")
+    expires_at = now + lifetime
+    payload = _b64(
+        json.dumps(
+            {"p": platform_id, "o": organization.id, "m": member, "e": int(expires_at.timestamp())},
+            separators=(",", ":"),
+        ).encode()
+    )
+    signature = _b64(hmac.new(_secret(session, platform), payload.encode(), "sha256").digest())
+    return f"{SESSION_PREFIX}{payload}.{signature}", expires_at
+
+
+def caller_for_session(session: Session, token: str, now: datetime) -> Caller:
+    """The member a portal session token acts as; Unauthorized when forged or expired."""
+    invalid = Unauthorized("The portal session is not valid or has expired.")
+    try:
+        payload, signature = token.removeprefix(SESSION_PREFIX).split(".")
+        data = json.loads(_unb64(payload))
+        platform_id, organization_id = int(data["p"]), int(data["o"])
+        member, expires = str(data["m"]), int(data["e"])
+    except (ValueError, KeyError, TypeError):
+        raise invalid from None
+    platform = session.get(Platform, platform_id)
+    if platform is None or platform.portal_secret is None:
+        raise invalid
+    expected = hmac.new(bytes.fromhex(platform.portal_secret), payload.encode(), "sha256")
+    if not hmac.compare_digest(_b64(expected.digest()), signature):
+        raise invalid
+    if now.timestamp() >= expires:
+        raise invalid
+    row = _member(session, organization_id, member)
+    if row is None:
+        raise invalid
+    return Caller(platform_id, organization_id, member, row.role)
+
+
+def _member(session: Session, organization_id: int, member: str) -> Member | None:
+    return session.scalars(
+        select(Member).where(
+            Member.organization_id == organization_id,
+            Member.code == member,
+            Member.removed_at.is_(None),
+        )
+    ).first()
+
+
+def authenticate(session: Session, authorization: str | None, now: datetime) -> Caller:
+    """The caller of a request from its Authorization header (Bearer <key or session>)."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise Unauthorized("Send Authorization: Bearer <API key or portal session>.")
+    credential = authorization.removeprefix("Bearer ").strip()
+    if credential.startswith(SESSION_PREFIX):
+        return caller_for_session(session, credential, now)
+    if credential.startswith(KEY_PREFIX):
+        return caller_for_key(session, credential)
+    raise Unauthorized("The API key is not valid.")
+
+
+def set_member_email(session: Session, organization: Organization, member: str, email: str) -> None:
+    """Where the member's billing e-mails go (owners and billing admins get notices)."""
+    row = _member(session, organization.id, member)
+    if row is None:
+        raise NotFound(f"No member {member!r} in {organization.code}.")
+    row.email = email
