@@ -103,7 +103,8 @@ def require_room_for(
     allows = ", ".join(
         f"{limits[r]} {_NOUNS[r][0] if limits[r] == 1 else _NOUNS[r][1]}" for r in over
     )
+    todo = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
     raise Refused(
-        f"{plan.name} allows {allows}; {' and '.join(parts)} first.",
+        f"{plan.name} allows {allows}; {todo} first.",
         code="capacity_in_use",
     )

@@ -2,6 +2,12 @@
 INV-1): renew or end at the period's end, end a trial, remind of its end, expire grace,
 retry a payment, carry out a change on its date, purge data after retention.
 
+A change the clock carries out (on its date, or at the period's end) is checked again
+then: a subscription that is no longer active, or that now uses more than the new plan
+allows (SUB-6), keeps its plan; the change is marked failed and `subscription.change_failed`
+says why. A change at the period's end to another interval starts a new anchor at the
+boundary.
+
 Each handler runs in the transaction that also marks its due work done, as of the work's
 due time, so a crash rolls the whole of it back and a rerun does it once (INV-4).
 """
@@ -19,6 +25,7 @@ from tabkeeper.db.tables import (
     Subscription,
     SubscriptionAddon,
 )
+from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.invoicing import LineDraft
 from tabkeeper.domain.lifecycle import (
     GraceExpired,
@@ -31,6 +38,7 @@ from tabkeeper.domain.lifecycle import (
 )
 from tabkeeper.domain.periods import Period, boundary
 from tabkeeper.domain.terms import Timing
+from tabkeeper.services.capacity import addon_slots, require_room_for
 from tabkeeper.services.changes import apply_change, upcoming_change
 from tabkeeper.services.context import Billing
 from tabkeeper.services.invoices import issue_invoice, open_invoices
@@ -72,6 +80,7 @@ def period_end(b: Billing, work: DueWork) -> None:
     if subscription.period_end != work.due_at:
         return  # the period moved (a change of interval); its own work was queued
     catalog, plan = plan_of(b, subscription)
+    ended_interval = plan.interval
     ended = Period(subscription.period_start, subscription.period_end, subscription.period_index)
     arrears = usage_lines(b, organization, catalog, plan, ended)
     if subscription.cancel_at_period_end:
@@ -93,16 +102,15 @@ def period_end(b: Billing, work: DueWork) -> None:
         _switch_at_renewal(b, subscription, organization, change)
         catalog, plan = plan_of(b, subscription)
     index = subscription.period_index + 1
+    if plan.interval is not ended_interval:
+        # SCENARIOS "Plan changes": a new interval starts a new anchor, here the boundary.
+        subscription.anchor, index = ended.end, 0
     new_end = boundary(subscription.anchor, plan.interval, index + 1)
     new_start = boundary(subscription.anchor, plan.interval, index)
     subscription.period_index, subscription.period_start = index, new_start
-    apply_event(
-        b,
-        subscription,
-        organization,
-        PeriodRenewed(period_end=new_end),
-        notice_key=f"renewal:{subscription.id}:{index}",
-    )
+    source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{index}"
+    apply_event(b, subscription, organization, PeriodRenewed(period_end=new_end), notice_key=source)
+    _move_waiting_change(b, subscription)
     period = Period(new_start, new_end, index)
     slots = {}
     for row in b.session.scalars(
@@ -112,7 +120,6 @@ def period_end(b: Billing, work: DueWork) -> None:
         if row.addon_code in catalog.addons:
             slots[row.addon_code] = row.quantity
     lines: list[LineDraft] = [*arrears, *advance_lines(catalog, plan, slots, period)]
-    source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{index}"
     invoice = issue_invoice(
         b, organization, source, lines, period_start=new_start, period_end=new_end
     )
@@ -124,11 +131,13 @@ def _switch_at_renewal(
     b: Billing, subscription: Subscription, organization: Organization, change: ScheduledChange
 ) -> None:
     """SUB-4: a change at the period's end rides on the renewal, on the new plan. A
-    subscription that is no longer active keeps its plan; the change fails."""
+    subscription that is no longer active, or that uses more than the new plan allows
+    (SUB-6), keeps its plan; the change fails."""
     if subscription.state != State.ACTIVE:
-        change.status, change.decided_at = "failed", b.now
+        _fail_change(b, organization, change, "not_active", "The subscription is not active.")
         return
-    b.catalog_of(change.catalog_version_id).plan(change.plan_code)
+    if not _change_fits(b, subscription, organization, change):
+        return
     subscription.plan_code = change.plan_code
     subscription.catalog_version_id = change.catalog_version_id
     change.status, change.decided_at = "applied", b.now
@@ -179,9 +188,44 @@ def apply_scheduled_change(b: Billing, work: DueWork) -> None:
     ):
         return
     if subscription.state != State.ACTIVE or subscription.cancel_at_period_end:
-        change.status, change.decided_at = "failed", b.now
+        _fail_change(b, organization, change, "not_active", "The subscription is not active.")
         return
-    apply_change(b, subscription, organization, change)
+    if _change_fits(b, subscription, organization, change):
+        apply_change(b, subscription, organization, change)
+
+
+def _move_waiting_change(b: Billing, subscription: Subscription) -> None:
+    """A change for the period's end that still awaits approval (SUB-4) now waits for the
+    end of the new period."""
+    waiting = upcoming_change(b, subscription)
+    if waiting is not None and waiting.timing == Timing.PERIOD_END.value:
+        waiting.effective_at = subscription.period_end
+
+
+def _change_fits(
+    b: Billing, subscription: Subscription, organization: Organization, change: ScheduledChange
+) -> bool:
+    """SUB-6 when the clock carries out a change: what is in use now must fit the new plan
+    (agents, seats or numbers may have been added since the change was asked for). When
+    it does not, the change fails and the subscription keeps its plan."""
+    catalog = b.catalog_of(change.catalog_version_id)
+    plan = catalog.plan(change.plan_code)
+    try:
+        require_room_for(b, organization, plan, catalog, addon_slots(b, subscription.id))
+    except Refused as refusal:
+        _fail_change(b, organization, change, refusal.code, refusal.message)
+        return False
+    return True
+
+
+def _fail_change(
+    b: Billing, organization: Organization, change: ScheduledChange, reason: str, message: str
+) -> None:
+    """The scheduled change cannot happen: marked failed, and `subscription.change_failed`
+    tells the organization why."""
+    change.status, change.decided_at = "failed", b.now
+    payload = {"plan": change.plan_code, "reason": reason, "message": message}
+    notify(b, organization.id, "subscription.change_failed", f"change:{change.id}", payload)
 
 
 def purge(b: Billing, work: DueWork) -> None:

@@ -313,6 +313,10 @@ def cancel(b: Billing, organization: Organization) -> Subscription:
     """SUB-7: cancel at the period's end; usable until then; a scheduled change is dropped."""
     subscription = require_subscription(b, organization)
     owner = billing_organization(b, organization)
+    if subscription.cancel_at_period_end:
+        raise Refused(
+            "The subscription is already canceled at the period's end.", code="already_canceled"
+        )
     apply_event(b, subscription, owner, CancelRequested())
     drop_scheduled_changes(b, subscription)
     return subscription
@@ -326,6 +330,10 @@ def resume(b: Billing, organization: Organization) -> Subscription:
         raise Refused(
             "The subscription has already ended; subscribe again to continue.",
             code="subscription_ended",
+        )
+    if not subscription.cancel_at_period_end:
+        raise Refused(
+            "The subscription is not canceled; there is nothing to resume.", code="not_canceled"
         )
     apply_event(b, subscription, owner, CancelUndone())
     return subscription
