@@ -96,7 +96,22 @@ def issue_invoice(
         f"invoice:{invoice.id}",
         {"invoice": invoice.number, "total_minor": invoice.total_minor},
     )
+    if paid:
+        mark_paid(b, invoice)
     return invoice
+
+
+def mark_paid(b: Billing, invoice: Invoice) -> None:
+    """The invoice is settled (by a charge, or wholly by account credit): `invoice.paid`."""
+    if invoice.status != "paid":
+        invoice.status, invoice.paid_at = "paid", b.now
+    notify(
+        b,
+        invoice.organization_id,
+        "invoice.paid",
+        f"invoice:{invoice.id}",
+        {"invoice": invoice.number, "amount_minor": invoice.amount_due_minor},
+    )
 
 
 def open_invoices(b: Billing, organization_id: int) -> list[Invoice]:

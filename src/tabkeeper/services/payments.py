@@ -32,7 +32,7 @@ from tabkeeper.domain.lifecycle import PaymentFailed, PaymentSucceeded, State
 from tabkeeper.domain.money import Money
 from tabkeeper.payments.provider import CardOnFile, ChargeResult, PaymentProvider
 from tabkeeper.services.context import CATALOGS, Billing, CatalogStore, billing
-from tabkeeper.services.invoices import open_invoices
+from tabkeeper.services.invoices import mark_paid, open_invoices
 from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.records import moment_key, notify, queue
 
@@ -197,10 +197,8 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
         .with_for_update()
     ).first()
     if result.succeeded:
-        invoice.status, invoice.paid_at = "paid", b.now
+        mark_paid(b, invoice)
         b.session.flush()
-        paid = {"invoice": invoice.number, "amount_minor": invoice.amount_due_minor}
-        notify(b, organization.id, "invoice.paid", f"invoice:{invoice.id}", paid)
         if (
             subscription is not None
             and subscription.state in (State.PAST_DUE, State.SUSPENDED)

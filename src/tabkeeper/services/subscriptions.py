@@ -38,7 +38,7 @@ from tabkeeper.domain.periods import Period, boundary
 from tabkeeper.payments.provider import CardOnFile, ChargeResult
 from tabkeeper.services.capacity import require_room_for
 from tabkeeper.services.context import Billing
-from tabkeeper.services.invoices import issue_invoice
+from tabkeeper.services.invoices import issue_invoice, mark_paid
 from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.payments import save_payment_method
 from tabkeeper.services.records import cancel_queued, moment_key, notify, queue
@@ -69,7 +69,19 @@ def plan_of(b: Billing, subscription: Subscription) -> tuple[Catalog, Plan]:
     return catalog, catalog.plan(subscription.plan_code)
 
 
+def require_billing_level(organization: Organization) -> None:
+    """SUB-2: billing is at the organization level only; a sub-account shares it and
+    cannot change it."""
+    if organization.parent_id is not None:
+        raise Refused(
+            "Billing is at the organization level; a sub-account shares its subscription.",
+            code="sub_account",
+        )
+
+
 def require_subscription(b: Billing, organization: Organization) -> Subscription:
+    """The organization's subscription, for a billing action (not from a sub-account)."""
+    require_billing_level(organization)
     subscription = subscription_of(b, organization)
     if subscription is None:
         raise Refused("This organization has no subscription.", code="no_subscription")
@@ -127,11 +139,7 @@ def quote_subscription(
     b: Billing, organization: Organization, plan_code: str, addons: Mapping[str, int]
 ) -> SubscriptionQuote:
     """Check a request to subscribe and price its first invoice (billed in advance)."""
-    if organization.parent_id is not None:
-        raise Refused(
-            "Billing is at the organization level; a sub-account shares its subscription.",
-            code="sub_account",
-        )
+    require_billing_level(organization)
     current = subscription_of(b, organization)
     if current is not None and State(current.state) in PAID_STATES:
         raise Refused(
@@ -285,7 +293,7 @@ def complete_subscription(
         period_end=period_end,
     )
     if result is not None and invoice.status == "open":
-        invoice.status, invoice.paid_at = "paid", b.now
+        mark_paid(b, invoice)
         b.session.add(
             PaymentAttempt(
                 invoice_id=invoice.id,
