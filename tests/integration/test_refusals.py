@@ -133,3 +133,21 @@ def test_a_declined_card_starts_nothing(world: World) -> None:
     assert world.invoices() == 0
     with world.billing() as b:
         assert subscriptions.subscription_of(b, _org(b)) is None
+
+
+def test_a_sub_account_cannot_change_the_shared_subscription(subscribed: World) -> None:
+    """SUB-2: billing is at the organization level only: a sub-account shares the
+    subscription and cannot change, cancel, resume or subscribe."""
+    with subscribed.billing() as b:
+        from tabkeeper.services.organizations import create_organization
+
+        create_organization(b, "acme-eu", {"owner": "owner"}, parent="acme")
+    for action in (
+        lambda b: changes.change_plan(b, organization_by_code(b, "acme-eu"), "pro", None),
+        lambda b: subscriptions.cancel(b, organization_by_code(b, "acme-eu")),
+        lambda b: subscriptions.resume(b, organization_by_code(b, "acme-eu")),
+        lambda b: subscriptions.quote_subscription(
+            b, organization_by_code(b, "acme-eu"), "pro", {}
+        ),
+    ):
+        _refused(subscribed, action, Refused, "sub_account", "organization level")
