@@ -1,5 +1,8 @@
 """The `tabkeeper` command: serve, worker, tick, migrate, catalog import, simulate.
 
+`worker` and `tick` also run the notice dispatcher (tabkeeper.notify) after the billing
+clock, so the notices of the work just done go out in the same pass.
+
 Settings come from TABKEEPER_* environment variables (tabkeeper.settings). Errors a person
 can fix (a bad file, an unknown platform) print one line on stderr and exit with 2.
 """
@@ -7,7 +10,9 @@ can fix (a bad file, an unknown platform) print one line on stderr and exit with
 from __future__ import annotations
 
 import sys
-import time
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +27,11 @@ from tabkeeper.db.engine import make_engine, transaction
 from tabkeeper.db.migrate import upgrade
 from tabkeeper.domain.errors import TabkeeperError
 from tabkeeper.domain.utc import parse_instant
+from tabkeeper.notify.dispatcher import Dispatcher
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.settings import Settings
 from tabkeeper.worker.clock import BillingClock
+from tabkeeper.worker.loop import run_worker, start_worker_thread
 
 app = typer.Typer(
     help="tabkeeper: billing for platforms that sell AI agents.", no_args_is_help=True
@@ -45,18 +52,23 @@ def _load(file: Path) -> Any:
         raise _fail(f"{file}: {error}") from None
 
 
-def _engine() -> Engine:
-    engine = make_engine(Settings().database_url)
-    upgrade(engine)
-    return engine
+@contextmanager
+def _database(settings: Settings | None = None) -> Iterator[Engine]:
+    """The migrated database of TABKEEPER_DATABASE_URL, closed when the block ends."""
+    engine = make_engine((settings or Settings()).database_url)
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @app.command()
 def migrate() -> None:
     """Apply the database migrations (TABKEEPER_DATABASE_URL)."""
     settings = Settings()
-    upgrade(make_engine(settings.database_url))
-    typer.echo(f"migrated {settings.database_url}")
+    with _database(settings):
+        typer.echo(f"migrated {settings.database_url}")
 
 
 @catalog_app.command("import")
@@ -74,17 +86,17 @@ def catalog_import(
     unknown = set(document) - {"catalog", "settings"}
     if unknown:
         raise _fail(f"{sorted(unknown)[0]}: unknown section; expected catalog, settings")
-    engine = _engine()
-    try:
-        with transaction(engine) as session:
-            now = SystemClock().now()
-            row = ensure_platform(
-                session, platform, name or platform, now, document.get("settings") or {}
-            )
-            version = import_catalog(session, row, document["catalog"], now)
-            typer.echo(f"platform {platform}: catalog version {version.version}")
-    except TabkeeperError as error:
-        raise _fail(error.message) from None
+    with _database() as engine:
+        try:
+            with transaction(engine) as session:
+                now = SystemClock().now()
+                row = ensure_platform(
+                    session, platform, name or platform, now, document.get("settings") or {}
+                )
+                version = import_catalog(session, row, document["catalog"], now)
+                typer.echo(f"platform {platform}: catalog version {version.version}")
+        except TabkeeperError as error:
+            raise _fail(error.message) from None
 
 
 @app.command()
@@ -110,40 +122,49 @@ def tick(
         moment = parse_instant(now, "--now")
     except TabkeeperError as error:
         raise _fail(error.message) from None
-    engine = _engine()
     clock = SimulatedClock(moment)
-    done = BillingClock(engine, SandboxProvider(engine, clock), clock).tick()
-    typer.echo(f"did {done} piece(s) of due work up to {now}")
+    with _database() as engine:
+        done = BillingClock(engine, SandboxProvider(engine, clock), clock).tick()
+        typer.echo(f"did {done} piece(s) of due work up to {now}")
+        sent = Dispatcher(engine, clock, Settings(), wall_clock=SystemClock()).tick()
+        typer.echo(f"handled {sent} notice deliveries")
 
 
 @app.command()
 def worker(
     interval: float = typer.Option(5.0, min=0.1, help="Seconds between two looks for work."),
 ) -> None:
-    """Run the billing clock: renewals, retries, trial ends, ... as they come due."""
-    engine = _engine()
-    clock = SystemClock()
-    billing_clock = BillingClock(engine, SandboxProvider(engine, clock), clock)
-    typer.echo(f"billing clock running every {interval:g} s; Ctrl-C stops it")
-    try:
-        while True:
-            billing_clock.tick()
-            time.sleep(interval)
-    except KeyboardInterrupt:
-        typer.echo("stopped")
+    """Run the billing clock (renewals, retries, trial ends, ... as they come due) and
+    deliver the notices (e-mail, webhooks)."""
+    settings = Settings()
+    stop = threading.Event()
+    with _database(settings) as engine:
+        typer.echo(f"billing clock running every {interval:g} s; Ctrl-C stops it")
+        try:
+            run_worker(engine, settings, SandboxProvider(engine, SystemClock()), interval, stop)
+        except KeyboardInterrupt:
+            typer.echo("stopped")
 
 
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    clock: bool = typer.Option(True, help="Also run the billing clock and the dispatcher."),
+    interval: float = typer.Option(5.0, min=0.1, help="Seconds between two worker ticks."),
 ) -> None:
-    """Migrate, then run the API on HOST:PORT."""
+    """Migrate, then run the API on HOST:PORT, with the billing clock beside it."""
     settings = Settings()
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    typer.echo(f"tabkeeper on http://{host}:{port} (health: /health, API docs: /docs)")
-    uvicorn.run(create_app(settings, engine), host=host, port=port, log_level="info")
+    with _database(settings) as engine:
+        provider = SandboxProvider(engine, SystemClock())
+        app_ = create_app(settings, engine, provider=provider)
+        stop = start_worker_thread(engine, settings, provider, interval) if clock else None
+        typer.echo(f"tabkeeper on http://{host}:{port} (health: /health, API docs: /docs)")
+        try:
+            uvicorn.run(app_, host=host, port=port, log_level="info")
+        finally:
+            if stop is not None:
+                stop.set()
 
 
 def main() -> None:

@@ -70,3 +70,11 @@ def make_api_world(engine: Engine, settings: dict[str, Any] | None = None) -> Ap
 @pytest.fixture
 def api(engine: Engine) -> Iterator[ApiWorld]:
     yield make_api_world(engine)
+
+
+@pytest.fixture
+def billing_api(engine: Engine) -> Iterator[ApiWorld]:
+    """The API world with tests/api/billing.py's catalog (teams of three fit every plan)."""
+    from tests.api.billing import make_billing_world
+
+    yield make_billing_world(engine)

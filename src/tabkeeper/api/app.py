@@ -14,7 +14,18 @@ import tabkeeper
 from tabkeeper.api.context import Api
 from tabkeeper.api.idempotency import IdempotencyMiddleware
 from tabkeeper.api.problems import install_problem_handlers
-from tabkeeper.api.routes import access, catalog, organizations
+from tabkeeper.api.routes import (
+    access,
+    catalog,
+    checkout_page,
+    demo_requests,
+    invoices,
+    notices,
+    organizations,
+    payments,
+    resources,
+    subscriptions,
+)
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
 from tabkeeper.payments.provider import PaymentProvider
@@ -22,7 +33,17 @@ from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services.context import CATALOGS, CatalogStore
 from tabkeeper.settings import Settings
 
-ROUTERS = (catalog.router, organizations.router, access.router)
+ROUTERS = (
+    catalog.router,
+    organizations.router,
+    access.router,
+    resources.router,
+    subscriptions.router,
+    demo_requests.router,
+    payments.router,
+    invoices.router,
+    notices.router,
+)
 
 
 class Health(BaseModel):
@@ -67,4 +88,5 @@ def create_app(
     for router in ROUTERS:
         v1.include_router(router)
     app.include_router(v1)
+    app.include_router(checkout_page.router)
     return app

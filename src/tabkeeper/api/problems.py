@@ -1,5 +1,6 @@
 """Errors as application/problem+json (RFC 9457): a stable `code`, a human `detail`, and
-never a stack trace (DESIGN.md rule 8)."""
+never a stack trace (DESIGN.md rule 8). An error with a `problem_fields` mapping adds
+those members to the problem (e.g. `reason` of a failed payment)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _tabkeeper_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, TabkeeperError)
         status = next((s for kind, s in _STATUS if isinstance(error, kind)), 400)
-        return problem(status, error.code, error.message)
+        extra: dict[str, object] = dict(getattr(error, "problem_fields", None) or {})
+        return problem(status, error.code, error.message, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, error: Exception) -> JSONResponse:

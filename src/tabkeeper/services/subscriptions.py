@@ -256,7 +256,7 @@ def complete_subscription(
         b.session.add(subscription)
         b.session.flush()
     elif State(subscription.state) in PAID_STATES:
-        raise Refused("This organization is already subscribed.", code="already_subscribed")
+        return _credit_extra_checkout(b, checkout, organization, subscription, result)
     period_end = boundary(b.now, plan.interval, 1)
     subscription.plan_code = plan.code
     subscription.catalog_version_id = checkout.catalog_version_id
@@ -307,6 +307,29 @@ def complete_subscription(
             )
         )
     queue_period_end(b, subscription)
+    return subscription
+
+
+def _credit_extra_checkout(
+    b: Billing,
+    checkout: CheckoutSession,
+    organization: Organization,
+    subscription: Subscription,
+    result: ChargeResult | None,
+) -> Subscription:
+    """A second checkout paid while already subscribed (two tabs, two clicks): the money
+    is not lost and not used twice; it becomes account credit, applied to the next
+    invoices (SUB-5), and the checkout is closed."""
+    checkout.status, checkout.completed_at = "credited", b.now
+    if result is not None and result.succeeded:
+        organization.account_credit_minor += result.amount.minor
+        notify(
+            b,
+            organization.id,
+            "payment.credited",
+            f"checkout:{checkout.provider_checkout_id}",
+            {"amount_minor": result.amount.minor, "reason": "already_subscribed"},
+        )
     return subscription
 
 

@@ -1,0 +1,143 @@
+"""Invoices (INV-1, INV-2): list, read with lines and totals, pay an open one now.
+
+An invoice is issued finalized with a gapless number; its lines (kind, description,
+quantity, unit amount, amount, period, details) add up exactly to its total. Paying now
+collects it with the default card through the provider (services.payments.collect, which
+opens its own transactions around the provider call): a success marks it paid and, when
+nothing else is owed, makes a past_due or suspended subscription active again (SUB-8,
+SUB-9); a decline is a 409 `payment_failed` whose `reason` is the provider's code.
+
+Owner, billing admin or the platform's key (ACL-1); another organization's invoice 404.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import select
+
+from tabkeeper.api import schemas_billing as schemas
+from tabkeeper.api.context import ApiDep, CallerDep
+from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
+from tabkeeper.api.routes.lookup import OrganizationCodes, owned, scoped
+from tabkeeper.db.tables import Invoice, InvoiceLine
+from tabkeeper.domain.errors import Refused
+from tabkeeper.services.context import Billing
+from tabkeeper.services.payments import collect
+
+router = APIRouter(tags=["invoices"])
+
+
+class PaymentFailed(Refused):
+    """Collecting the invoice failed; `reason` is the provider's failure code."""
+
+    code = "payment_failed"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.problem_fields = {"reason": reason}
+
+
+def show_invoice(
+    organization: str, row: Invoice, lines: list[InvoiceLine] | None = None
+) -> schemas.Invoice:
+    return schemas.Invoice(
+        id=row.id,
+        number=row.number,
+        organization=organization,
+        status=schemas.InvoiceStatus(row.status),
+        currency=row.currency,
+        total_minor=row.total_minor,
+        credit_applied_minor=row.credit_applied_minor,
+        amount_due_minor=row.amount_due_minor,
+        issued_at=row.issued_at,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        paid_at=row.paid_at,
+        lines=None if lines is None else [show_line(line) for line in lines],
+    )
+
+
+def show_line(line: InvoiceLine) -> schemas.InvoiceLine:
+    return schemas.InvoiceLine(
+        kind=line.kind,
+        description=line.description,
+        quantity=line.quantity,
+        unit_amount=line.unit_amount,
+        amount_minor=line.amount_minor,
+        period_start=line.period_start,
+        period_end=line.period_end,
+        details=line.details,
+    )
+
+
+def _with_lines(b: Billing, organization: str, row: Invoice) -> schemas.Invoice:
+    lines = b.session.scalars(
+        select(InvoiceLine).where(InvoiceLine.invoice_id == row.id).order_by(InvoiceLine.position)
+    )
+    return show_invoice(organization, row, list(lines))
+
+
+@router.get("/invoices")
+def list_invoices(
+    api: ApiDep,
+    caller: CallerDep,
+    organization: str | None = None,
+    status: schemas.InvoiceStatus | None = None,
+    limit: LimitQuery = 20,
+    cursor: CursorQuery = None,
+) -> Page[schemas.Invoice]:
+    """Invoices, oldest first, without their lines; `status` narrows them."""
+    caller.require_billing()
+    with api.billing(caller) as b:
+        query = select(Invoice).where(Invoice.platform_id == caller.platform_id)
+        query = scoped(b, caller, query, Invoice.organization_id, organization)
+        if status is not None:
+            query = query.where(Invoice.status == status.value)
+        codes = OrganizationCodes(b.session)
+        return page(
+            b.session,
+            query,
+            Invoice.id,
+            limit,
+            cursor,
+            lambda row: show_invoice(codes(row.organization_id), row),
+        )
+
+
+@router.get("/invoices/{invoice_id}")
+def get_invoice(invoice_id: int, api: ApiDep, caller: CallerDep) -> schemas.Invoice:
+    """The invoice with its lines and totals (INV-2)."""
+    caller.require_billing()
+    with api.billing(caller) as b:
+        row, organization = owned(b, caller, Invoice, invoice_id, "invoice")
+        return _with_lines(b, organization.code, row)
+
+
+@router.post("/invoices/{invoice_id}/pay")
+def pay_invoice(invoice_id: int, api: ApiDep, caller: CallerDep) -> schemas.Invoice:
+    """Collect an open invoice now with the default card on file."""
+    caller.require_billing()
+    with api.billing(caller) as b:
+        row, _ = owned(b, caller, Invoice, invoice_id, "invoice")
+        if row.status != "open" or row.amount_due_minor <= 0:
+            raise _not_open(row)
+    result = collect(
+        api.engine, caller.platform_id, api.clock, api.provider, invoice_id, store=api.store
+    )
+    with api.billing(caller) as b:
+        row, organization = owned(b, caller, Invoice, invoice_id, "invoice")
+        if result is None:  # another payment settled it in between
+            raise _not_open(row)
+        if not result.succeeded:
+            reason = result.failure_code or "declined"
+            message = result.failure_message or "The payment was declined."
+            raise PaymentFailed(reason, f"Invoice {row.number} was not paid: {message}")
+        return _with_lines(b, organization.code, row)
+
+
+def _not_open(row: Invoice) -> Refused:
+    return Refused(
+        f"Invoice {row.number} is {row.status}; only an open invoice with an amount due "
+        "can be paid.",
+        code="invoice_not_open",
+    )

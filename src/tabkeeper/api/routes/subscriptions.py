@@ -1,0 +1,206 @@
+"""Subscriptions: subscribe through checkout (SUB-3), change the plan with a timing,
+cancel a scheduled change, approve a held downgrade (SUB-4), cancel and resume (SUB-7).
+
+Subscribing to a plan that costs something opens the provider's hosted checkout: the
+request is checked and priced in one transaction, the provider is called with no
+transaction open, and the checkout is recorded in a second one; the subscription starts
+when the member pays on the checkout page (routes/checkout_page.py). A plan that costs
+nothing (after account credit) starts at once.
+
+Who: the owner, a billing admin or the platform's key (ACL-1; plain members 403);
+approving a held downgrade is the operator's, the platform key's alone. Another
+organization's subscription is 404 (ACL-3). A subscription belongs to the organization
+that is billed (SUB-2); a sub-account's members do not see it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from fastapi import APIRouter, status
+from sqlalchemy import select
+
+from tabkeeper.api import schemas_billing as schemas
+from tabkeeper.api.context import Api, ApiDep, CallerDep
+from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
+from tabkeeper.api.routes.lookup import owned, scoped
+from tabkeeper.api.routes.organizations import organization_for
+from tabkeeper.api.routes.subscription_view import show_change, show_subscription
+from tabkeeper.db.tables import Organization, Subscription
+from tabkeeper.domain.errors import InvalidInput, Refused
+from tabkeeper.domain.money import Money
+from tabkeeper.domain.terms import Timing
+from tabkeeper.domain.utc import parse_instant
+from tabkeeper.payments.provider import CheckoutStatus
+from tabkeeper.services import changes
+from tabkeeper.services import subscriptions as service
+from tabkeeper.services.access import Caller
+from tabkeeper.services.context import Billing
+from tabkeeper.services.payments import customer_of
+
+router = APIRouter(tags=["subscriptions"])
+
+CHECKOUT_ID = "{CHECKOUT_ID}"
+"""In a `return_url`: replaced by the checkout's id when the member is sent back."""
+TIMING_WORDS = (Timing.IMMEDIATELY.value, Timing.PERIOD_END.value)
+
+
+def parse_when(when: str | None) -> Timing | datetime | None:
+    """SUB-4: "immediately", "period_end", a custom date (ISO 8601 with a zone), or None
+    for the platform's default."""
+    if when is None or when in TIMING_WORDS:
+        return None if when is None else Timing(when)
+    try:
+        return parse_instant(when, "when")
+    except InvalidInput:
+        raise InvalidInput(
+            f'when: expected "immediately", "period_end" or a time with a zone such as '
+            f"2026-03-01T00:00:00Z, got {when!r}",
+            code="invalid_timing",
+        ) from None
+
+
+def absolute(api: Api, url: str) -> str:
+    """A URL of this server (a path) made absolute with TABKEEPER_PUBLIC_URL."""
+    return api.settings.public_url.rstrip("/") + url if url.startswith("/") else url
+
+
+def _subscription(b: Billing, caller: Caller, subscription_id: int) -> Organization:
+    """The billed organization of subscription `subscription_id`, as the caller sees it."""
+    _, organization = owned(b, caller, Subscription, subscription_id, "subscription")
+    return organization
+
+
+@router.get("/subscriptions")
+def list_subscriptions(
+    api: ApiDep,
+    caller: CallerDep,
+    organization: str | None = None,
+    limit: LimitQuery = 20,
+    cursor: CursorQuery = None,
+) -> Page[schemas.Subscription]:
+    caller.require_billing()
+    with api.billing(caller) as b:
+        query = scoped(b, caller, select(Subscription), Subscription.organization_id, organization)
+        return page(
+            b.session,
+            query,
+            Subscription.id,
+            limit,
+            cursor,
+            lambda row: show_subscription(b, row),
+        )
+
+
+@router.get("/subscriptions/{subscription_id}")
+def get_subscription(subscription_id: int, api: ApiDep, caller: CallerDep) -> schemas.Subscription:
+    """The subscription card (SUB-1): state, badge, "Payment pending" banner, plan,
+    period, trial counters, add-ons, the upcoming change, and usage per meter."""
+    caller.require_billing()
+    with api.billing(caller) as b:
+        row, _ = owned(b, caller, Subscription, subscription_id, "subscription")
+        return show_subscription(b, row)
+
+
+@router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
+def subscribe(body: schemas.SubscribeIn, api: ApiDep, caller: CallerDep) -> schemas.Subscribed:
+    """Subscribe through the provider's checkout (SUB-3): the answer has the checkout's
+    URL, where the member pays; the subscription starts when the payment succeeds. A plan
+    that costs nothing starts at once (the answer has the subscription)."""
+    caller.require_billing()
+    with api.billing(caller) as b:
+        organization = organization_for(b, caller, body.organization)
+        quote = service.quote_subscription(b, organization, body.plan, body.addons)
+        currency = b.terms.currency
+        if quote.amount_due_minor == 0:
+            checkout = service.record_checkout(
+                b, quote, "none", f"free_{secrets.token_hex(12)}", ""
+            )
+            started = service.complete_subscription(b, checkout, None, None)
+            if started is None:  # pragma: no cover - a free checkout is never declined
+                raise Refused("The subscription could not be started.", code="checkout_failed")
+            return schemas.Subscribed(
+                checkout=schemas.Checkout(
+                    id=checkout.provider_checkout_id,
+                    url=None,
+                    amount_minor=0,
+                    currency=currency.code,
+                    status=CheckoutStatus.COMPLETED,
+                ),
+                subscription=show_subscription(b, started),
+            )
+        customer, code = customer_of(organization), organization.code
+    return_url = body.return_url or absolute(api, f"/sandbox/checkout/{CHECKOUT_ID}")
+    amount = Money(quote.amount_due_minor, currency)
+    opened = api.provider.start_checkout(
+        customer, amount, f"subscribe:{code}:{quote.plan}", return_url
+    )
+    url = absolute(api, opened.url)
+    with api.billing(caller) as b:
+        service.record_checkout(b, quote, api.provider.name, opened.id, url)
+    return schemas.Subscribed(
+        checkout=schemas.Checkout(
+            id=opened.id,
+            url=url,
+            amount_minor=amount.minor,
+            currency=currency.code,
+            status=opened.status,
+        ),
+        subscription=None,
+    )
+
+
+@router.post("/subscriptions/{subscription_id}/change")
+def change_plan(
+    subscription_id: int, body: schemas.ChangeIn, api: ApiDep, caller: CallerDep
+) -> schemas.PlanChange:
+    """Change the plan (SUB-4): `when` is "immediately", "period_end", a custom date, or
+    null for the platform's default. The answer is the change: applied, scheduled, or
+    awaiting approval (a downgrade the platform holds for an operator)."""
+    caller.require_billing()
+    when = parse_when(body.when)
+    with api.billing(caller) as b:
+        organization = _subscription(b, caller, subscription_id)
+        change = changes.change_plan(b, organization, body.plan, when, caller.member)
+        return show_change(change)
+
+
+@router.post("/subscriptions/{subscription_id}/cancel_scheduled_change")
+def cancel_scheduled_change(
+    subscription_id: int, api: ApiDep, caller: CallerDep
+) -> schemas.PlanChange:
+    """ "Cancel scheduled plan" (SUB-4): the upcoming change is dropped."""
+    caller.require_billing()
+    with api.billing(caller) as b:
+        organization = _subscription(b, caller, subscription_id)
+        return show_change(changes.cancel_scheduled_change(b, organization))
+
+
+@router.post("/subscriptions/{subscription_id}/approve_change")
+def approve_change(subscription_id: int, api: ApiDep, caller: CallerDep) -> schemas.PlanChange:
+    """An operator approves the downgrade that waits for approval (SUB-4): it is carried
+    out at its timing. Platform API key only."""
+    caller.require_platform()
+    with api.billing(caller) as b:
+        organization = _subscription(b, caller, subscription_id)
+        return show_change(changes.approve_change(b, organization))
+
+
+@router.post("/subscriptions/{subscription_id}/cancel")
+def cancel(subscription_id: int, api: ApiDep, caller: CallerDep) -> schemas.Subscription:
+    """Cancel at the period's end (SUB-7): usable until then; a scheduled change is
+    dropped; resume undoes it until the period ends."""
+    caller.require_billing()
+    with api.billing(caller) as b:
+        organization = _subscription(b, caller, subscription_id)
+        return show_subscription(b, service.cancel(b, organization))
+
+
+@router.post("/subscriptions/{subscription_id}/resume")
+def resume(subscription_id: int, api: ApiDep, caller: CallerDep) -> schemas.Subscription:
+    """Undo a cancellation before the period ends (SUB-7)."""
+    caller.require_billing()
+    with api.billing(caller) as b:
+        organization = _subscription(b, caller, subscription_id)
+        return show_subscription(b, service.resume(b, organization))
