@@ -25,6 +25,7 @@ from tabkeeper.api.routes import (
     payments,
     resources,
     subscriptions,
+    webhooks,
 )
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
@@ -43,6 +44,7 @@ ROUTERS = (
     payments.router,
     invoices.router,
     notices.router,
+    webhooks.router,
 )
 
 

@@ -30,7 +30,7 @@ CursorQuery = Annotated[
 ]
 
 
-def _decode(cursor: str | None) -> int:
+def decode_cursor(cursor: str | None) -> int:
     if cursor is None:
         return 0
     try:
@@ -45,7 +45,7 @@ def _decode(cursor: str | None) -> int:
         ) from None
 
 
-def _encode(last_id: int) -> str:
+def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(f"after:{last_id}".encode()).rstrip(b"=").decode()
 
 
@@ -58,7 +58,7 @@ def page(
     show: Callable[[Any], R],
 ) -> Page[R]:
     """One page of `query` (rows with an `id`), ordered by id, after the cursor."""
-    after = _decode(cursor)
+    after = decode_cursor(cursor)
     rows: Sequence[Any] = session.scalars(
         query.where(id_column > after).order_by(id_column).limit(limit + 1)
     ).all()
@@ -67,5 +67,5 @@ def page(
     return Page[R](
         data=[show(row) for row in rows],
         has_more=more,
-        next_cursor=_encode(rows[-1].id) if more and rows else None,
+        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
     )
