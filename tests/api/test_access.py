@@ -138,3 +138,14 @@ def test_bad_organizations_are_refused_with_problem_json(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"]
     assert api.platform.get("/v1/organizations").json()["data"] == []
+
+
+def test_nul_characters_are_refused_at_the_door(api: ApiWorld) -> None:
+    """Bad inputs tried: a NUL in a JSON string, in a query string, in a path. 400, and
+    nothing is created (PostgreSQL would refuse the text)."""
+    refused = api.platform.post("/v1/api_keys", {"name": "a\u0000b"})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "nul_character"
+    assert api.platform.get("/v1/members", organization="a\u0000").status_code == 400
+    assert api.platform.get("/v1/organizations/a%00b").status_code == 400
+    assert api.platform.get("/v1/api_keys").json()["data"] == []

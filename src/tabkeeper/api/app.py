@@ -12,8 +12,9 @@ from sqlalchemy import Engine, text
 
 import tabkeeper
 from tabkeeper.api.context import Api
+from tabkeeper.api.guard import NulGuard
 from tabkeeper.api.idempotency import IdempotencyMiddleware
-from tabkeeper.api.problems import install_problem_handlers
+from tabkeeper.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from tabkeeper.api.routes import (
     access,
     catalog,
@@ -78,6 +79,7 @@ def create_app(
     app.state.api = api
     install_problem_handlers(app)
     app.add_middleware(IdempotencyMiddleware, api=lambda: app.state.api)
+    app.add_middleware(NulGuard)  # outermost: before anything reads the request
 
     @app.get("/health", tags=["operations"])
     def health() -> Health:
@@ -86,7 +88,7 @@ def create_app(
             connection.execute(text("SELECT 1"))
         return Health(status="ok", database=engine.dialect.name, version=tabkeeper.__version__)
 
-    v1 = APIRouter(prefix="/v1")
+    v1 = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
     for router in ROUTERS:
         v1.include_router(router)
     app.include_router(v1)

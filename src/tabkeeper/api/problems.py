@@ -5,10 +5,12 @@ those members to the problem (e.g. `reason` of a failed payment)."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from tabkeeper.domain.errors import (
@@ -22,6 +24,33 @@ from tabkeeper.domain.errors import (
 )
 
 PROBLEM = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457): `code` is stable for programs, `detail` is for people."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    code: str
+    detail: str
+    errors: list[dict[str, str]] | None = None
+    reason: str | None = None
+
+
+def _described(text: str) -> dict[str, Any]:
+    return {"model": Problem, "description": text, "content": {PROBLEM: {}}}
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _described("Bad input: nothing was changed."),
+    401: _described("No valid API key or portal session."),
+    403: _described("The caller's role may not do this (ACL-1)."),
+    404: _described("No such object for this caller (ACL-3)."),
+    409: _described("Refused by the rules, or an Idempotency-Key conflict; nothing changed."),
+    422: _described("The request does not match its schema."),
+}
+"""Declared on every /v1 operation, so the OpenAPI document lists every answer."""
 log = logging.getLogger("tabkeeper.api")
 
 _STATUS: tuple[tuple[type[TabkeeperError], int], ...] = (

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$", max_length=64)]
 Role = Literal["owner", "billing_admin", "member"]
+ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The object's id.")]
+"""An object's id in a path; bounded to the database's INTEGER so nothing overflows."""
 
 
 class Strict(BaseModel):

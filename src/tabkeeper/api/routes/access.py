@@ -9,6 +9,7 @@ from tabkeeper.api import schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
 from tabkeeper.api.routes.organizations import organization_for
+from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.tables_access import ApiKey
 from tabkeeper.services.access import create_api_key, create_portal_session, revoke_api_key
 
@@ -63,7 +64,7 @@ def list_keys(
 
 
 @router.delete("/api_keys/{key_id}")
-def revoke_key(key_id: int, api: ApiDep, caller: CallerDep) -> schemas.ApiKey:
+def revoke_key(key_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.ApiKey:
     caller.require_platform()
     with api.billing(caller) as b:
         return show_key(revoke_api_key(b.session, caller.platform_id, key_id, b.now))

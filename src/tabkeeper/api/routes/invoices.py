@@ -19,6 +19,7 @@ from tabkeeper.api import schemas_billing as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
 from tabkeeper.api.routes.lookup import OrganizationCodes, owned, scoped
+from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.tables import Invoice, InvoiceLine
 from tabkeeper.domain.errors import Refused
 from tabkeeper.services.context import Billing
@@ -105,7 +106,7 @@ def list_invoices(
 
 
 @router.get("/invoices/{invoice_id}")
-def get_invoice(invoice_id: int, api: ApiDep, caller: CallerDep) -> schemas.Invoice:
+def get_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Invoice:
     """The invoice with its lines and totals (INV-2)."""
     caller.require_billing()
     with api.billing(caller) as b:
@@ -114,7 +115,7 @@ def get_invoice(invoice_id: int, api: ApiDep, caller: CallerDep) -> schemas.Invo
 
 
 @router.post("/invoices/{invoice_id}/pay")
-def pay_invoice(invoice_id: int, api: ApiDep, caller: CallerDep) -> schemas.Invoice:
+def pay_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Invoice:
     """Collect an open invoice now with the default card on file."""
     caller.require_billing()
     with api.billing(caller) as b:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from tabkeeper.api import schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
+from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.tables import Member, Organization
 from tabkeeper.domain.errors import InvalidInput, NotFound
 from tabkeeper.services import organizations as service
@@ -137,7 +138,7 @@ def list_members(
 
 
 @router.delete("/members/{member_id}")
-def remove_member(member_id: int, api: ApiDep, caller: CallerDep) -> schemas.Deleted:
+def remove_member(member_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Deleted:
     with api.billing(caller) as b:
         row = b.session.get(Member, member_id)
         organization = b.session.get(Organization, row.organization_id) if row else None

@@ -16,6 +16,7 @@ from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
 from tabkeeper.api.routes.lookup import OrganizationCodes, owned, scoped
 from tabkeeper.api.routes.organizations import organization_for
+from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.tables import Agent, PhoneNumber
 from tabkeeper.services import organizations as service
 
@@ -77,7 +78,7 @@ def list_agents(
 
 
 @router.get("/agents/{agent_id}")
-def get_agent(agent_id: int, api: ApiDep, caller: CallerDep) -> schemas.Agent:
+def get_agent(agent_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Agent:
     caller.require_billing()
     with api.billing(caller) as b:
         row, organization = owned(b, caller, Agent, agent_id, "agent")
@@ -85,7 +86,7 @@ def get_agent(agent_id: int, api: ApiDep, caller: CallerDep) -> schemas.Agent:
 
 
 @router.post("/agents/{agent_id}/archive")
-def archive_agent(agent_id: int, api: ApiDep, caller: CallerDep) -> schemas.Agent:
+def archive_agent(agent_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Agent:
     """Archive an agent: it stops and frees its slot. 409 `unknown_agent` when it is
     archived already."""
     caller.require_billing()
@@ -131,7 +132,7 @@ def list_phone_numbers(
 
 
 @router.get("/phone_numbers/{number_id}")
-def get_phone_number(number_id: int, api: ApiDep, caller: CallerDep) -> schemas.PhoneNumber:
+def get_phone_number(number_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.PhoneNumber:
     caller.require_billing()
     with api.billing(caller) as b:
         row, organization = owned(b, caller, PhoneNumber, number_id, "phone number")
@@ -139,7 +140,9 @@ def get_phone_number(number_id: int, api: ApiDep, caller: CallerDep) -> schemas.
 
 
 @router.post("/phone_numbers/{number_id}/release")
-def release_phone_number(number_id: int, api: ApiDep, caller: CallerDep) -> schemas.PhoneNumber:
+def release_phone_number(
+    number_id: ObjectId, api: ApiDep, caller: CallerDep
+) -> schemas.PhoneNumber:
     """Release a number: it frees its slot. 409 `unknown_phone_number` when it is released
     already."""
     caller.require_billing()

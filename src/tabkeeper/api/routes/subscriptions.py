@@ -27,6 +27,7 @@ from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
 from tabkeeper.api.routes.lookup import owned, scoped
 from tabkeeper.api.routes.organizations import organization_for
 from tabkeeper.api.routes.subscription_view import show_change, show_subscription
+from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.domain.errors import InvalidInput, Refused
 from tabkeeper.domain.money import Money
@@ -66,7 +67,7 @@ def absolute(api: Api, url: str) -> str:
     return api.settings.public_url.rstrip("/") + url if url.startswith("/") else url
 
 
-def _subscription(b: Billing, caller: Caller, subscription_id: int) -> Organization:
+def _subscription(b: Billing, caller: Caller, subscription_id: ObjectId) -> Organization:
     """The billed organization of subscription `subscription_id`, as the caller sees it."""
     _, organization = owned(b, caller, Subscription, subscription_id, "subscription")
     return organization
@@ -94,7 +95,9 @@ def list_subscriptions(
 
 
 @router.get("/subscriptions/{subscription_id}")
-def get_subscription(subscription_id: int, api: ApiDep, caller: CallerDep) -> schemas.Subscription:
+def get_subscription(
+    subscription_id: ObjectId, api: ApiDep, caller: CallerDep
+) -> schemas.Subscription:
     """The subscription card (SUB-1): state, badge, "Payment pending" banner, plan,
     period, trial counters, add-ons, the upcoming change, and usage per meter."""
     caller.require_billing()
@@ -153,7 +156,7 @@ def subscribe(body: schemas.SubscribeIn, api: ApiDep, caller: CallerDep) -> sche
 
 @router.post("/subscriptions/{subscription_id}/change")
 def change_plan(
-    subscription_id: int, body: schemas.ChangeIn, api: ApiDep, caller: CallerDep
+    subscription_id: ObjectId, body: schemas.ChangeIn, api: ApiDep, caller: CallerDep
 ) -> schemas.PlanChange:
     """Change the plan (SUB-4): `when` is "immediately", "period_end", a custom date, or
     null for the platform's default. The answer is the change: applied, scheduled, or
@@ -168,7 +171,7 @@ def change_plan(
 
 @router.post("/subscriptions/{subscription_id}/cancel_scheduled_change")
 def cancel_scheduled_change(
-    subscription_id: int, api: ApiDep, caller: CallerDep
+    subscription_id: ObjectId, api: ApiDep, caller: CallerDep
 ) -> schemas.PlanChange:
     """ "Cancel scheduled plan" (SUB-4): the upcoming change is dropped."""
     caller.require_billing()
@@ -178,7 +181,7 @@ def cancel_scheduled_change(
 
 
 @router.post("/subscriptions/{subscription_id}/approve_change")
-def approve_change(subscription_id: int, api: ApiDep, caller: CallerDep) -> schemas.PlanChange:
+def approve_change(subscription_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.PlanChange:
     """An operator approves the downgrade that waits for approval (SUB-4): it is carried
     out at its timing. Platform API key only."""
     caller.require_platform()
@@ -188,7 +191,7 @@ def approve_change(subscription_id: int, api: ApiDep, caller: CallerDep) -> sche
 
 
 @router.post("/subscriptions/{subscription_id}/cancel")
-def cancel(subscription_id: int, api: ApiDep, caller: CallerDep) -> schemas.Subscription:
+def cancel(subscription_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Subscription:
     """Cancel at the period's end (SUB-7): usable until then; a scheduled change is
     dropped; resume undoes it until the period ends."""
     caller.require_billing()
@@ -198,7 +201,7 @@ def cancel(subscription_id: int, api: ApiDep, caller: CallerDep) -> schemas.Subs
 
 
 @router.post("/subscriptions/{subscription_id}/resume")
-def resume(subscription_id: int, api: ApiDep, caller: CallerDep) -> schemas.Subscription:
+def resume(subscription_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Subscription:
     """Undo a cancellation before the period ends (SUB-7)."""
     caller.require_billing()
     with api.billing(caller) as b:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, decode_cursor, encode_cursor
-from tabkeeper.api.schemas import Deleted, Strict
+from tabkeeper.api.schemas import Deleted, ObjectId, Strict
 from tabkeeper.db.tables_notify import WebhookEndpoint as EndpointRow
 from tabkeeper.notify import endpoints as service
 
@@ -94,7 +94,7 @@ def list_endpoints(
 
 
 @router.get("/webhook_endpoints/{endpoint_id}")
-def get_endpoint(endpoint_id: int, api: ApiDep, caller: CallerDep) -> WebhookEndpoint:
+def get_endpoint(endpoint_id: ObjectId, api: ApiDep, caller: CallerDep) -> WebhookEndpoint:
     caller.require_platform()
     with api.billing(caller) as b:
         row = b.session.get(EndpointRow, endpoint_id)
@@ -105,7 +105,7 @@ def get_endpoint(endpoint_id: int, api: ApiDep, caller: CallerDep) -> WebhookEnd
 
 @router.post("/webhook_endpoints/{endpoint_id}/{action}")
 def switch_endpoint(
-    endpoint_id: int, action: Literal["enable", "disable"], api: ApiDep, caller: CallerDep
+    endpoint_id: ObjectId, action: Literal["enable", "disable"], api: ApiDep, caller: CallerDep
 ) -> WebhookEndpoint:
     """Stop sending to an endpoint (its waiting deliveries fail) or start again."""
     caller.require_platform()
@@ -115,7 +115,7 @@ def switch_endpoint(
 
 
 @router.delete("/webhook_endpoints/{endpoint_id}")
-def delete_endpoint(endpoint_id: int, api: ApiDep, caller: CallerDep) -> Deleted:
+def delete_endpoint(endpoint_id: ObjectId, api: ApiDep, caller: CallerDep) -> Deleted:
     caller.require_platform()
     with api.billing(caller) as b:
         service.delete_endpoint(b.session, caller.platform_id, endpoint_id)
@@ -124,7 +124,7 @@ def delete_endpoint(endpoint_id: int, api: ApiDep, caller: CallerDep) -> Deleted
 
 @router.get("/webhook_endpoints/{endpoint_id}/deliveries")
 def list_deliveries(
-    endpoint_id: int,
+    endpoint_id: ObjectId,
     api: ApiDep,
     caller: CallerDep,
     status_: Annotated[
@@ -148,7 +148,9 @@ def list_deliveries(
 
 
 @router.post("/webhook_endpoints/{endpoint_id}/deliveries/{delivery_id}/replay")
-def replay_delivery(endpoint_id: int, delivery_id: int, api: ApiDep, caller: CallerDep) -> Delivery:
+def replay_delivery(
+    endpoint_id: ObjectId, delivery_id: ObjectId, api: ApiDep, caller: CallerDep
+) -> Delivery:
     """Send a delivery again with the same webhook-id (NOT-2)."""
     caller.require_platform()
     with api.billing(caller) as b:

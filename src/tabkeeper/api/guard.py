@@ -1,0 +1,67 @@
+"""Requests carrying NUL characters are refused at the door (400 problem+json).
+
+No text tabkeeper stores may hold one (PostgreSQL refuses them in text columns), and a
+NUL in a name or a URL is never meant. Checked once here, on the raw query string and
+body, rather than in every field of every model.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_NUL_MARKS = (b"\\u0000", b"\x00")
+
+
+class NulGuard:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        path = scope.get("raw_path", b"") or scope["path"].encode("utf-8", "surrogateescape")
+        if b"%00" in query.lower() or b"\x00" in query or b"%00" in path or "\x00" in scope["path"]:
+            await _refuse(send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = bool(message.get("more_body", False))
+        body = b"".join(chunks)
+        if any(mark in body for mark in _NUL_MARKS):
+            await _refuse(send)
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(send: Send) -> None:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Bad Request",
+            "status": 400,
+            "code": "nul_character",
+            "detail": "Text must not contain NUL characters.",
+        }
+    ).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
