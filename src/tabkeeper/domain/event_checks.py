@@ -124,4 +124,6 @@ def _quantity(value: object, path: str) -> Decimal:
         raise EventRefused(f"{path}: expected a finite number")
     if number < 0:
         raise EventRefused(f"{path}: negative quantity {value}")
+    if number != number.quantize(Decimal("0.000001"), rounding="ROUND_DOWN"):
+        raise EventRefused(f"{path}: at most six decimal places, got {value}")
     return number

@@ -162,9 +162,15 @@ def _distinct(events: Iterable[UsageEvent]) -> list[UsageEvent]:
     return list(by_id.values())
 
 
+SESSION_STARTED = "session.started"
+"""A session start admitted by the real-time check (LIM-3): for billable sessions it opens a
+window as an agent's (outbound) message would."""
+
+
 def _selects(meter: Meter, event: UsageEvent) -> bool:
     """Whether `event` is of the meter's type and matches every filter pair."""
-    if event.type != meter.event:
+    started = meter.kind is MeterKind.BILLABLE_SESSIONS and event.type == SESSION_STARTED
+    if event.type != meter.event and not started:
         return False
     for key, wanted in meter.filter.items():
         if key not in event.properties:
@@ -232,6 +238,11 @@ def _billable_sessions(messages: list[UsageEvent], period: Period, answered_only
     for event in messages:
         if event.conversation is None:
             raise InvalidInput(f"event {event.id!r}: a message needs a conversation")
+        if event.type == SESSION_STARTED:
+            conversations.setdefault(event.conversation, []).append(
+                Message(event.time, Direction.OUTBOUND)
+            )
+            continue
         if "direction" not in event.properties:
             raise InvalidInput(f"event {event.id!r}: properties.direction is missing")
         direction = Direction.parse(

@@ -23,6 +23,7 @@ from tabkeeper.domain.lifecycle import PlanChanged, State
 from tabkeeper.domain.periods import Period, boundary
 from tabkeeper.domain.terms import Timing
 from tabkeeper.domain.utc import format_instant
+from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for
 from tabkeeper.services.context import Billing
 from tabkeeper.services.invoices import issue_invoice
@@ -204,6 +205,7 @@ def apply_change(
     subscription.anchor, subscription.period_index = b.now, 0
     subscription.period_start = b.now
     apply_event(b, subscription, owner, PlanChanged(period_end=new_end), notice_key=source)
+    counters.start_period(b, owner.id, b.now, new_end)
     lines.append(plan_line(new_plan, Period(b.now, new_end, 0)))
     _invoice(b, owner, source, lines, Period(b.now, new_end, 0))
     queue_period_end(b, subscription)

@@ -19,6 +19,7 @@ from tabkeeper.db.tables import (
     Subscription,
     UsageEventRow,
 )
+from tabkeeper.db.tables_usage import Conversation, UsageCounter, UsageUniqueValue
 from tabkeeper.domain.errors import IllegalTransition, Refused
 from tabkeeper.domain.lifecycle import (
     CancelPurge,
@@ -181,6 +182,8 @@ def purge_data(b: Billing, organization: Organization) -> None:
     """SUB-7: after the retention days, usage data goes; invoices stay (they are records)."""
     ids = family_ids(b, organization)
     b.session.execute(delete(UsageEventRow).where(UsageEventRow.organization_id.in_(ids)))
+    for table in (Conversation, UsageCounter, UsageUniqueValue):
+        b.session.execute(delete(table).where(table.organization_id.in_(ids)))
     organization.purged_at = b.now
 
 

@@ -38,6 +38,7 @@ from tabkeeper.domain.lifecycle import (
 )
 from tabkeeper.domain.periods import Period, boundary
 from tabkeeper.domain.terms import Timing
+from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for
 from tabkeeper.services.changes import apply_change, upcoming_change
 from tabkeeper.services.context import Billing
@@ -110,6 +111,7 @@ def period_end(b: Billing, work: DueWork) -> None:
     subscription.period_index, subscription.period_start = index, new_start
     source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{index}"
     apply_event(b, subscription, organization, PeriodRenewed(period_end=new_end), notice_key=source)
+    counters.start_period(b, organization.id, new_start, new_end)
     _move_waiting_change(b, subscription)
     period = Period(new_start, new_end, index)
     slots = {}

@@ -36,6 +36,7 @@ from tabkeeper.domain.lifecycle import (
 )
 from tabkeeper.domain.periods import Period, boundary
 from tabkeeper.payments.provider import CardOnFile, ChargeResult
+from tabkeeper.services import counters
 from tabkeeper.services.capacity import require_room_for
 from tabkeeper.services.context import Billing
 from tabkeeper.services.invoices import issue_invoice, mark_paid
@@ -115,6 +116,7 @@ def start_trial(b: Billing, organization: Organization) -> Subscription | None:
     b.session.add(subscription)
     b.session.flush()
     apply_event(b, subscription, organization, TrialStarted(trial.days))
+    counters.start_period(b, organization.id, b.now, ends_at)
     for days_left in (7, 2):
         at = ends_at - timedelta(days=days_left)
         if at > b.now:
@@ -268,6 +270,7 @@ def complete_subscription(
     for kind in ("trial_end", "trial_days_7", "trial_days_2"):
         cancel_queued(b, organization.id, kind)
     apply_event(b, subscription, organization, CheckoutPaid(period_end=period_end))
+    counters.start_period(b, organization.id, b.now, period_end)
     subscription.trial_ends_at = None
     b.session.execute(
         delete(SubscriptionAddon).where(SubscriptionAddon.subscription_id == subscription.id)

@@ -20,18 +20,22 @@ from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.event_checks import STANDARD_TYPES, EventRefused, check_event
 from tabkeeper.domain.invoicing import LineDraft, usage_line
 from tabkeeper.domain.levels import usage_level
-from tabkeeper.domain.metering import UsageEvent, measure, quantity_string
+from tabkeeper.domain.metering import SESSION_STARTED, UsageEvent, measure, quantity_string
 from tabkeeper.domain.periods import Period
 from tabkeeper.domain.utc import format_instant
+from tabkeeper.services import counters
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import family_ids
-from tabkeeper.services.records import insert_once
+from tabkeeper.services.metering import record
 
 
 def _events(b: Billing, ids: list[int], meter: Meter, period: Period) -> list[UsageEvent]:
+    types = [meter.event]
+    if meter.kind is MeterKind.BILLABLE_SESSIONS:
+        types.append(SESSION_STARTED)
     query = select(UsageEventRow).where(
         UsageEventRow.organization_id.in_(ids),
-        UsageEventRow.type == meter.event,
+        UsageEventRow.type.in_(types),
         UsageEventRow.time < period.end,
     )
     if meter.kind is MeterKind.BILLABLE_SESSIONS:
@@ -39,7 +43,7 @@ def _events(b: Billing, ids: list[int], meter: Meter, period: Period) -> list[Us
             select(UsageEventRow.conversation)
             .where(
                 UsageEventRow.organization_id.in_(ids),
-                UsageEventRow.type == meter.event,
+                UsageEventRow.type.in_(types),
                 UsageEventRow.time >= period.start,
                 UsageEventRow.time < period.end,
             )
@@ -65,7 +69,16 @@ def _events(b: Billing, ids: list[int], meter: Meter, period: Period) -> list[Us
 def measure_usage(
     b: Billing, owner: Organization, meter: Meter, period: Period, answered_only: bool
 ) -> Fraction:
-    """The meter's quantity over the organization and its sub-accounts (SUB-2)."""
+    """The meter's quantity over the organization and its sub-accounts (SUB-2), from the
+    counters: one indexed read (USE-6)."""
+    return counters.used(b, owner.id, meter, period.start, answered_only)
+
+
+def recount_usage(
+    b: Billing, owner: Organization, meter: Meter, period: Period, answered_only: bool
+) -> Fraction:
+    """The same quantity recounted from the stored events (a plain read, for checks and
+    tests: the counters must always equal it)."""
     return measure(meter, _events(b, family_ids(b, owner), meter, period), period, answered_only)
 
 
@@ -124,6 +137,8 @@ def ingest(
     for meter in catalog.meters.values():
         if meter.kind in (MeterKind.SUM, MeterKind.MAX) and meter.field_name:
             numeric.setdefault(meter.event, set()).add(meter.field_name)
+    unique = [m for m in catalog.meters.values() if m.kind is MeterKind.UNIQUE_COUNT]
+    organizations_by_id = {org.id: org for org in organizations.values()}
     accepted = duplicates = 0
     refused: list[tuple[int, str]] = []
     for index, raw in enumerate(raw_events):
@@ -137,23 +152,19 @@ def ingest(
                 raise EventRefused(
                     f"{here}.time: {format_instant(event.time)} is before the organization existed"
                 )
+            for meter in unique:
+                if meter.event == event.type and meter.field_name not in event.properties:
+                    raise EventRefused(f"{here}.properties.{meter.field_name}: missing field")
         except InvalidInput as error:
             refused.append((index, error.message))
             continue
-        stored = insert_once(
-            b.session,
-            UsageEventRow,
-            {
-                "organization_id": organization.id,
-                "client_id": event.client_id,
-                "type": event.type,
-                "agent": event.agent,
-                "conversation": event.conversation,
-                "time": event.time,
-                "properties": dict(event.properties),
-                "received_at": b.now,
-            },
-        )
+        owner = organizations_by_id.get(organization.parent_id or 0, organization)
+        try:
+            with b.session.begin_nested():
+                stored = record(b, organization, owner, event)
+        except InvalidInput as error:
+            refused.append((index, f"{here}: {error.message}"))
+            continue
         if stored:
             accepted += 1
         else:
