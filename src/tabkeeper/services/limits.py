@@ -1,8 +1,6 @@
 """The real-time check as a service (LIM-1, LIM-2): the snapshot from storage, the
-decision from the domain.
-
-Usage numbers come from a plain read of the events until the metering issue brings
-counters (house rule 7).
+decision from the domain. Usage comes from the counters, one indexed read per meter
+(house rule 7); capacity is counted only for the actions that add capacity.
 """
 
 from __future__ import annotations
@@ -19,10 +17,13 @@ from tabkeeper.services.lifecycle import status_of
 from tabkeeper.services.subscriptions import billing_organization, plan_of, subscription_of
 from tabkeeper.services.usage import measure_usage
 
+ADDING = (Action.ADD_AGENT, Action.ADD_SEAT, Action.ADD_PHONE_NUMBER)
 
-def snapshot(b: Billing, organization: Organization) -> Snapshot:
+
+def snapshot(b: Billing, organization: Organization, action: Action | None = None) -> Snapshot:
+    """What the check decides from; capacity only when `action` adds some (or is None)."""
     owner = billing_organization(b, organization)
-    subscription = subscription_of(b, organization)
+    subscription = subscription_of(b, organization, lock=False)
     status = status_of(subscription, owner)
     if subscription is None or status.state is State.NONE:
         return Snapshot(status)
@@ -38,14 +39,16 @@ def snapshot(b: Billing, organization: Organization) -> Snapshot:
             meters[code] = MeterUsage(
                 quantity_decimal(used), plan.includes[code], code in plan.overage
             )
-    limits = allowed(plan, catalog, addon_slots(b, subscription.id))
-    use = in_use(b, owner)
-    capacity = {
-        resource.value: Capacity(
-            use[resource], limits[resource], purchasable(plan, catalog, resource)
-        )
-        for resource in COUNTED
-    }
+    capacity = {}
+    if action is None or action in ADDING:
+        limits = allowed(plan, catalog, addon_slots(b, subscription.id))
+        use = in_use(b, owner)
+        capacity = {
+            resource.value: Capacity(
+                use[resource], limits[resource], purchasable(plan, catalog, resource)
+            )
+            for resource in COUNTED
+        }
     trialing = status.state is State.TRIALING
     return Snapshot(
         status,
@@ -65,4 +68,5 @@ def check(
     b: Billing, organization: Organization, action: Action | str, feature: str | None = None
 ) -> Decision:
     """LIM-1: may this organization do `action` now?"""
-    return decide(snapshot(b, organization), action, b.now, feature)
+    wanted = Action.parse(action)
+    return decide(snapshot(b, organization, wanted), wanted, b.now, feature)

@@ -57,12 +57,14 @@ def billing_organization(b: Billing, organization: Organization) -> Organization
     return parent
 
 
-def subscription_of(b: Billing, organization: Organization) -> Subscription | None:
-    """The subscription of the organization (of its parent for a sub-account), locked."""
+def subscription_of(
+    b: Billing, organization: Organization, *, lock: bool = True
+) -> Subscription | None:
+    """The subscription of the organization (of its parent for a sub-account), locked for
+    the transaction unless `lock` is False (a read, such as the real-time check)."""
     owner = billing_organization(b, organization)
-    return b.session.scalars(
-        select(Subscription).where(Subscription.organization_id == owner.id).with_for_update()
-    ).first()
+    query = select(Subscription).where(Subscription.organization_id == owner.id)
+    return b.session.scalars(query.with_for_update() if lock else query).first()
 
 
 def plan_of(b: Billing, subscription: Subscription) -> tuple[Catalog, Plan]:
