@@ -38,6 +38,8 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="The platform's catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+keys_app = typer.Typer(help="The platform's API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -97,6 +99,26 @@ def catalog_import(
                 typer.echo(f"platform {platform}: catalog version {version.version}")
         except TabkeeperError as error:
             raise _fail(error.message) from None
+
+
+@keys_app.command("create")
+def keys_create(
+    platform: str = typer.Option("default", help="The platform's code; created when missing."),
+    name: str = typer.Option("cli", help="What the key is for (shown in key lists)."),
+) -> None:
+    """Make an API key for the platform and print it: shown this once, stored hashed."""
+    from tabkeeper.services.access import create_api_key
+    from tabkeeper.services.catalog import ensure_platform
+
+    with _database() as engine:
+        try:
+            with transaction(engine) as session:
+                now = SystemClock().now()
+                row = ensure_platform(session, platform, platform, now)
+                _, key = create_api_key(session, row.id, name, now)
+        except TabkeeperError as error:
+            raise _fail(error.message) from None
+    typer.echo(key)
 
 
 @app.command()

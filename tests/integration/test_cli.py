@@ -100,3 +100,32 @@ def test_simulate_names_the_path_of_a_typo(tmp_path: Path) -> None:
     assert result.stderr.strip() == "timeline[1].plan: unknown plan 'gold'"
     missing = CliRunner().invoke(app, ["simulate", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2
+
+
+def test_keys_create_prints_a_working_key_once(runner: CliRunner, database_url: str) -> None:
+    """ACL-3: `tabkeeper keys create` prints a key that authenticates; only its hash is
+    stored."""
+    from fastapi.testclient import TestClient
+
+    from tabkeeper.api.app import create_app
+    from tabkeeper.db.engine import make_engine
+    from tabkeeper.settings import Settings
+
+    result = runner.invoke(app, ["keys", "create", "--platform", "acme", "--name", "ci"])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip()
+    assert key.startswith("tk_")
+    engine = make_engine(database_url)
+    try:
+        client = TestClient(create_app(Settings(database_url=database_url), engine))
+        assert (
+            client.get("/v1/organizations", headers={"Authorization": f"Bearer {key}"}).status_code
+            == 200
+        )
+        with engine.connect() as connection:
+            from sqlalchemy import text
+
+            hashes = connection.execute(text("SELECT key_hash FROM api_keys")).scalars().all()
+        assert key not in hashes
+    finally:
+        engine.dispose()
