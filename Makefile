@@ -33,5 +33,11 @@ test-postgres: install
 
 test: lint test-sqlite test-postgres
 
+# Not part of `make test`: figures, not pass/fail (docs/benchmarks.md). Several minutes.
+bench: install
+	$(BIN)/python bench/renewals.py --n 1000 --n 10000 --database sqlite
+	TABKEEPER_PG_DURABLE=1 scripts/with-postgres \
+	  $(BIN)/python bench/renewals.py --n 1000 --n 10000 --database postgresql
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

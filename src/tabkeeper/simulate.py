@@ -20,10 +20,12 @@ from tabkeeper.clock import SimulatedClock
 from tabkeeper.db.engine import make_engine, transaction
 from tabkeeper.db.schema import METADATA
 from tabkeeper.db.tables import Organization
+from tabkeeper.domain.decisions import Decision
 from tabkeeper.domain.errors import InvalidInput, Refused, TabkeeperError
 from tabkeeper.domain.scenario import (
     AddMember,
     AddPhoneNumber,
+    AddSlots,
     ApproveChange,
     ArchiveAgent,
     Cancel,
@@ -37,10 +39,14 @@ from tabkeeper.domain.scenario import (
     PaymentMethodChoice,
     ReleasePhoneNumber,
     RemoveMember,
+    RemoveSlots,
     RequestDemo,
+    ResetSessionLimit,
     Resume,
     Scenario,
     SetPaymentMethod,
+    SetSessionLimit,
+    StartSession,
     Subscribe,
     TimelineStep,
     build_scenario,
@@ -48,7 +54,7 @@ from tabkeeper.domain.scenario import (
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.payments.provider import CardDeclined
 from tabkeeper.payments.sandbox import SandboxProvider
-from tabkeeper.services import changes, organizations, subscriptions
+from tabkeeper.services import addons, changes, organizations, subscriptions
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.context import Billing, CatalogStore, billing
 from tabkeeper.services.invoices import open_invoices
@@ -58,6 +64,11 @@ from tabkeeper.services.payments import (
     collect,
     customer_of,
     save_payment_method,
+)
+from tabkeeper.services.session_starts import (
+    reset_session_limit,
+    set_session_limit,
+    start_session,
 )
 from tabkeeper.services.usage import ingest
 from tabkeeper.simulate_report import report
@@ -244,12 +255,24 @@ class Simulation:
     def _check(self, step: Check) -> None:
         with self._billing() as b:
             decision = check(b, self._org(b, step.org), step.action, step.feature)
+        self._answered(step, step.action.value, step.feature, decision)
+
+    def _start_session(self, step: StartSession) -> None:
+        """LIM-3: check and count in one; a refusal is the check's answer, not an error."""
+        with self._billing() as b:
+            organization = self._org(b, step.org)
+            decision = start_session(b, organization, step.agent, step.conversation)
+        self._answered(step, "start_session", None, decision)
+
+    def _answered(
+        self, step: Check | StartSession, action: str, feature: str | None, decision: Decision
+    ) -> None:
         self.checks.append(
             {
                 "at": self._now(),
                 "org": step.org,
-                "action": step.action.value,
-                "feature": step.feature,
+                "action": action,
+                "feature": feature,
                 "allowed": decision.allowed,
                 "reason": decision.reason.value,
                 "message": decision.message,
@@ -333,6 +356,9 @@ Simulation._HANDLERS.update(
         Pay: Simulation._pay,
         Events: Simulation._events,
         Check: Simulation._check,
+        StartSession: Simulation._start_session,
+        SetSessionLimit: _simple(lambda b, org, s: set_session_limit(b, org, s.limit)),
+        ResetSessionLimit: _simple(lambda b, org, s: reset_session_limit(b, org)),
         RequestDemo: Simulation._request_demo,
         ChangePlan: _simple(lambda b, org, s: changes.change_plan(b, org, s.plan, s.when, s.actor)),
         CancelScheduledChange: _simple(lambda b, org, s: changes.cancel_scheduled_change(b, org)),
@@ -348,6 +374,10 @@ Simulation._HANDLERS.update(
         AddPhoneNumber: _simple(lambda b, org, s: organizations.add_phone_number(b, org, s.number)),
         ReleasePhoneNumber: _simple(
             lambda b, org, s: organizations.release_phone_number(b, org, s.number)
+        ),
+        AddSlots: _simple(lambda b, org, s: addons.add_slots(b, org, s.addon, s.quantity, s.actor)),
+        RemoveSlots: _simple(
+            lambda b, org, s: addons.remove_slots(b, org, s.addon, s.quantity, s.actor)
         ),
     }
 )

@@ -17,10 +17,12 @@ from tabkeeper.api.idempotency import IdempotencyMiddleware
 from tabkeeper.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from tabkeeper.api.routes import (
     access,
+    addons,
     catalog,
     checkout_page,
     demo_requests,
     invoices,
+    metering,
     notices,
     organizations,
     payments,
@@ -46,6 +48,8 @@ ROUTERS = (
     invoices.router,
     notices.router,
     webhooks.router,
+    addons.router,
+    metering.router,
 )
 
 

@@ -25,7 +25,9 @@ _NOUNS = {
 
 
 def in_use(b: Billing, organization: Organization) -> dict[Resource, int]:
-    """What the organization and its sub-accounts use now."""
+    """What the organization and its sub-accounts use now. Team seats are the members
+    besides the account's holder: a plan with `seats: 0` is the owner alone, with no team
+    (ADD-4), as the example of SCENARIOS.md has three members on a two-seat plan."""
     ids = family_ids(b, organization)
     agents = b.session.scalar(
         select(func.count()).where(Agent.organization_id.in_(ids), Agent.status == "active")
@@ -40,7 +42,7 @@ def in_use(b: Billing, organization: Organization) -> dict[Resource, int]:
     )
     return {
         Resource.AGENTS: agents or 0,
-        Resource.SEATS: seats or 0,
+        Resource.SEATS: max((seats or 0) - 1, 0),
         Resource.PHONE_NUMBERS: numbers or 0,
     }
 

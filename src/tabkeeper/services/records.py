@@ -7,9 +7,10 @@ a rerun of the same work is a no-op instead of an error (INV-4, NOT-1).
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Executable, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -21,11 +22,18 @@ from tabkeeper.services.context import Billing
 
 def insert_once(session: Session, table: Any, values: dict[str, Any]) -> bool:
     """Insert a row unless one with the same unique key exists; True when inserted."""
-    target: Table = table.__table__
-    dialect = session.get_bind().dialect.name
+    statement = _insert_ignoring(table.__table__, session.get_bind().dialect.name)
+    # RETURNING says for sure whether a row went in; a driver's rowcount does not (with
+    # an implicit RETURNING, psycopg reports -1).
+    return session.execute(statement, values).first() is not None
+
+
+@cache
+def _insert_ignoring(target: Table, dialect: str) -> Executable:
+    """INSERT … ON CONFLICT DO NOTHING into `target`, built once per table (the values
+    come as parameters): building statements is a good part of a renewal's time."""
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    result = session.execute(insert(target).values(**values).on_conflict_do_nothing())
-    return bool(getattr(result, "rowcount", 0))
+    return insert(target).on_conflict_do_nothing().returning(target.c.id)
 
 
 def notify(

@@ -14,6 +14,9 @@ session becomes billable, and counts against the limit, when the end user replie
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -77,7 +80,7 @@ def start_session(
         return decision
     owner = billing_organization(b, organization)
     event = CheckedEvent(
-        client_id=f"{SESSION_STARTED}:{conversation}:{format_instant(b.now)}",
+        client_id=_start_id(conversation, b.now),
         type=SESSION_STARTED,
         org=organization.code,
         agent=agent,
@@ -94,6 +97,14 @@ def start_session(
             return _at_cap(decision)
         return refused
     return decision
+
+
+def _start_id(conversation: str, at: datetime) -> str:
+    """The event id of a start: one per conversation and instant, within the 200
+    characters of an event id (a conversation id over 64 characters by its SHA-256)."""
+    if len(conversation) > 64:
+        conversation = hashlib.sha256(conversation.encode("utf-8")).hexdigest()
+    return f"{SESSION_STARTED}:{conversation}:{format_instant(at)}"
 
 
 def _in_open_window(b: Billing, organization: Organization, conversation: str) -> bool:

@@ -1,14 +1,19 @@
-"""Usage: storing events (USE-1, USE-2) and measuring meters by a plain read of them.
+"""Usage: storing events (USE-1, USE-2), the current period's usage per meter with its
+parts (USE-6, USE-7, SUB-2), and a recount of a meter by a plain read of the stored
+events.
 
-This is the plain read that invoices use for overage in arrears until the metering issue
-brings counters kept up to date as events arrive (USE-6, house rule 7).
+Invoices and the real-time check read the counters kept up to date as events arrive
+(USE-6, house rule 7); `recount_usage` is the plain read the counters must always equal
+(for checks and tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -19,7 +24,7 @@ from tabkeeper.domain.catalog import Catalog, Meter, MeterKind, Plan
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.event_checks import STANDARD_TYPES, EventRefused, check_event
 from tabkeeper.domain.invoicing import LineDraft, usage_line
-from tabkeeper.domain.levels import usage_level
+from tabkeeper.domain.levels import Level, usage_level
 from tabkeeper.domain.metering import SESSION_STARTED, UsageEvent, measure, quantity_string
 from tabkeeper.domain.periods import Period
 from tabkeeper.domain.utc import format_instant
@@ -27,6 +32,10 @@ from tabkeeper.services import counters
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import family_ids
 from tabkeeper.services.metering import record
+
+AGENT_SCOPE = "agent:"
+AGENT_LENGTH = 64
+"""The longest agent code an event may name (the agent column and counter scopes)."""
 
 
 def _events(b: Billing, ids: list[int], meter: Meter, period: Period) -> list[UsageEvent]:
@@ -59,7 +68,11 @@ def _events(b: Billing, ids: list[int], meter: Meter, period: Period) -> list[Us
             type=row.type,
             time=row.time,
             agent=row.agent,
-            conversation=row.conversation,
+            # A conversation belongs to the organization that had it: a sub-account's "k1"
+            # is not its parent's "k1" (the counters keep one row per organization).
+            conversation=None
+            if row.conversation is None
+            else f"{row.organization_id}:{row.conversation}",
             properties=row.properties,
         )
         for row in rows
@@ -115,6 +128,65 @@ def usage_report(
 
 
 @dataclass(frozen=True, slots=True)
+class MeterReading:
+    """One meter's use in the current period (USE-6, USE-7) and its parts: per
+    sub-account, by code (SUB-2), and per agent."""
+
+    meter: str
+    used: Fraction
+    included: Decimal | None
+    level: Level | None
+    has_overage: bool
+    sub_accounts: Mapping[str, Fraction]
+    agents: Mapping[str, Fraction]
+
+    @property
+    def remaining(self) -> Fraction | None:
+        """Included minus used, never below zero; None when nothing is included."""
+        if self.included is None:
+            return None
+        return max(Fraction(0), Fraction(self.included) - self.used)
+
+
+def current_usage(
+    b: Billing, owner: Organization, subscription: Subscription, catalog: Catalog, plan: Plan
+) -> list[MeterReading]:
+    """Every meter of the catalog in the subscription's current period, in meter-code
+    order: counter reads only, never the event history (USE-6)."""
+    start = subscription.period_start
+    sub_accounts = {
+        f"org:{row_id}": code
+        for row_id, code in b.session.execute(
+            select(Organization.id, Organization.code).where(Organization.parent_id == owner.id)
+        )
+    }
+    readings = []
+    for code, meter in sorted(catalog.meters.items()):
+        used = counters.used(b, owner.id, meter, start, plan.answered_only)
+        by_sub_account: dict[str, Fraction] = {}
+        by_agent: dict[str, Fraction] = {}
+        for scope, found in sorted(counters.scopes(b, owner.id, code, start).items()):
+            value = counters.value_of(meter, found, plan.answered_only)
+            if scope.startswith(AGENT_SCOPE):
+                by_agent[scope.removeprefix(AGENT_SCOPE)] = value
+            elif scope in sub_accounts:
+                by_sub_account[sub_accounts[scope]] = value
+        included = plan.includes.get(code)
+        readings.append(
+            MeterReading(
+                meter=code,
+                used=used,
+                included=included,
+                level=None if included is None else usage_level(used, included),
+                has_overage=code in plan.overage,
+                sub_accounts=by_sub_account,
+                agents=by_agent,
+            )
+        )
+    return readings
+
+
+@dataclass(frozen=True, slots=True)
 class Ingested:
     accepted: int
     duplicates: int
@@ -145,9 +217,14 @@ def ingest(
         here = f"{path}[{index}]"
         try:
             event = check_event(raw, here, known, numeric, b.now, default_time)
+            _require_storable(raw, here)
             organization = organizations.get(event.org)
             if organization is None:
                 raise EventRefused(f"{here}.org: unknown organization {event.org!r}")
+            if event.agent is not None and len(event.agent) > AGENT_LENGTH:
+                raise EventRefused(
+                    f"{here}.agent: expected a text of 1 to {AGENT_LENGTH} characters"
+                )
             if event.time < organization.created_at:
                 raise EventRefused(
                     f"{here}.time: {format_instant(event.time)} is before the organization existed"
@@ -170,3 +247,36 @@ def ingest(
         else:
             duplicates += 1
     return Ingested(accepted, duplicates, tuple(refused))
+
+
+def _require_storable(raw: object, here: str) -> None:
+    """The event must be plain JSON that any database stores: no NaN or infinite numbers
+    (JSON has none), no text that is not valid Unicode (a lone surrogate)."""
+    try:
+        json.dumps(raw, allow_nan=False, ensure_ascii=False, default=str).encode("utf-8")
+    except UnicodeEncodeError:
+        raise EventRefused(f"{here}: text must be valid Unicode") from None
+    except ValueError:
+        raise EventRefused(f"{here}: numbers must be finite (no NaN or Infinity)") from None
+
+
+def ingest_batch(b: Billing, raw_events: Sequence[object]) -> Ingested:
+    """`ingest` with the platform's current catalog and the organizations the batch
+    names (and their parents, which bill them: SUB-2), each loaded once."""
+    _, catalog = b.current_catalog()
+    codes = {
+        raw["org"]
+        for raw in raw_events
+        if isinstance(raw, Mapping) and isinstance(raw.get("org"), str)
+    }
+    named = list(
+        b.session.scalars(
+            select(Organization).where(
+                Organization.platform_id == b.platform.id, Organization.code.in_(codes)
+            )
+        )
+    )
+    parent_ids = {row.parent_id for row in named if row.parent_id is not None}
+    parents = b.session.scalars(select(Organization).where(Organization.id.in_(parent_ids)))
+    known = {row.code: row for row in (*named, *parents)}
+    return ingest(b, raw_events, catalog, known, default_time=b.now)

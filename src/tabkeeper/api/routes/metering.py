@@ -1,0 +1,183 @@
+"""Metering and the real-time check: usage events (USE-1, USE-2), the check (LIM-1,
+LIM-2), session starts (LIM-3), the monthly session limit (LIM-4) and the current
+period's usage (USE-6, USE-7, SUB-2).
+
+Who:
+- `POST /events` and `POST /sessions/start`: the platform's key only (its agents report
+  usage and start sessions).
+- `POST /check`: the platform's key, or a member of the organization (any role) asking
+  about their own organization or its sub-accounts.
+- the session limit and `GET /usage`: the owner, a billing admin or the platform's key
+  (ACL-1); a plain member 403.
+Another organization, or its subscription, is 404 (ACL-3), whatever the caller's role.
+
+A refused check or session start is an answer (200 with `allowed: false`), not an error.
+A batch of events keeps its good events and refuses each bad one with its index and
+reason (USE-2); a batch of more than 1,000 events is refused whole (422), storing nothing.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tabkeeper.api import schemas_metering as schemas
+from tabkeeper.api.context import ApiDep, CallerDep
+from tabkeeper.api.routes.lookup import owned
+from tabkeeper.api.routes.organizations import organization_for
+from tabkeeper.api.schemas import ObjectId
+from tabkeeper.db.tables import Organization, Subscription
+from tabkeeper.domain.catalog import MeterKind
+from tabkeeper.domain.decisions import Decision
+from tabkeeper.domain.errors import Refused
+from tabkeeper.domain.lifecycle import State
+from tabkeeper.domain.metering import quantity_string
+from tabkeeper.services import session_starts
+from tabkeeper.services.access import Caller
+from tabkeeper.services.context import Billing
+from tabkeeper.services.limits import check
+from tabkeeper.services.subscriptions import (
+    plan_of,
+    require_billing_level,
+    require_subscription,
+    subscription_of,
+)
+from tabkeeper.services.usage import MeterReading, current_usage, ingest_batch
+
+router = APIRouter(tags=["metering"])
+
+
+def _decision(decision: Decision) -> schemas.Decision:
+    return schemas.Decision(
+        allowed=decision.allowed,
+        reason=decision.reason,
+        message=decision.message,
+        numbers=dict(decision.numbers),
+    )
+
+
+@router.post("/events")
+def record_events(body: schemas.EventsIn, api: ApiDep, caller: CallerDep) -> schemas.EventsResult:
+    """Report usage (USE-1, USE-2): each event is stored and counted at once; a duplicate
+    id is accepted and counted once, also across retries; each bad event is refused with
+    its index and reason while the good ones are kept. Platform API key only."""
+    caller.require_platform()
+    with api.billing(caller) as b:
+        outcome = ingest_batch(b, body.events)
+    return schemas.EventsResult(
+        accepted=outcome.accepted,
+        duplicates=outcome.duplicates,
+        refused=[schemas.RefusedEvent(index=i, reason=r) for i, r in outcome.refused],
+    )
+
+
+@router.post("/check")
+def check_action(body: schemas.CheckIn, api: ApiDep, caller: CallerDep) -> schemas.Decision:
+    """The real-time check (LIM-1, LIM-2): may this organization's agent start a new
+    session, use AI feature `feature`, or add one more agent, seat or phone number now?
+    Answered from the counters; nothing changes. 200 whether allowed or not."""
+    with api.billing(caller) as b:
+        organization = organization_for(b, caller, body.organization)
+        return _decision(check(b, organization, body.action, body.feature))
+
+
+@router.post("/sessions/start")
+def start_session(body: schemas.SessionStartIn, api: ApiDep, caller: CallerDep) -> schemas.Decision:
+    """Check and start a session in one step (LIM-3): an admitted session is counted at
+    once, so concurrent starts never overshoot a limit. A start within the conversation's
+    open 24-hour window is not a new billable session (USE-3). 200 whether admitted or
+    not. Platform API key only."""
+    caller.require_platform()
+    with api.billing(caller) as b:
+        organization = organization_for(b, caller, body.organization)
+        decision = session_starts.start_session(b, organization, body.agent, body.conversation)
+        return _decision(decision)
+
+
+def _billed(b: Billing, caller: Caller, subscription_id: int) -> Organization:
+    """The billed organization of the subscription (404 unless the caller sees it), for
+    a caller with billing rights (403 otherwise)."""
+    _, organization = owned(b, caller, Subscription, subscription_id, "subscription")
+    caller.require_billing()
+    return organization
+
+
+def _session_limit(b: Billing, organization: Organization) -> schemas.SessionLimit:
+    subscription = require_subscription(b, organization)
+    catalog, plan = plan_of(b, subscription)
+    readings = current_usage(b, organization, subscription, catalog, plan)
+    sessions = [r for r in readings if catalog.meters[r.meter].kind is MeterKind.BILLABLE_SESSIONS]
+    base = sessions[0].included if sessions else None
+    return schemas.SessionLimit(
+        subscription=subscription.id,
+        organization=organization.code,
+        limit=subscription.session_limit,
+        base_limit=None if base is None else int(base),
+        used=int(sessions[0].used) if sessions else 0,
+        period_start=subscription.period_start,
+        period_end=subscription.period_end,
+    )
+
+
+@router.put("/subscriptions/{subscription_id}/session_limit")
+def set_session_limit(
+    subscription_id: ObjectId, body: schemas.SessionLimitIn, api: ApiDep, caller: CallerDep
+) -> schemas.SessionLimit:
+    """Set the monthly session limit (LIM-4): a whole number greater than zero (else 400
+    `invalid_limit`), a cap on billable sessions this period across all agents; paid
+    plans only (the trial: 409 `not_on_trial`; an ended subscription: 409 `not_active`).
+    The limit stays until changed; each period counts afresh. Owner, billing admin or
+    platform."""
+    with api.billing(caller) as b:
+        organization = _billed(b, caller, subscription_id)
+        session_starts.set_session_limit(b, organization, body.limit)
+        return _session_limit(b, organization)
+
+
+@router.delete("/subscriptions/{subscription_id}/session_limit")
+def reset_session_limit(
+    subscription_id: ObjectId, api: ApiDep, caller: CallerDep
+) -> schemas.SessionLimit:
+    """ "Reset limit" (LIM-4): back to the plan's base limit. Owner, billing admin or
+    platform."""
+    with api.billing(caller) as b:
+        organization = _billed(b, caller, subscription_id)
+        session_starts.reset_session_limit(b, organization)
+        return _session_limit(b, organization)
+
+
+def _shown(reading: MeterReading) -> schemas.MeterUsage:
+    remaining = reading.remaining
+    return schemas.MeterUsage(
+        used=quantity_string(reading.used),
+        included=None if reading.included is None else quantity_string(reading.included),
+        remaining=None if remaining is None else quantity_string(remaining),
+        level=None if reading.level is None else reading.level.value,
+        overage=reading.has_overage,
+        sub_accounts={code: quantity_string(v) for code, v in reading.sub_accounts.items()},
+        agents={agent: quantity_string(v) for agent, v in reading.agents.items()},
+    )
+
+
+@router.get("/usage")
+def get_usage(organization: str, api: ApiDep, caller: CallerDep) -> schemas.Usage:
+    """The current period's usage per meter (USE-6): used, included, remaining and the
+    level (USE-7), with the parts per sub-account and per agent (SUB-2). Read from the
+    counters, never the event history. Usage is the billed organization's: a
+    sub-account's share is in its breakdown (409 `sub_account` for a sub-account).
+    Owner, billing admin or platform."""
+    with api.billing(caller) as b:
+        found = organization_for(b, caller, organization)
+        caller.require_billing()
+        require_billing_level(found)
+        subscription = subscription_of(b, found, lock=False)
+        if subscription is None or subscription.state == State.NONE:
+            raise Refused("This organization has no subscription.", code="no_subscription")
+        catalog, plan = plan_of(b, subscription)
+        readings = current_usage(b, found, subscription, catalog, plan)
+        return schemas.Usage(
+            organization=found.code,
+            plan=plan.code,
+            period_start=subscription.period_start,
+            period_end=subscription.period_end,
+            meters={reading.meter: _shown(reading) for reading in readings},
+        )

@@ -1,0 +1,184 @@
+"""Add-on slots: the pure rules of buying and removing them (SPEC ADD-1..4, CAT-5, INV-1).
+
+A subscription holds the slots of each add-on twice over (`SlotCount`): `now`, the slots in
+force, which capacity counts; and `next_period`, what the next renewal bills. Adding N
+slots raises both at once (ADD-2: capacity at once; the prorated part of the current
+period is charged on its own invoice, `invoicing.addon_proration_line`). Removing N lowers
+`next_period` only (ADD-3: from the next billing date, no refund). So
+`0 <= next_period <= now` always, and a renewal sets `now = next_period`.
+
+Refusals, each with nothing changed:
+- `invalid_quantity` (InvalidInput): a request moves 1 to `MAX_SLOTS` slots;
+- `too_many_slots`: a subscription holds at most `MAX_SLOTS` slots of one add-on;
+- `not_enough_slots`: a removal takes at most the slots left from the next billing date;
+- `addon_not_allowed`: an add-on with `requires_plans` layers only on those plans (CAT-5),
+  and the refusal names them ("Enterprise Max is available on Enterprise only, not on
+  Pro; upgrade to add it.");
+- `capacity_in_use` (the caller raises it with `shortfall_message`): a removal that would
+  leave less capacity from the next billing date than is in use says how many of what to
+  archive, delete, remove or release first, in the words of SUB-6.
+
+`interval_total` is what a period bills in advance: the plan's price plus each add-on's
+price per slot times its slots (the sums of `plan_line` and `addon_line`); it is the "new
+monthly total" the billing tab shows before a member confirms (ADD-2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from tabkeeper.domain.catalog import AddOn, Catalog, Plan, Resource
+from tabkeeper.domain.errors import InvalidInput, Refused
+from tabkeeper.domain.money import Money, sum_money
+
+MAX_SLOTS = 1000
+"""The most slots one request moves, and the most one subscription holds of one add-on."""
+SLOTS_ADDED_MESSAGE = "Slots added successfully."
+SLOTS_REMOVED_MESSAGE = "Slots removed successfully."
+
+NOUNS: Mapping[Resource, tuple[str, str, str]] = {
+    Resource.AGENTS: ("agent", "agents", "archive or delete"),
+    Resource.SEATS: ("seat", "seats", "remove"),
+    Resource.PHONE_NUMBERS: ("phone number", "phone numbers", "release"),
+    Resource.CHANNELS: ("channel", "channels", "remove"),
+}
+"""Each resource's name, one and many, and what frees one (SUB-6, ADD-3)."""
+
+
+def slot_quantity(value: object, what: str = "quantity") -> int:
+    """`value` as a number of slots for one request: a whole number from 1 to MAX_SLOTS."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SLOTS:
+        raise InvalidInput(
+            f"{what}: add or remove from 1 to {MAX_SLOTS:,} slots at a time, got {value!r}",
+            code="invalid_quantity",
+        )
+    return value
+
+
+def _count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(f"{what}: expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def _slots(count: int) -> str:
+    return f"{count:,} slot{'' if count == 1 else 's'}"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCount:
+    """The slots of one add-on on a subscription: in force `now`, and from the next billing
+    date (`next_period`)."""
+
+    now: int = 0
+    next_period: int = 0
+
+    def __post_init__(self) -> None:
+        now = _count(self.now, "slots now")
+        later = _count(self.next_period, "slots next period")
+        if later > now:
+            raise InvalidInput(
+                f"slots next period ({later}) cannot be more than the slots now ({now})"
+            )
+
+    def added(self, quantity: int, addon_name: str) -> SlotCount:
+        """ADD-2: `quantity` more slots, in force now and billed from the next period on."""
+        quantity = slot_quantity(quantity)
+        if self.now + quantity > MAX_SLOTS:
+            room = MAX_SLOTS - self.now
+            raise Refused(
+                f"A subscription holds at most {MAX_SLOTS:,} slots of {addon_name}; it has "
+                f"{self.now:,}, so at most {room:,} more can be added.",
+                code="too_many_slots",
+            )
+        return SlotCount(self.now + quantity, self.next_period + quantity)
+
+    def removed(self, quantity: int, addon_name: str) -> SlotCount:
+        """ADD-3: `quantity` fewer slots from the next billing date; the slots in force stay
+        until then (no refund)."""
+        quantity = slot_quantity(quantity)
+        if quantity > self.next_period:
+            raise Refused(
+                f"The subscription has {_slots(self.next_period)} of {addon_name} from the next "
+                f"billing date; {_slots(quantity)} cannot be removed.",
+                code="not_enough_slots",
+            )
+        return SlotCount(self.now, self.next_period - quantity)
+
+
+def either(names: Sequence[str]) -> str:
+    """Names joined for a sentence: A; A or B; A, B or C."""
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def require_allowed_on(catalog: Catalog, addon: AddOn, plan: Plan) -> None:
+    """CAT-5: an add-on that requires certain plans layers only on them; the refusal names
+    the plans it needs and says to upgrade."""
+    if addon.allowed_on(plan.code):
+        return
+    needed = [
+        catalog.plans[code].name if code in catalog.plans else code
+        for code in addon.requires_plans or ()
+    ]
+    raise Refused(
+        f"{addon.name} is available on {either(needed)} only, not on {plan.name}; "
+        "upgrade to add it.",
+        code="addon_not_allowed",
+    )
+
+
+def interval_total(catalog: Catalog, plan: Plan, slots: Mapping[str, int]) -> Money:
+    """INV-1, ADD-2: what a period bills in advance: the plan's price plus each add-on's
+    price per slot times its slots. Codes the catalog does not have bill nothing, as at a
+    renewal."""
+    currency = plan.price.currency
+    amounts = [plan.price]
+    for code, quantity in sorted(slots.items()):
+        addon = catalog.addons.get(code)
+        if addon is not None and _count(quantity, f"slots of {code}") > 0:
+            amounts.append(Money(addon.price.minor * quantity, addon.price.currency))
+    return sum_money(amounts, currency)
+
+
+def capacity_shortfall(
+    in_use: Mapping[Resource, int],
+    limits: Mapping[Resource, int | None],
+    resources: Iterable[Resource],
+) -> dict[Resource, int]:
+    """ADD-3: of `resources`, those of which more are in use than `limits` allow (None:
+    unlimited; a resource missing from either mapping is not counted), with how many over,
+    in the order of the Resource enum."""
+    wanted = set(resources)
+    over: dict[Resource, int] = {}
+    for resource in Resource:
+        if resource not in wanted or resource not in in_use:
+            continue
+        limit = limits.get(resource)
+        used = _count(in_use[resource], f"{resource} in use")
+        if limit is not None and used > limit:
+            over[resource] = used - limit
+    return over
+
+
+def shortfall_message(
+    plan_name: str, limits: Mapping[Resource, int | None], over: Mapping[Resource, int]
+) -> str:
+    """ADD-3: what a removal would leave, and how many of what to free first, e.g.
+    'From the next billing date Pro and its remaining slots allow 3 agents; archive or
+    delete 1 agent first.'"""
+    if not over:
+        raise InvalidInput("a shortfall message needs at least one resource over its limit")
+    allows, todo = [], []
+    for resource, extra in over.items():
+        one, many, verb = NOUNS[resource]
+        limit = limits.get(resource)
+        allows.append(f"{limit} {one if limit == 1 else many}")
+        todo.append(f"{verb} {extra} {one if extra == 1 else many}")
+    steps = todo[0] if len(todo) == 1 else f"{', '.join(todo[:-1])} and {todo[-1]}"
+    return (
+        f"From the next billing date {plan_name} and its remaining slots allow "
+        f"{', '.join(allows)}; {steps} first."
+    )
