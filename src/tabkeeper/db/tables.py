@@ -86,7 +86,7 @@ class Organization(Base):
     platform_id: Mapped[int] = mapped_column(_fk("platforms.id"))
     code: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
-    parent_id: Mapped[int | None] = mapped_column(_fk("organizations.id"))
+    parent_id: Mapped[int | None] = mapped_column(_fk("organizations.id"), index=True)
     created_at: Mapped[datetime]
     account_credit_minor: Mapped[int] = mapped_column(default=0)
     """Money owed back to the organization (SUB-5), applied to its next invoices."""
@@ -297,7 +297,8 @@ class DueWork(Base):
     twice."""
 
     __tablename__ = "due_work"
-    __table_args__ = (Index("ix_due_work_status_due_at", "status", "due_at"),)
+    __table_args__ = (Index("ix_due_work_status_due_at_id", "status", "due_at", "id"),)
+    """The claim reads pending work in (due_at, id) order straight from this index."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
