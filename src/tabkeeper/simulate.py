@@ -52,10 +52,10 @@ from tabkeeper.domain.scenario import (
     build_scenario,
 )
 from tabkeeper.domain.utc import format_instant
-from tabkeeper.payments.provider import CardDeclined
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services import addons, changes, organizations, subscriptions
 from tabkeeper.services.catalog import ensure_platform, import_catalog
+from tabkeeper.services.checkout import subscribe_with_card
 from tabkeeper.services.context import Billing, CatalogStore, billing
 from tabkeeper.services.invoices import open_invoices
 from tabkeeper.services.limits import check
@@ -171,43 +171,13 @@ class Simulation:
 
     def _subscribe(self, step: Subscribe) -> None:
         with self._billing() as b:
-            organization = self._org(b, step.org)
-            quote = subscriptions.quote_subscription(b, organization, step.plan, step.addons)
-            customer = customer_of(organization)
+            self._org(b, step.org)
         card = self.cards[step.org]
-        if quote.amount_due_minor == 0:
-            with self._billing() as b:
-                checkout = subscriptions.record_checkout(
-                    b, quote, "none", f"free_{quote.organization_id}_{self._now()}", ""
-                )
-                subscriptions.complete_subscription(b, checkout, None, None)
-            return
-        if card is PaymentMethodChoice.NONE:
-            raise Refused(
-                "There is no card to pay the checkout with.", code="payment_method_required"
-            )
-        started = self.provider.start_checkout(
-            customer,
-            _money(quote.amount_due_minor, self),
-            f"subscribe:{step.org}:{step.plan}",
-            "/billing",
-        )
-        with self._billing() as b:
-            subscriptions.record_checkout(b, quote, self.provider.name, started.id, started.url)
-        try:
-            card_on_file, result = self.provider.complete_checkout(started.id, card.value)
-        except CardDeclined:
-            with self._billing() as b:
-                row = self._checkout(b, started.id)
-                subscriptions.complete_subscription(
-                    b, row, None, _declined(self, quote.amount_due_minor)
-                )
-            raise
-        with self._billing() as b:
-            row = self._checkout(b, started.id)
-            subscriptions.complete_subscription(b, row, card_on_file, result)
-        if not result.succeeded:
-            raise Refused(result.failure_message or "Your card was declined.", code="card_declined")
+        subscribe_with_card(
+            self.engine, self.platform_id, self.clock, self.provider, step.org, step.plan,
+            None if card is PaymentMethodChoice.NONE else card.value, step.addons,
+            store=self.store,
+        )  # fmt: skip
 
     def _set_payment_method(self, step: SetPaymentMethod) -> None:
         with self._billing() as b:
@@ -306,14 +276,6 @@ class Simulation:
                 f"The organization {code!r} does not exist yet.", code="unknown_organization"
             ) from None
 
-    def _checkout(self, b: Billing, checkout_id: str) -> Any:
-        from tabkeeper.db.tables import CheckoutSession
-
-        row = b.session.scalars(
-            select(CheckoutSession).where(CheckoutSession.provider_checkout_id == checkout_id)
-        ).one()
-        return row
-
     def _now(self) -> str:
         return format_instant(self.clock.now())
 
@@ -324,20 +286,6 @@ class Simulation:
         found["refusals"] = self.refusals
         found["demo_requests"] = self.demo_requests
         return found
-
-
-def _money(minor: int, simulation: Simulation) -> Any:
-    from tabkeeper.domain.money import Money
-
-    return Money(minor, simulation.scenario.terms.currency)
-
-
-def _declined(simulation: Simulation, minor: int) -> Any:
-    from tabkeeper.payments.provider import ChargeResult
-
-    return ChargeResult(
-        False, "", _money(minor, simulation), "card_declined", "Your card was declined."
-    )
 
 
 def _simple(
