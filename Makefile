@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run lint test test-sqlite test-postgres bench clean
+.PHONY: install browser-deps run lint test test-sqlite test-postgres bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,12 @@ lint: install
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy --strict src
 
-test-sqlite: install
-	$(BIN)/pytest --cov=tabkeeper.domain --cov-branch --cov-report=term-missing:skip-covered
+# Debian's Chromium and axe-core for the billing tab's browser tests (tests/portal/).
+browser-deps:
+	scripts/browser-deps
+
+test-sqlite: install browser-deps
+	TABKEEPER_REQUIRE_BROWSER=1 $(BIN)/pytest --cov=tabkeeper.domain --cov-branch --cov-report=term-missing:skip-covered
 
 test-postgres: install
 	scripts/with-postgres $(BIN)/pytest -m db -p no:cacheprovider
@@ -40,4 +44,4 @@ bench: install
 	  $(BIN)/python bench/renewals.py --n 1000 --n 10000 --database postgresql
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
+	rm -rf $(VENV) tests/portal/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
