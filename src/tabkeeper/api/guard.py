@@ -40,9 +40,11 @@ class NulGuard:
         sent = False
 
         async def replay() -> Message:
+            # The body once, then the real channel: a streamed answer listens on it for
+            # the client's disconnect, which must not be invented here.
             nonlocal sent
             if sent:
-                return {"type": "http.disconnect"}
+                return await receive()
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 

@@ -7,9 +7,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from threading import Lock
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import CatalogVersion, Platform
@@ -21,20 +22,25 @@ from tabkeeper.domain.utc import require_utc
 
 
 class CatalogStore:
-    """Parsed catalog versions, kept once per process: a version never changes (CAT-6)."""
+    """Parsed catalog versions, kept once per process: a version never changes (CAT-6).
+
+    Kept per database (engine): two databases in one process (tests, the simulator beside
+    a server) may both have a version 1 with other contents."""
 
     def __init__(self) -> None:
-        self._catalogs: dict[int, Catalog] = {}
+        self._catalogs: WeakKeyDictionary[object, dict[int, Catalog]] = WeakKeyDictionary()
         self._terms: dict[tuple[int, str], BillingTerms] = {}
         self._lock = Lock()
 
     def catalog(self, version: CatalogVersion) -> Catalog:
+        session = object_session(version)
+        database: object = session.get_bind() if session is not None else self
         with self._lock:
-            found = self._catalogs.get(version.id)
+            found = self._catalogs.get(database, {}).get(version.id)
         if found is None:
             found = build_catalog(version.document, Currency.of(version.currency), "catalog")
             with self._lock:
-                self._catalogs[version.id] = found
+                self._catalogs.setdefault(database, {})[version.id] = found
         return found
 
     def terms(self, platform: Platform) -> BillingTerms:

@@ -40,7 +40,7 @@ def create_session(
         token, expires_at = create_portal_session(
             b.session, caller.platform_id, organization, body.member, b.now
         )
-    url = f"{api.settings.public_url.rstrip('/')}/portal?session={token}"
+    url = f"{api.settings.public_url.rstrip('/')}/portal/enter?token={token}"
     return schemas.PortalSession(url=url, token=token, expires_at=expires_at)
 
 
