@@ -49,11 +49,12 @@ from tabkeeper.domain.scenario import (
     StartSession,
     Subscribe,
     TimelineStep,
+    TopUp,
     build_scenario,
 )
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.payments.sandbox import SandboxProvider
-from tabkeeper.services import addons, changes, organizations, subscriptions
+from tabkeeper.services import addons, changes, credit_purchases, organizations, subscriptions
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
 from tabkeeper.services.context import Billing, CatalogStore, billing
@@ -326,6 +327,9 @@ Simulation._HANDLERS.update(
         AddSlots: _simple(lambda b, org, s: addons.add_slots(b, org, s.addon, s.quantity, s.actor)),
         RemoveSlots: _simple(
             lambda b, org, s: addons.remove_slots(b, org, s.addon, s.quantity, s.actor)
+        ),
+        TopUp: _simple(
+            lambda b, org, s: credit_purchases.top_up(b, org, s.credits, s.price, s.actor)
         ),
     }
 )

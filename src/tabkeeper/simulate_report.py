@@ -21,7 +21,8 @@ from tabkeeper.db.tables import (
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.scenario import Scenario
 from tabkeeper.domain.utc import format_instant
-from tabkeeper.services.context import CatalogStore, billing_for
+from tabkeeper.services.context import Billing, CatalogStore, billing_for
+from tabkeeper.services.credits import current_balance, holding_of
 from tabkeeper.services.subscriptions import plan_of
 from tabkeeper.services.usage import usage_report
 
@@ -47,7 +48,7 @@ def report(
         "subscriptions": [],
         "accounts": {org.code: {"credit_minor": org.account_credit_minor} for org in orgs.values()},
         "usage": {},
-        "credits": {org.code: {"balance": 0} for org in orgs.values()},
+        "credits": {org.code: {"balance": _credit_balance(b, org)} for org in orgs.values()},
         "notices": [
             {
                 "at": format_instant(n.created_at),
@@ -70,6 +71,11 @@ def report(
             catalog, plan = plan_of(b, subscription)
             result["usage"][org.code] = usage_report(b, org, subscription, catalog, plan)
     return result
+
+
+def _credit_balance(b: Billing, org: Organization) -> int:
+    """CRD-1: the organization's credits at the end (a sub-account's are its parent's)."""
+    return 0 if org.parent_id is not None else current_balance(b, holding_of(b, org))
 
 
 def _invoices(session: Session, platform_id: int, orgs: dict[int, Organization]) -> list[Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import tabkeeper.db.tables_access  # API keys, idempotent requests
+import tabkeeper.db.tables_credits  # credit balances, grants, ledger entries
 import tabkeeper.db.tables_notify  # webhook endpoints, deliveries
 import tabkeeper.db.tables_usage  # usage counters, billing periods, conversations
 import tabkeeper.payments.sandbox_store  # noqa: F401 - defines the sandbox_* tables

@@ -1,6 +1,8 @@
 """The real-time check as a service (LIM-1, LIM-2): the snapshot from storage, the
 decision from the domain. Usage comes from the counters, one indexed read per meter
-(house rule 7); capacity is counted only for the actions that add capacity.
+(house rule 7); capacity is counted only for the actions that add capacity. The credit
+balance is the ledger's (services/credits.py), brought up to date when something is due
+(CRD-3).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from tabkeeper.domain.metering import quantity_decimal
 from tabkeeper.domain.periods import Period
 from tabkeeper.services.capacity import COUNTED, addon_slots, allowed, in_use, purchasable
 from tabkeeper.services.context import Billing
+from tabkeeper.services.credits import Holding, current_balance
 from tabkeeper.services.lifecycle import status_of
 from tabkeeper.services.subscriptions import billing_organization, plan_of, subscription_of
 from tabkeeper.services.usage import measure_usage
@@ -59,7 +62,7 @@ def snapshot(b: Billing, organization: Organization, action: Action | None = Non
         meters=meters,
         features=plan.features,
         capacity=capacity,
-        credit_balance=0,
+        credit_balance=current_balance(b, Holding(owner, subscription, catalog, plan)),
         feature_credits={code: f.credits for code, f in catalog.ai_features.items()},
     )
 

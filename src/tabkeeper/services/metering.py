@@ -10,6 +10,9 @@ the same transaction, so current numbers never need the event history.
 - After the counters, the thresholds: usage alerts at 50/80/100% of what is included
   (LIM-5), the session limit's 80/100% (LIM-4), the trial's 60/90% and its end by
   sessions (TRI-2, TRI-3) — each notice once per period.
+- An `ai.used` event takes its credits (CRD-1) in the same transaction, once per event
+  id (services/credits.py); when the credits cannot cover it, or its feature has no
+  rate, the event is refused (and not stored) while the rest of its batch is kept.
 """
 
 from __future__ import annotations
@@ -29,15 +32,17 @@ from tabkeeper.db.tables_usage import SCALE, Conversation, UsageUniqueValue
 from tabkeeper.domain.catalog import Catalog, Meter, MeterKind, Plan, Rounding
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.event_checks import CheckedEvent
+from tabkeeper.domain.ledger import CreditsExhausted
 from tabkeeper.domain.lifecycle import State, TrialSessionsUsedUp
 from tabkeeper.domain.metering import SESSION_STARTED
 from tabkeeper.domain.sessions import ConversationState, Direction, Message, add_message
 from tabkeeper.domain.utc import format_instant, parse_instant
-from tabkeeper.services import counters
+from tabkeeper.services import counters, credits
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.records import insert_once, notify
 
+AI_USED = "ai.used"
 ALERT_PERCENTS = (50, 80, 100)
 LIMIT_PERCENTS = (80, 100)
 TRIAL_PERCENTS = (60, 90)
@@ -93,6 +98,15 @@ def record(
     if not stored:
         return False
     found = plans_of(b, owner)
+    if event.type == AI_USED:
+        catalog = found.catalog or b.current_catalog()[1]
+        holding = credits.Holding(owner, found.subscription, catalog, found.plan)
+        try:
+            credits.consume_reported(
+                b, organization, holding, event.client_id, dict(event.properties), event.agent
+            )
+        except CreditsExhausted as error:
+            raise UseRefused(error.message) from None
     if found.catalog is None:
         return True
     period = counters.period_start_at(b, owner.id, event.time)
@@ -112,6 +126,12 @@ def record(
 
 class SessionCapReached(InvalidInput):
     code = "session_cap_reached"
+
+
+class UseRefused(InvalidInput):
+    """An `ai.used` event the credits cannot cover (CRD-3): the event is refused alone."""
+
+    code = "credits_exhausted"
 
 
 def _scopes(organization: Organization, owner: Organization, agent: str | None) -> list[str]:

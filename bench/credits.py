@@ -1,0 +1,313 @@
+"""Credit consumptions per second (CRD-1, CRD-3), on SQLite and PostgreSQL, beside the
+bare `UPDATE … RETURNING` of the same balance rows in the same run.
+
+    .venv/bin/python bench/credits.py --database sqlite
+    TABKEEPER_PG_DURABLE=1 scripts/with-postgres \\
+        .venv/bin/python bench/credits.py --database postgresql
+
+Set-up (not timed): a fresh database, migrated; one platform whose catalog rates
+`smart_reply` at 1 credit; organizations subscribed through the services (the sandbox's
+`card_ok`), each given 10,000,000 credits by a platform grant. Then, for each layout:
+- `spread`: each client uses its own organization (many organizations at once);
+- `one`: every client uses the same organization (one hot balance row),
+C client processes (default 8), released together, each doing N consumptions (default
+2,000), one transaction each:
+- tabkeeper: `services.credits.consume` as `POST /v1/credits/consume` calls it: the
+  organization by code, the subscription and catalog, the check's rules, the gate, the
+  grant, the entry (`billing(...)` opens and commits the transaction);
+- bare: `UPDATE credit_balances SET balance = balance - 1 WHERE organization_id = … AND
+  balance >= 1 RETURNING balance` and COMMIT, through the same driver (a raw connection
+  of an engine made the same way).
+Checked afterwards (not timed): every organization's balance went down by exactly what
+was taken, the ledger has one use entry per consumption, and the balance is the sum of
+the entries. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from tabkeeper.clock import SimulatedClock
+from tabkeeper.db.engine import make_engine, normalize_url, transaction
+from tabkeeper.db.migrate import upgrade
+from tabkeeper.db.tables_credits import CreditBalance, CreditEntry
+from tabkeeper.payments.sandbox import SandboxProvider
+from tabkeeper.services.catalog import ensure_platform, import_catalog
+from tabkeeper.services.checkout import subscribe_with_card
+from tabkeeper.services.context import CatalogStore, billing
+from tabkeeper.services.credit_purchases import grant_adjustment
+from tabkeeper.services.credits import consume
+from tabkeeper.services.organizations import create_organization, organization_by_code
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 1, 10, tzinfo=UTC)
+GIVEN = 10_000_000
+TARGET = 5_000
+"""The issue's target: consumes per second on PostgreSQL with 8 clients."""
+CATALOG: dict[str, Any] = {
+    "plans": {
+        "basic": {"name": "Basic", "price": "30.00", "features": ["smart_reply"]},
+    },
+    "ai_features": {"smart_reply": {"credits": 1}},
+    "credit_price": "0.01",
+}
+
+
+def seed(url: str, organizations: int) -> int:
+    """The platform and `organizations` subscribed organizations with credits."""
+    engine = make_engine(url)
+    upgrade(engine)
+    clock = SimulatedClock(START)
+    store = CatalogStore()
+    with transaction(engine) as session:
+        found = ensure_platform(session, "bench", "Bench", START, {"trial": None})
+        import_catalog(session, found, CATALOG, START)
+        platform_id = found.id
+    provider = SandboxProvider(engine, clock)
+    for i in range(organizations):
+        with billing(engine, platform_id, START, store) as b:
+            create_organization(b, f"org{i}", {"owner": "owner"})
+        subscribe_with_card(engine, platform_id, clock, provider, f"org{i}", "basic", "card_ok",
+                            store=store)  # fmt: skip
+        with billing(engine, platform_id, START, store) as b:
+            grant_adjustment(b, organization_by_code(b, f"org{i}"), GIVEN, "bench")
+    engine.dispose()
+    if make_url(url).get_backend_name() == "postgresql":
+        analyzer = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
+        with analyzer.connect() as connection:
+            connection.execute(text("ANALYZE"))  # as autovacuum would have on a live one
+        analyzer.dispose()
+    return platform_id
+
+
+# -- the clients ------------------------------------------------------------------------
+
+
+def tabkeeper_client(
+    url: str, platform_id: int, code: str, client: int, n: int
+) -> Callable[[], None]:
+    engine = make_engine(url)
+    store = CatalogStore()
+    with billing(engine, platform_id, NOW, store) as b:  # warm: the catalog, the pool
+        organization_by_code(b, code)
+
+    def work() -> None:
+        for i in range(n):
+            with billing(engine, platform_id, NOW, store) as b:
+                organization = organization_by_code(b, code)
+                consume(b, organization, "smart_reply", f"c{client}-{i}", agent=f"a{client}")
+
+    return work
+
+
+def bare_client(url: str, platform_id: int, code: str, client: str, n: int) -> Callable[[], None]:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        organization_id = connection.execute(
+            text("SELECT id FROM organizations WHERE code = :code"), {"code": code}
+        ).scalar_one()
+    raw = engine.raw_connection()
+    sqlite = engine.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    statement = (
+        f"UPDATE credit_balances SET balance = balance - 1 "
+        f"WHERE organization_id = {mark} AND balance >= 1 RETURNING balance"
+    )
+
+    def work() -> None:
+        cursor = raw.cursor()
+        for _ in range(n):
+            if sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(statement, (organization_id,))
+            assert cursor.fetchone() is not None
+            raw.commit()
+        cursor.close()
+
+    return work
+
+
+def _client(kind: str, args: tuple[Any, ...], ready: Any, go: Any, done: Any) -> None:
+    work = (tabkeeper_client if kind == "tabkeeper" else bare_client)(*args)
+    ready.put(True)
+    go.wait()
+    work()
+    done.put(time.perf_counter())
+
+
+def timed(kind: str, url: str, platform_id: int, codes: list[str], n: int, label: str) -> float:
+    """Consumptions per second of len(codes) clients, each doing n."""
+    context = multiprocessing.get_context("fork")
+    ready, done, go = context.Queue(), context.Queue(), context.Event()
+    processes = [
+        context.Process(
+            target=_client, args=(kind, (url, platform_id, code, f"{label}{i}", n), ready, go, done)
+        )
+        for i, code in enumerate(codes)
+    ]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        ready.get(timeout=120)
+    started = time.perf_counter()
+    go.set()
+    ended = max(done.get(timeout=3600) for _ in processes)
+    for process in processes:
+        process.join()
+        if process.exitcode != 0:
+            raise SystemExit(f"a {kind} client failed (exit {process.exitcode})")
+    return len(codes) * n / (ended - started)
+
+
+def check(url: str, organizations: int, taken: dict[str, int], uses: dict[str, int]) -> None:
+    """Every balance went down by exactly what was taken (by tabkeeper and by the bare
+    updates); one use entry per consumption; the entries add up to the grant less the
+    uses (the bare updates write no entries)."""
+    engine = make_engine(url)
+    with transaction(engine) as session:
+        for i in range(organizations):
+            code = f"org{i}"
+            org_id = session.scalar(
+                text("SELECT id FROM organizations WHERE code = :c"), {"c": code}
+            )
+            balance = session.scalar(
+                select(CreditBalance.balance).where(CreditBalance.organization_id == org_id)
+            )
+            entries = session.scalar(
+                select(func.sum(CreditEntry.amount)).where(CreditEntry.organization_id == org_id)
+            )
+            used = session.scalar(
+                select(func.count()).where(
+                    CreditEntry.organization_id == org_id, CreditEntry.kind == "use"
+                )
+            )
+            if balance != GIVEN - taken.get(code, 0) or used != uses.get(code, 0):
+                raise SystemExit(f"check failed for {code}: balance {balance}, uses {used}")
+            if entries != GIVEN - uses.get(code, 0):
+                raise SystemExit(f"check failed for {code}: the entries add up to {entries}")
+    engine.dispose()
+
+
+# -- databases --------------------------------------------------------------------------
+
+
+def sqlite_url(folder: Path, label: str) -> str:
+    return f"sqlite:///{folder / f'{label}.db'}"
+
+
+def postgres_url(server: str, label: str) -> tuple[str, Callable[[], None]]:
+    admin = create_engine(normalize_url(server), isolation_level="AUTOCOMMIT")
+    name = f"tk_bench_credits_{label}_{os.getpid()}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    url = make_url(normalize_url(server)).set(database=name).render_as_string(hide_password=False)
+    return url, drop
+
+
+def describe(url: str) -> str:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+            sync = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+            shown = f"SQLite {sqlite_version()} (journal_mode={journal}, synchronous={sync})"
+        else:
+            settings = {
+                name: connection.execute(text(f"SHOW {name}")).scalar()
+                for name in ("server_version", "fsync", "synchronous_commit", "full_page_writes")
+            }
+            version = settings.pop("server_version")
+            shown = (
+                f"PostgreSQL {version} (" + ", ".join(f"{k}={v}" for k, v in settings.items()) + ")"
+            )
+    engine.dispose()
+    return shown
+
+
+def sqlite_version() -> str:
+    import sqlite3
+
+    return sqlite3.sqlite_version
+
+
+def run(database: str, url: str, clients: int, n: int) -> list[tuple[str, str, float, float]]:
+    platform_id = seed(url, clients)
+    print(f"# {describe(url)}", flush=True)
+    figures = []
+    taken: dict[str, int] = {}
+    uses: dict[str, int] = {}
+    for layout in ("spread", "one"):
+        codes = [f"org{i}" if layout == "spread" else "org0" for i in range(clients)]
+        per_second = timed("tabkeeper", url, platform_id, codes, n, layout)
+        for code in codes:
+            taken[code] = taken.get(code, 0) + n
+            uses[code] = uses.get(code, 0) + n
+        check(url, clients, taken, uses)
+        bare = timed("bare", url, platform_id, codes, n, layout)
+        for code in codes:
+            taken[code] = taken.get(code, 0) + n
+        figures.append((database, layout, per_second, bare))
+        print(
+            f"{database:10} {layout:6} clients={clients} n={n}: tabkeeper {per_second:8,.0f}/s  "
+            f"bare {bare:8,.0f}/s  ratio {per_second / bare:.2f}",
+            flush=True,
+        )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), action="append")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--n", type=int, default=2_000, help="consumptions per client")
+    parser.add_argument("--postgres-url", default=os.environ.get("TABKEEPER_TEST_DATABASE_URL"))
+    args = parser.parse_args()
+    print(
+        f"# Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, "
+        f"{os.cpu_count()} CPUs",
+        flush=True,
+    )
+    for database in args.database or ["sqlite"]:
+        if database == "sqlite":
+            folder = Path(tempfile.mkdtemp(prefix="tabkeeper-bench-credits-"))
+            try:
+                run(database, sqlite_url(folder, "credits"), args.clients, args.n)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            continue
+        if not args.postgres_url:
+            sys.exit("--database postgresql needs --postgres-url or TABKEEPER_TEST_DATABASE_URL")
+        url, drop = postgres_url(args.postgres_url, "run")
+        try:
+            figures = run(database, url, args.clients, args.n)
+        finally:
+            drop()
+        spread = figures[0][2]
+        verdict = "met" if spread >= TARGET else "missed"
+        print(f"# target {TARGET:,}/s with {args.clients} clients (spread): {verdict}")
+
+
+if __name__ == "__main__":
+    main()

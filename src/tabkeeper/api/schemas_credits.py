@@ -1,0 +1,148 @@
+"""Shapes of the credits API: balance and grants, the ledger, spend per feature and per
+agent, top-ups, consumption, adjustments (CRD-1..4, INV-1).
+
+Request bodies are `Strict` (unknown fields are refused). Credits and uses are whole
+numbers (JSON integers: 2.0, "2" and 2.5 are refused): a top-up or grant 1 to
+10,000,000 credits, a consumption 1 to 10,000 uses. Money is integer minor units with its
+currency; a price in a request is a decimal string in major units ("7.50"). Times are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StrictInt, StringConstraints
+
+from tabkeeper.api.schemas import Code, Strict
+from tabkeeper.api.schemas_billing import Invoice
+from tabkeeper.domain.ledger import DEFAULT_PRIORITY, LOWEST_PRIORITY, MAX_CREDITS, MAX_USES
+
+Credits = Annotated[StrictInt, Field(ge=1, le=MAX_CREDITS)]
+UseId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Feature = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class TopUpIn(Strict):
+    organization: Code
+    credits: Credits = Field(description=f"How many credits to buy: 1 to {MAX_CREDITS:,}.")
+    price: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        default=None,
+        description=(
+            'The total price in major units ("7.50"); platform API key only. Default: '
+            "credits × the catalog's credit price, rounded once."
+        ),
+    )
+
+
+class ConsumeIn(Strict):
+    organization: Code
+    feature: Feature = Field(description="The AI feature used (its rate is the catalog's).")
+    id: UseId = Field(
+        description="The client's id of this use: a second consumption with the same id "
+        "takes nothing and answers as the first (as an `ai.used` event with this id would)."
+    )
+    agent: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_USES)] = Field(
+        default=1, description=f"Uses of the feature: 1 to {MAX_USES:,}."
+    )
+
+
+class GrantIn(Strict):
+    organization: Code
+    credits: Credits
+    id: Code = Field(description="The platform's id of this grant: a second one is ignored.")
+    priority: Annotated[StrictInt, Field(ge=0, le=LOWEST_PRIORITY)] = Field(
+        default=DEFAULT_PRIORITY, description="0 to 100; lower is used first (CRD-2)."
+    )
+    expires_at: datetime | None = Field(default=None, description="Null: never expires.")
+    description: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+class Grant(BaseModel):
+    """A grant with what is left of it (CRD-2)."""
+
+    id: int
+    kind: str = Field(description="purchased | included | adjustment")
+    amount: int
+    remaining: int
+    priority: int
+    granted_at: datetime
+    expires_at: datetime | None
+    description: str
+    invoice_id: int | None
+
+
+class CreditsView(BaseModel):
+    """An organization's credits now (CRD-1): the balance, the part of it the plan
+    included (used first, expiring at the period's end), and the live grants in the order
+    they will be used."""
+
+    organization: str
+    balance: int
+    included: int
+    purchased: int
+    next_grant_at: datetime | None = Field(
+        description="When the plan next grants included credits."
+    )
+    next_grant: int | None
+    grants: list[Grant]
+
+
+class Entry(BaseModel):
+    """A ledger entry (CRD-2): grant (+), use (−) or expiry (−)."""
+
+    id: int
+    kind: str = Field(description="grant | use | expiry")
+    amount: int
+    balance_after: int
+    at: datetime
+    grant_id: int | None
+    feature: str | None
+    agent: str | None
+    quantity: int | None = Field(description="Uses of the feature (uses only).")
+    used_by: str | None = Field(description="The organization whose agent used them.")
+
+
+class Spent(BaseModel):
+    uses: int
+    credits: int
+
+
+class Spend(BaseModel):
+    """Where AI credits went in [since, until) (CRD-4)."""
+
+    organization: str
+    since: datetime
+    until: datetime
+    total: Spent
+    features: dict[str, Spent]
+    agents: dict[str, Spent] = Field(description='Per agent; "" for uses without an agent.')
+
+
+class Consumed(BaseModel):
+    organization: str
+    feature: str
+    agent: str | None
+    quantity: int
+    credits: int = Field(description="Credits the use took.")
+    balance: int = Field(description="The balance after it.")
+    at: datetime
+    duplicate: bool = Field(description="True: taken before under this id; nothing now.")
+
+
+class ToppedUp(BaseModel):
+    message: str
+    organization: str
+    credits: int
+    price_minor: int
+    currency: str
+    balance: int
+    invoice: Invoice
+
+
+class Granted(BaseModel):
+    organization: str
+    grant: Grant
+    balance: int
+    duplicate: bool
