@@ -1,5 +1,9 @@
 """The `tabkeeper` command: serve, worker, tick, migrate, catalog import, simulate.
 
+`serve --demo` seeds the demo platform (tabkeeper.demo) after migrating, when it is not
+there yet, and prints its API key and one portal URL per demo organization before the
+server starts.
+
 `worker` and `tick` also run the notice dispatcher (tabkeeper.notify) after the billing
 clock, so the notices of the work just done go out in the same pass.
 
@@ -174,10 +178,18 @@ def serve(
     port: int = typer.Option(8000, help="Port to listen on."),
     clock: bool = typer.Option(True, help="Also run the billing clock and the dispatcher."),
     interval: float = typer.Option(5.0, min=0.1, help="Seconds between two worker ticks."),
+    demo: bool = typer.Option(
+        False,
+        "--demo",
+        help="Seed the demo platform (once; docs/demo.md) and print its API key and the "
+        "portal URL of each demo organization.",
+    ),
 ) -> None:
     """Migrate, then run the API on HOST:PORT, with the billing clock beside it."""
     settings = Settings()
     with _database(settings) as engine:
+        if demo:
+            print_demo(engine, settings, f"http://{host}:{port}")
         provider = SandboxProvider(engine, SystemClock())
         app_ = create_app(settings, engine, provider=provider)
         stop = start_worker_thread(engine, settings, provider, interval) if clock else None
@@ -187,6 +199,19 @@ def serve(
         finally:
             if stop is not None:
                 stop.set()
+
+
+def print_demo(engine: Engine, settings: Settings, base_url: str) -> None:
+    """Seed the demo platform when it is missing and print its API key and portal URLs
+    (`serve --demo`): fresh portal sessions each time, nothing seeded twice."""
+    from tabkeeper.demo import demo_lines, seed_demo
+
+    try:
+        report = seed_demo(engine, settings, SystemClock().now())
+    except TabkeeperError as error:
+        raise _fail(error.message) from None
+    for line in demo_lines(report, base_url):
+        typer.echo(line)
 
 
 def main() -> None:

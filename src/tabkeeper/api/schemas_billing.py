@@ -252,6 +252,7 @@ class Invoice(BaseModel):
     period_start: datetime | None
     period_end: datetime | None
     paid_at: datetime | None
+    pdf_url: str = Field(description="Where the invoice downloads as a PDF (INV-3).")
     lines: list[InvoiceLine] | None = Field(
         default=None, description="The lines, on GET /v1/invoices/{id} (not in lists)."
     )

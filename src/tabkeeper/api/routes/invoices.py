@@ -7,12 +7,18 @@ opens its own transactions around the provider call): a success marks it paid an
 nothing else is owed, makes a past_due or suspended subscription active again (SUB-8,
 SUB-9); a decline is a 409 `payment_failed` whose `reason` is the provider's code.
 
+`GET /v1/invoices/{id}.pdf` downloads the invoice as a PDF with the same lines and totals
+(INV-3, tabkeeper.pdf); it is declared before `GET /v1/invoices/{id}` so that the `.pdf`
+path is never read as an id. The PDF is rendered after the transaction closed.
+
 Owner, billing admin or the platform's key (ACL-1); another organization's invoice 404.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from tabkeeper.api import schemas_billing as schemas
@@ -20,12 +26,26 @@ from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
 from tabkeeper.api.routes.lookup import OrganizationCodes, owned, scoped
 from tabkeeper.api.schemas import ObjectId
+from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import Invoice, InvoiceLine
 from tabkeeper.domain.errors import Refused
+from tabkeeper.pdf.invoice import caller_document, render_invoice_pdf
 from tabkeeper.services.context import Billing
 from tabkeeper.services.payments import collect
 
 router = APIRouter(tags=["invoices"])
+
+PDF_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The invoice as a PDF (INV-3).",
+        "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+def pdf_url(invoice_id: int) -> str:
+    """Where the invoice's PDF downloads (INV-3)."""
+    return f"/v1/invoices/{invoice_id}.pdf"
 
 
 class PaymentFailed(Refused):
@@ -54,6 +74,7 @@ def show_invoice(
         period_start=row.period_start,
         period_end=row.period_end,
         paid_at=row.paid_at,
+        pdf_url=pdf_url(row.id),
         lines=None if lines is None else [show_line(line) for line in lines],
     )
 
@@ -103,6 +124,24 @@ def list_invoices(
             cursor,
             lambda row: show_invoice(codes(row.organization_id), row),
         )
+
+
+@router.get(
+    "/invoices/{invoice_id}.pdf",
+    response_class=Response,
+    responses=PDF_RESPONSE,
+    summary="Download an invoice as a PDF",
+)
+def get_invoice_pdf(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> Response:
+    """INV-3: the invoice as a PDF showing the same lines and totals, as an attachment
+    named after its number (`INV-000001.pdf`)."""
+    with transaction(api.engine) as session:
+        document = caller_document(session, caller, invoice_id)
+    return Response(
+        content=render_invoice_pdf(document),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{document.filename}"'},
+    )
 
 
 @router.get("/invoices/{invoice_id}")
