@@ -18,7 +18,7 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/tabkeeper serve --host $(HOST) --port $(PORT)
+	$(BIN)/tabkeeper serve --demo --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check src tests

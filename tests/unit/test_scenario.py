@@ -676,8 +676,8 @@ BAD_DOCUMENTS: list[tuple[str, Any, str]] = [
     (
         "settings-unknown-key",
         _set("settings", "grace", value=3),
-        "settings.grace: unknown field; expected one of currency, grace_days, invoice_prefix, "
-        "payment_retry_days, plan_changes, proration, trial",
+        "settings.grace: unknown field; expected one of billing_tab, currency, grace_days, "
+        "invoice_prefix, payment_retry_days, plan_changes, proration, trial",
     ),
     (
         "catalog-typo",

@@ -20,6 +20,7 @@ from tabkeeper.api.routes import (
     addons,
     catalog,
     checkout_page,
+    credits,
     demo_requests,
     invoices,
     metering,
@@ -34,6 +35,7 @@ from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
 from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.payments.sandbox import SandboxProvider
+from tabkeeper.portal import routes as portal
 from tabkeeper.services.context import CATALOGS, CatalogStore
 from tabkeeper.settings import Settings
 
@@ -50,6 +52,7 @@ ROUTERS = (
     webhooks.router,
     addons.router,
     metering.router,
+    credits.router,
 )
 
 
@@ -97,4 +100,5 @@ def create_app(
         v1.include_router(router)
     app.include_router(v1)
     app.include_router(checkout_page.router)
+    app.include_router(portal.router)  # the billing tab (PRT-1), with its static files
     return app

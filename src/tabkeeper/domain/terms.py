@@ -4,7 +4,8 @@ Implements the configurable parts of TRI-1 (trial length and sessions, default 1
 and 50 sessions; `trial: null` means new organizations start with nothing), SUB-4 (which
 plan-change timings members may choose, upgrades and downgrades apart, and approval of
 downgrades), SUB-8 (grace period, default 7 days, and the payment retry schedule) and the
-proration mode of SCENARIOS.md "Proration".
+proration mode of SCENARIOS.md "Proration", and ACL-2's `billing_tab` (default true:
+false means the platform handles billing elsewhere and the billing tab is not shown).
 
 Every value checks itself when it is made (`__post_init__`), so terms built in code are as
 valid as terms read from a file. Their errors name the field ("days: must be at least 1,
@@ -97,6 +98,8 @@ class BillingTerms:
     payment_retry_days: tuple[int, ...] = (1, 3, 5)
     invoice_prefix: str = "INV"
     plan_changes: PlanChangeTerms = field(default_factory=PlanChangeTerms)
+    billing_tab: bool = True
+    """ACL-2: members with billing rights see the billing tab; False hides it for all."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.currency, Currency):
@@ -119,6 +122,7 @@ class BillingTerms:
             raise InvalidConfig(
                 "plan_changes", f"expected PlanChangeTerms, got {self.plan_changes!r}"
             )
+        fields.flag(self.billing_tab, "billing_tab")
 
     def default_timing(self, is_upgrade: bool) -> Timing:
         """The timing of a change that leaves `when` out: the first one allowed (SUB-4)."""
@@ -149,6 +153,7 @@ _SETTINGS = (
     "payment_retry_days",
     "invoice_prefix",
     "plan_changes",
+    "billing_tab",
 )
 
 
@@ -173,6 +178,7 @@ def build_terms(data: object, path: str = "settings") -> BillingTerms:
     if not isinstance(prefix, str):
         raise InvalidConfig(fields.at(path, "invoice_prefix"), f"expected a text, got {prefix!r}")
     plan_changes = _plan_changes(doc.get("plan_changes", {}), fields.at(path, "plan_changes"))
+    billing_tab = fields.flag(doc.get("billing_tab", True), fields.at(path, "billing_tab"))
     return _made(
         path,
         lambda: BillingTerms(
@@ -183,6 +189,7 @@ def build_terms(data: object, path: str = "settings") -> BillingTerms:
             payment_retry_days=retry_days,
             invoice_prefix=prefix,
             plan_changes=plan_changes,
+            billing_tab=billing_tab,
         ),
     )
 

@@ -1,0 +1,178 @@
+"""The billing tab's pages (PRT-1, PRT-2, ACL-2): GET routes under /portal.
+
+- `/portal/enter?token=...`: the entry of a portal session URL; keeps the token in the
+  session cookie and sends the member (303) to `/portal/`; the URL that
+  POST /v1/portal_sessions answers.
+- `/portal/`: the billing tab: every card of PRT-1 (views.py). After a hosted checkout
+  the provider sends the member back to `/portal/?checkout=<id>`, which says how it went.
+- Confirmation pages, the no-script fallback of each dialog: `/portal/plans/{plan}/change`
+  ("Apply subscription updates"), `/portal/upcoming/cancel` ("Cancel scheduled plan"),
+  `/portal/cancel`; the Add Slots and Remove Slots pages `/portal/addons/{addon}/add|remove`
+  (htmx refreshes their totals as the quantity changes); `/portal/payment_method`, where
+  "Manage" leads (the sandbox's card form); `/portal/invoices/{id}.pdf` (INV-3).
+
+Members without billing rights, and everyone where the platform turned billing off, get
+a page without billing data and without the Billing tab (ACL-2). The form posts are in
+actions.py.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from tabkeeper.api.context import get_api
+from tabkeeper.api.routes.lookup import owned
+from tabkeeper.db.tables import Invoice
+from tabkeeper.domain.errors import NotFound
+from tabkeeper.portal import views
+from tabkeeper.portal.actions import router as actions_router
+from tabkeeper.portal.pages import (
+    billing_response,
+    cancel_context,
+    change_context,
+    hidden_page,
+    payment_context,
+    slots_page,
+    subpage,
+    upcoming_context,
+)
+from tabkeeper.portal.web import (
+    PortalRoute,
+    caller_of,
+    clear_flash,
+    keep_session,
+    render,
+    start_session,
+    take_flash,
+    withheld_session,
+)
+
+router = APIRouter(prefix="/portal", route_class=PortalRoute, include_in_schema=False)
+TokenQuery = Annotated[str, Query(max_length=2000)]
+
+
+def _entered(request: Request, token: str) -> Response:
+    start_session(request, token)
+    response = Response(status_code=303, headers={"location": "/portal/"})
+    keep_session(request, response, token)
+    return response
+
+
+STATIC_TYPES = {
+    "htmx.min.js": "text/javascript; charset=utf-8",
+    "portal.js": "text/javascript; charset=utf-8",
+    "portal.css": "text/css; charset=utf-8",
+}
+
+
+@cache
+def _static(name: str) -> bytes:
+    return files("tabkeeper.portal").joinpath("static", name).read_bytes()
+
+
+@router.get("/static/{name}")
+def static(name: str) -> Response:
+    """The tab's own assets (htmx vendored, no CDN). Served whole rather than through
+    StaticFiles, whose streamed answer the API's NulGuard middleware cuts short (it
+    reports a disconnect once the request body is read)."""
+    if name not in STATIC_TYPES:
+        raise NotFound("No such file.")
+    return Response(
+        _static(name),
+        media_type=STATIC_TYPES[name],
+        headers={"cache-control": "public, max-age=3600"},
+    )
+
+
+@router.get("/enter")
+def enter(request: Request, token: TokenQuery) -> Response:
+    """A portal session URL: a forged or expired token is a 401 page."""
+    return _entered(request, token)
+
+
+@router.get("")
+def tab_without_slash() -> Response:
+    return Response(status_code=307, headers={"location": "/portal/"})
+
+
+@router.get("/")
+def billing_tab(request: Request, checkout: Annotated[str | None, Query()] = None) -> Response:
+    if withheld_session(request):
+        return render("reload.html")
+    api = get_api(request)
+    caller = caller_of(request, api)
+    response = billing_response(api, caller, take_flash(request), checkout=checkout)
+    return clear_flash(request, response)
+
+
+@router.get("/plans/{plan}/change")
+def change_page(request: Request, plan: str) -> Response:
+    """ "Apply subscription updates" without script (SUB-4)."""
+    return subpage(
+        request,
+        "change.html",
+        "Apply subscription updates",
+        lambda b, v: change_context(b, v, plan),
+    )
+
+
+@router.get("/upcoming/cancel")
+def cancel_change_page(request: Request) -> Response:
+    """ "Cancel scheduled plan" without script (SUB-4)."""
+    return subpage(request, "cancel_change.html", "Cancel scheduled plan", upcoming_context)
+
+
+@router.get("/cancel")
+def cancel_page(request: Request) -> Response:
+    """Cancel the subscription at the period's end, confirmed (SUB-7)."""
+    return subpage(request, "cancel.html", "Cancel subscription", cancel_context)
+
+
+@router.get("/payment_method")
+def payment_method_page(request: Request) -> Response:
+    """ "Manage": the card on file and a form to add one (PAY-2)."""
+    return subpage(
+        request, "payment_method.html", "Payment method", payment_context(get_api(request))
+    )
+
+
+@router.get("/addons/{addon}/add")
+def add_slots_page(request: Request, addon: str, quantity: str | None = None) -> Response:
+    """ADD-2: price per slot, quantity, new monthly total, due now."""
+    return slots_page(request, "add", addon, quantity)
+
+
+@router.get("/addons/{addon}/remove")
+def remove_slots_page(request: Request, addon: str, quantity: str | None = None) -> Response:
+    """ADD-3: what is held, what is removed, the capacity and monthly cost after."""
+    return slots_page(request, "remove", addon, quantity)
+
+
+@router.get("/invoices/{invoice_id}.pdf")
+def invoice_pdf(request: Request, invoice_id: int) -> Response:
+    """INV-3: the invoice as a PDF (tabkeeper.pdf.invoice)."""
+    from tabkeeper.pdf.invoice import invoice_pdf as render_pdf
+
+    api = get_api(request)
+    caller = caller_of(request, api)
+    try:
+        with api.billing(caller) as b:
+            views.viewer_of(b, caller)
+            if not 0 < invoice_id < 2**31:
+                raise NotFound("No such invoice.")
+            row, _ = owned(b, caller, Invoice, invoice_id, "invoice")
+            number = row.number or f"invoice-{row.id}"
+            data = render_pdf(b.session, caller.platform_id, invoice_id)
+    except views.BillingHidden as hidden:
+        return hidden_page(hidden)
+    disposition = f'attachment; filename="{number}.pdf"'
+    return Response(data, media_type="application/pdf",
+                    headers={"content-disposition": disposition})  # fmt: skip
+
+
+router.include_router(actions_router)
