@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,15 +120,11 @@ def portal_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def portal(browser: Any, portal_engine: Engine) -> Iterator[Portal]:
-    from tests.api.billing import make_billing_world
-
-    api = make_billing_world(portal_engine)
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Serve `app` on a free port of 127.0.0.1 in a thread; yields its base URL."""
     port = _free_port()
-    config = uvicorn.Config(
-        api.platform.http.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="portal-server", daemon=True)
     thread.start()
@@ -136,9 +133,20 @@ def portal(browser: Any, portal_engine: Engine) -> Iterator[Portal]:
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("the portal server did not start")
         time.sleep(0.02)
-    yield Portal(api, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def portal(browser: Any, portal_engine: Engine) -> Iterator[Portal]:
+    from tests.api.billing import make_billing_world
+
+    api = make_billing_world(portal_engine)
+    with serving(api.platform.http.app) as base_url:
+        yield Portal(api, base_url)
 
 
 def _screenshot_name(nodeid: str) -> str:
