@@ -36,6 +36,9 @@ class Client:
             path, json=body if body is not None else {}, headers=self._headers(headers)
         )
 
+    def put(self, path: str, body: Any) -> Any:
+        return self.http.put(path, json=body, headers=self._headers(None))
+
     def delete(self, path: str) -> Any:
         return self.http.delete(path, headers=self._headers(None))
 

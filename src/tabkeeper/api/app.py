@@ -18,6 +18,7 @@ from tabkeeper.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from tabkeeper.api.routes import (
     access,
     addons,
+    alerts,
     catalog,
     checkout_page,
     credits,
@@ -53,6 +54,7 @@ ROUTERS = (
     addons.router,
     metering.router,
     credits.router,
+    alerts.router,
 )
 
 

@@ -64,3 +64,19 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class UsageAlertSubscription(Base):
+    """A member who asked for the usage alerts of one meter (LIM-5): the notices
+    usage.<meter>_50|80|100 of the member's organization also go to their address."""
+
+    __tablename__ = "usage_alert_subscriptions"
+    __table_args__ = (UniqueConstraint("member_id", "meter"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    meter: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]

@@ -3,7 +3,8 @@ ACL-1).
 
 E-mail goes to every owner and billing admin of the notice's organization (a sub-account's
 own members for a sub-account's notice) who has an e-mail address and was not removed;
-plain members get none (ACL-1: no billing rights). Addresses that differ only in case
+plain members get none (ACL-1: no billing rights), except the usage alerts of the meters
+they subscribed to (LIM-5, services/alerts.py). Addresses that differ only in case
 are one destination. No e-mail deliveries are made while e-mail is off (no SMTP host).
 A webhook goes to every enabled endpoint of the platform whose kind filter takes the
 notice's kind.
@@ -24,16 +25,18 @@ from sqlalchemy.orm import Session
 from tabkeeper.db.tables import Member, Notice
 from tabkeeper.db.tables_notify import Delivery, WebhookEndpoint
 from tabkeeper.notify.email import can_receive, new_message_id
-from tabkeeper.notify.kinds import matches
+from tabkeeper.notify.kinds import matches, usage_kind
 from tabkeeper.notify.webhooks import new_webhook_id
+from tabkeeper.services.alerts import alert_subscribers
 from tabkeeper.services.records import insert_once
 from tabkeeper.settings import Settings
 
 BILLING_ROLES = ("owner", "billing_admin")
 
 
-def recipients(session: Session, organization_id: int) -> list[str]:
-    """The e-mail addresses of the organization's owners and billing admins (ACL-1)."""
+def recipients(session: Session, organization_id: int, kind: str | None = None) -> list[str]:
+    """The e-mail addresses of the organization's owners and billing admins (ACL-1), and
+    for a usage alert of `kind` the members subscribed to its meter (LIM-5)."""
     addresses = session.scalars(
         select(Member.email)
         .where(
@@ -44,8 +47,10 @@ def recipients(session: Session, organization_id: int) -> list[str]:
         )
         .order_by(Member.id)
     )
+    usage = usage_kind(kind) if kind is not None else None
+    subscribed = alert_subscribers(session, organization_id, usage[0]) if usage else []
     chosen: dict[str, str] = {}
-    for address in addresses:
+    for address in [*addresses, *subscribed]:
         if address is not None and can_receive(address.strip()):
             chosen.setdefault(address.strip().lower(), address.strip())
     return list(chosen.values())
@@ -65,7 +70,7 @@ def fan_out(session: Session, notice: Notice, settings: Settings, now: datetime)
     """Make the notice's deliveries and mark it fanned out; the number of rows made."""
     rows: list[dict[str, Any]] = []
     if settings.smtp_host is not None:
-        for address in recipients(session, notice.organization_id):
+        for address in recipients(session, notice.organization_id, notice.kind):
             rows.append(_row(notice, "email", address, None, new_message_id(settings), now))
     for endpoint in endpoints_for(session, notice.platform_id, notice.kind):
         rows.append(_row(notice, "webhook", str(endpoint.id), endpoint.id, new_webhook_id(), now))
