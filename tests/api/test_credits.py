@@ -7,7 +7,10 @@ Bad requests tried, each answering problem+json and changing nothing: top-ups of
 (400), a plain member topping up or reading (403), another organization's owner (404),
 a member consuming (403), an unknown feature (400), 0 uses (422), a use the balance
 cannot cover (409 `credits_exhausted`), a sub-account's top-up (409 `sub_account`), a
-spend range that ends before it starts (400).
+spend range that ends before it starts (400). Batches of consumptions: no uses, 1,001
+uses, a bad use among good ones, one use instead of a list, no `uses` (422, nothing
+taken), a member's batch (403); in a good batch, an unknown feature, an unknown
+organization and a use the balance cannot cover are refused alone.
 """
 
 from __future__ import annotations
@@ -208,3 +211,74 @@ def test_a_sub_account_has_no_credits_of_its_own(api: ApiWorld) -> None:
         "/v1/credits/consume", {"organization": "acme-eu", "feature": "smart_reply", "id": "e1"}
     )
     assert used.json()["balance"] == 4, used.text
+
+
+def _batch(api: ApiWorld, *uses: dict[str, Any], caller: Client | None = None) -> Any:
+    return (caller or api.platform).post("/v1/credits/consume/batch", {"uses": list(uses)})
+
+
+def test_a_batch_of_consumptions_crd_1(api: ApiWorld) -> None:
+    """CRD-1, CRD-3: a batch of 5 with 10 credits: each use accepted or refused on its own
+    (an unknown feature 400's code, another platform's or unknown organization
+    `not_found`, too little left `credits_exhausted`), a repeated id answered as the
+    first; the counts add up; the batch again takes nothing."""
+    api.platform.post("/v1/credits/top-up", {"organization": "acme", "credits": 10})
+    uses = (
+        {"organization": "acme", "feature": "smart_reply", "id": "u1", "quantity": 4},
+        {"organization": "acme", "feature": "poetry", "id": "u2"},
+        {"organization": "nobody", "feature": "smart_reply", "id": "u3"},
+        {"organization": "acme", "feature": "kb_answer", "id": "u4", "quantity": 4},
+        {"organization": "acme", "feature": "kb_answer", "id": "u5", "agent": "sales"},
+        {"organization": "acme", "feature": "smart_reply", "id": "u1", "quantity": 4},
+    )
+    answered = _batch(api, *uses)
+    assert answered.status_code == 200, answered.text
+    body = answered.json()
+    assert (body["accepted"], body["duplicates"], body["refused"]) == (2, 1, 3)
+    results = body["results"]
+    assert [(r["index"], r["id"], r["accepted"], r["code"]) for r in results] == [
+        (0, "u1", True, None),
+        (1, "u2", False, "unknown_feature"),
+        (2, "u3", False, "not_found"),
+        (3, "u4", False, "credits_exhausted"),
+        (4, "u5", True, None),
+        (5, "u1", True, None),
+    ]
+    assert results[3]["message"].startswith("Not enough AI credits")
+    consumed = [r["consumed"] for r in results if r["consumed"]]
+    assert [(c["credits"], c["balance"], c["agent"], c["duplicate"]) for c in consumed] == [
+        (4, 6, None, False), (2, 4, "sales", False), (4, 6, None, True),
+    ]  # fmt: skip
+    again = _batch(api, *uses).json()
+    assert (again["accepted"], again["duplicates"], again["refused"]) == (0, 3, 3)
+    view = api.platform.get("/v1/credits", organization="acme").json()
+    assert view["balance"] == 4
+
+
+USE = {"organization": "acme", "feature": "smart_reply", "id": "x"}
+
+
+@pytest.mark.parametrize(
+    ("who", "body", "status", "code"),
+    [
+        ("platform", {"uses": []}, 422, "invalid_request"),
+        ("platform", {"uses": [{**USE, "id": f"u{i}"} for i in range(1_001)]}, 422,
+         "invalid_request"),
+        ("platform", {"uses": [USE, {**USE, "quantity": 0}]}, 422, "invalid_request"),
+        ("platform", {"uses": [USE, {**USE, "colour": "red"}]}, 422, "invalid_request"),
+        ("platform", {"uses": USE}, 422, "invalid_request"),
+        ("platform", {}, 422, "invalid_request"),
+        ("alice", {"uses": [USE]}, 403, "forbidden"),
+    ],
+)  # fmt: skip
+def test_bad_batches_change_nothing(
+    api: ApiWorld, who: str, body: dict[str, Any], status: int, code: str
+) -> None:
+    """CRD-1, ACL-1: bad batches tried: no uses, 1,001 uses (the most is 1,000), a bad use
+    (0 uses, an unknown field) among good ones, one use instead of a list, no `uses`
+    (422, refused whole), and a member's batch (403); nothing changes."""
+    api.platform.post("/v1/credits/top-up", {"organization": "acme", "credits": 10})
+    caller = api.platform if who == "platform" else api.member("acme", who)
+    before = _state(api)
+    problem(caller.post("/v1/credits/consume/batch", body), status, code)
+    assert _state(api) == before

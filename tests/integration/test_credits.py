@@ -14,18 +14,20 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, inspect, select, text, update
+from sqlalchemy import Engine, event, inspect, select, text, update
 
 from tabkeeper.db.engine import transaction
-from tabkeeper.db.tables import DueWork, Invoice, InvoiceLine, Platform
+from tabkeeper.db.tables import DueWork, Invoice, InvoiceLine, Notice, Platform
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry, CreditGrant
-from tabkeeper.domain.errors import Forbidden, InvalidInput, Refused
+from tabkeeper.domain.errors import Forbidden, InvalidInput, NotFound, Refused
 from tabkeeper.domain.ledger import CreditsExhausted
 from tabkeeper.domain.money import Currency, Money
 from tabkeeper.services.catalog import import_catalog
+from tabkeeper.services.context import CatalogStore, billing
+from tabkeeper.services.credit_batches import Outcome, Use, consume_batch
 from tabkeeper.services.credit_purchases import grant_adjustment, top_up
 from tabkeeper.services.credit_reports import credits_view, spend
-from tabkeeper.services.credits import consume
+from tabkeeper.services.credits import consume, consume_by_code
 from tabkeeper.services.limits import check
 from tabkeeper.services.organizations import create_organization, organization_by_code
 from tabkeeper.services.usage import ingest_batch
@@ -435,3 +437,389 @@ def test_the_ledger_always_adds_up(
             .where(DueWork.organization_id == organization_id, DueWork.status == "pending")
             .values(status="canceled")
         )
+
+
+# -- batches (services/credit_batches.py) ---------------------------------------------------
+
+
+def _batch(world: World, uses: list[Use], **more: Any) -> tuple[Outcome, ...]:
+    with world.billing() as b:
+        return consume_batch(b, uses, **more)
+
+
+def _answer(outcome: Outcome) -> tuple[Any, ...]:
+    """An outcome without the ids that differ between two organizations."""
+    if outcome.refused is not None:
+        return ("refused", outcome.refused.code)
+    used = outcome.used
+    assert used is not None
+    return ("used", used.feature, used.uses, used.credits, used.balance, used.agent,
+            used.duplicate)  # fmt: skip
+
+
+def test_a_batch_takes_or_refuses_each_use_on_its_own_crd_3(world: World) -> None:
+    """CRD-1, CRD-3: a batch with 10 credits left: uses are taken in order while the
+    balance covers them; a bad use among good ones (unknown feature, 0 uses, an unknown
+    organization, one the balance cannot cover) is refused alone and changes nothing; a
+    use id repeated in the batch answers as the first; one exhaustion notice."""
+    _top_up(world, 10)
+    uses = [
+        Use("acme", "smart_reply", "u1", 3, "a1"),
+        Use("acme", "poetry", "u2"),
+        Use("acme", "kb_answer", "u3", 2),
+        Use("acme", "smart_reply", "u4", 0),
+        Use("nobody", "smart_reply", "u5"),
+        Use("acme", "smart_reply", "u6", 5),
+        Use("acme", "smart_reply", "u7", 3),
+        Use("acme", "smart_reply", "u1", 3, "a1"),
+    ]
+    outcomes = _batch(world, uses)
+    assert [_answer(o) for o in outcomes] == [
+        ("used", "smart_reply", 3, 3, 7, "a1", False),
+        ("refused", "unknown_feature"),
+        ("used", "kb_answer", 2, 4, 3, None, False),
+        ("refused", "invalid_credits"),
+        ("refused", "not_found"),
+        ("refused", "credits_exhausted"),
+        ("used", "smart_reply", 3, 3, 0, None, False),
+        ("used", "smart_reply", 3, 3, 7, "a1", True),
+    ]
+    assert [o.use for o in outcomes] == uses
+    assert _balance(world) == 0
+    assert world.count(CreditEntry, CreditEntry.kind == "use") == 3
+    assert world.notices("credits.exhausted") == 1
+    again = _batch(world, [Use("acme", "smart_reply", "u1", 3, "a1")])
+    assert _answer(again[0]) == ("used", "smart_reply", 3, 3, 7, "a1", True)
+    with world.billing() as b:
+        acme_id = organization_by_code(b, "acme").id
+    _ledger_adds_up(world, acme_id)
+
+
+def test_a_batch_the_balance_covers_takes_one_gate(world: World) -> None:
+    """CRD-1, CRD-2: when the balance covers the whole batch, one balance UPDATE takes
+    it (one gate per organization) and one grant UPDATE when the first grant covers it;
+    each entry has its own balance after; ids taken before (and repeats) take nothing;
+    a sub-account's uses share its organization's gate (SUB-2)."""
+    with world.billing() as b:
+        create_organization(b, "acme-eu", {"owner": "owner"}, parent="acme")
+    _top_up(world, 100)
+    _use(world, "old", uses=4)
+    statements: list[str] = []
+
+    def seen(_c: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(" ".join(statement.split()[:2]).upper())
+
+    uses = [
+        Use("acme", "smart_reply", "n1", 2, "a"),
+        Use("acme", "smart_reply", "old", 4),
+        Use("acme-eu", "kb_answer", "n2", 3, "eu"),
+        Use("acme", "smart_reply", "n1", 2, "a"),
+        Use("acme", "smart_reply", "n3", 1),
+    ]
+    event.listen(world.engine, "before_cursor_execute", seen)
+    try:
+        outcomes = _batch(world, uses)
+    finally:
+        event.remove(world.engine, "before_cursor_execute", seen)
+    assert [_answer(o) for o in outcomes] == [
+        ("used", "smart_reply", 2, 2, 94, "a", False),
+        ("used", "smart_reply", 4, 4, 96, None, True),
+        ("used", "kb_answer", 3, 6, 88, "eu", False),
+        ("used", "smart_reply", 2, 2, 94, "a", True),
+        ("used", "smart_reply", 1, 1, 87, None, False),
+    ]
+    assert statements.count("UPDATE CREDIT_BALANCES") == 2  # the gate, the put-back of "old"
+    assert statements.count("UPDATE CREDIT_GRANTS") == 1
+    assert _balance(world) == 87
+    uses_entries = [(e.entry_key.split(":")[-1], e.amount, e.balance_after, e.parts)
+                    for e in _entries(world) if e.kind == "use"]  # fmt: skip
+    grant_id = uses_entries[0][3][0][0]
+    assert uses_entries == [
+        ("old", -4, 96, [[grant_id, 4]]),
+        ("n1", -2, 94, [[grant_id, 2]]),
+        ("n2", -6, 88, [[grant_id, 6]]),
+        ("n3", -1, 87, [[grant_id, 1]]),
+    ]
+    with world.billing() as b:
+        acme_id = organization_by_code(b, "acme").id
+    _ledger_adds_up(world, acme_id)
+
+
+def test_a_batch_draws_from_several_grants_in_order_crd_2(world: World) -> None:
+    """CRD-2: a batch larger than the first grant draws as uses one after the other would:
+    the priority-10 adjustment (5) first, then the purchased credits."""
+    _top_up(world, 20)
+    with world.billing() as b:
+        grant_adjustment(b, organization_by_code(b, "acme"), 5, "promo", priority=10)
+    outcomes = _batch(world, [Use("acme", "smart_reply", f"u{i}", 2) for i in range(4)])
+    assert [o.used.balance for o in outcomes if o.used] == [23, 21, 19, 17]
+    parts = [e.parts for e in _entries(world) if e.kind == "use"]
+    promo, bought = parts[0][0][0], parts[3][0][0]
+    assert parts == [[[promo, 2]], [[promo, 2]], [[promo, 1], [bought, 1]], [[bought, 2]]]
+    with world.billing() as b:
+        acme_id = organization_by_code(b, "acme").id
+    _ledger_adds_up(world, acme_id)
+
+
+@pytest.mark.parametrize(
+    ("uses", "problem"),
+    [
+        ([], "expected 1 to 1,000 uses, got 0"),
+        ([Use("acme", "smart_reply", f"u{i}") for i in range(1_001)], "got 1001"),
+        ("acme", "expected 1 to 1,000 uses"),
+        ([Use("acme", "smart_reply", "u1"), ("acme", "smart_reply", "u2")], "expected uses"),
+    ],
+)
+def test_bad_batches_change_nothing(world: World, uses: Any, problem: str) -> None:
+    """CRD-1: bad batches tried: an empty list, 1,001 uses (the most is 1,000), a text
+    instead of a list, something else than a use among uses; refused whole with
+    `invalid_batch`, nothing changes."""
+    _top_up(world, 10)
+    before = _state(world.engine)
+    with pytest.raises(InvalidInput, match=problem) as raised:
+        _batch(world, uses)
+    assert raised.value.code == "invalid_batch"
+    assert _state(world.engine) == before
+
+
+def test_a_batch_refused_whole_changes_nothing(world: World) -> None:
+    """CRD-3, LIM-2: every use refused (too little left, a feature not in the plan on
+    another organization): nothing changes, not even what was due."""
+    world.organization("globex")
+    world.subscribe("globex", "pro")  # Pro has no AI features
+    before = _state(world.engine)
+    outcomes = _batch(world, [Use("acme", "smart_reply", "u1"), Use("globex", "kb_answer", "g")])
+    assert [_answer(o) for o in outcomes] == [
+        ("refused", "credits_exhausted"),
+        ("refused", "feature_not_in_plan"),
+    ]
+    assert _state(world.engine) == before
+
+
+def test_a_batch_after_the_period_grants_the_included_credits_first(world: World) -> None:
+    """CRD-2: on Plus, the first batch of a new period makes its included grant (and
+    expires the last one's) before taking its uses."""
+    with world.billing() as b:
+        from tabkeeper.services.changes import change_plan
+
+        change_plan(b, organization_by_code(b, "acme"), "plus", "immediately", None)
+    world.worker().run_until(world.clock.now())
+    assert _batch(world, [Use("acme", "smart_reply", "u1", 30)])[0].used is not None
+    world.clock.set(FEB_1 + timedelta(days=1))
+    world.worker().run_until(world.clock.now())
+    outcomes = _batch(world, [Use("acme", "smart_reply", f"v{i}", 10) for i in range(3)])
+    assert [o.used.balance for o in outcomes if o.used] == [90, 80, 70]
+    kinds = [(e.kind, e.amount) for e in _entries(world) if e.kind != "use"]
+    assert kinds == [("grant", 100), ("expiry", -70), ("grant", 100)]
+    with world.billing() as b:
+        acme_id = organization_by_code(b, "acme").id
+    _ledger_adds_up(world, acme_id)
+
+
+def test_concurrent_batches_never_overdraw(world: World) -> None:
+    """CRD-3: 4 batches at once, each of 10 uses of acme and 10 of globex (in opposite
+    orders, no deadlock), pairs of them with the same use ids, 15 credits each: exactly
+    15 distinct uses are taken per organization, the others refused or answered as
+    duplicates; balances end at 0, never below; the ledgers add up."""
+    world.organization("globex")
+    world.subscribe("globex", "basic")
+    _top_up(world, 15)
+    with world.billing() as b:
+        top_up(b, organization_by_code(b, "globex"), 15)
+    outcomes: list[Outcome] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    gate = threading.Barrier(4)
+
+    def run(worker: int) -> None:
+        prefix = "ab"[worker % 2]
+        orgs = ("acme", "globex") if worker < 2 else ("globex", "acme")
+        uses = [Use(org, "smart_reply", f"{prefix}{i}") for org in orgs for i in range(10)]
+        gate.wait()
+        try:
+            found = _batch(world, uses)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+            return
+        with lock:
+            outcomes.extend(found)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(outcomes) == 80
+    for code in ("acme", "globex"):
+        taken = [o for o in outcomes if o.use.organization == code and o.used is not None]
+        assert sum(1 for o in taken if not o.used.duplicate) == 15  # type: ignore[union-attr]
+        with world.billing() as b:
+            organization = organization_by_code(b, code)
+            assert credits_view(b, organization).balance == 0
+        _ledger_adds_up(world, organization.id)
+    assert world.count(CreditEntry, CreditEntry.kind == "use") == 30
+    assert world.notices("credits.exhausted") == 2
+
+
+def _entry_view(entry: CreditEntry, grants: dict[int, tuple[str, int]]) -> tuple[Any, ...]:
+    """An entry without the ids that differ between two organizations."""
+    parts = [(grants[grant_id], credits) for grant_id, credits in entry.parts or []]
+    return (entry.kind, entry.amount, entry.balance_after, entry.feature, entry.uses,
+            entry.agent, parts)  # fmt: skip
+
+
+USES = st.lists(
+    st.tuples(
+        st.sampled_from(["", "", "-eu", "?"]),
+        st.sampled_from(["smart_reply", "smart_reply", "kb_answer", "poetry"]),
+        st.integers(0, 7),
+        st.integers(0, 6),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(uses=USES, credits=st.integers(0, 40), plan=st.sampled_from(["plus", "basic"]))
+def test_a_batch_is_the_uses_one_after_the_other(
+    ledgers: Ledgers, uses: list[tuple[str, str, int, int]], credits: int, plan: str
+) -> None:
+    """Property (CRD-1, CRD-2, CRD-3): a batch answers each use as `consume_by_code` would
+    if the same uses came one after the other (taken, duplicate or refused with the same
+    code, the same balances), and leaves the same ledger: the same entries with the
+    same amounts, balances after and grants drawn."""
+    world = ledgers.world
+    n = next(ledgers.codes)
+    pair = (f"batch{n}", f"alone{n}")
+    for code in pair:
+        world.organization(code)
+        world.subscribe(code, plan)
+        with world.billing() as b:
+            create_organization(b, f"{code}-eu", {"owner": "owner"}, parent=code)
+            if credits:
+                top_up(b, organization_by_code(b, code), credits)
+    batch = _batch(world, [Use(f"{pair[0]}{who}", feature, f"u{i}", quantity, who or None)
+                           for who, feature, quantity, i in uses])  # fmt: skip
+    alone = []
+    for who, feature, quantity, i in uses:
+        with world.billing() as b:
+            try:
+                with b.session.begin_nested():
+                    used = consume_by_code(b, f"{pair[1]}{who}", feature, f"u{i}",
+                                           uses=quantity, agent=who or None)  # fmt: skip
+                alone.append(Outcome(Use("", "", ""), used=used))
+            except (InvalidInput, Refused, NotFound) as error:
+                alone.append(Outcome(Use("", "", ""), refused=error))
+    assert [_answer(o) for o in batch] == [_answer(o) for o in alone]
+    ledgers_of = []
+    for code in pair:
+        with world.billing() as b:
+            organization = organization_by_code(b, code)
+            credits_view(b, organization)
+        _ledger_adds_up(world, organization.id)
+        with transaction(world.engine) as session:
+            entries = session.scalars(
+                select(CreditEntry)
+                .where(CreditEntry.organization_id == organization.id)
+                .order_by(CreditEntry.id)
+            )
+            of_organization = CreditGrant.organization_id == organization.id
+            grants = {
+                g.id: (g.kind, g.amount)
+                for g in session.scalars(select(CreditGrant).where(of_organization))
+            }
+            ledgers_of.append([_entry_view(e, grants) for e in entries])
+    assert ledgers_of[0] == ledgers_of[1]
+    with transaction(world.engine) as session:  # later examples move the clock on
+        session.execute(
+            update(DueWork).where(DueWork.status == "pending").values(status="canceled")
+        )
+
+
+# -- the hot path reads only what it needs --------------------------------------------------
+
+
+def _statements(world: World, work: Any) -> list[str]:
+    seen: list[str] = []
+
+    def record(_c: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(world.engine, "before_cursor_execute", record)
+    try:
+        work()
+    finally:
+        event.remove(world.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_use_reads_no_platform_row_and_its_catalog_once(world: World) -> None:
+    """CRD-1: `consume_by_code` reads the organization with its subscription in one
+    query and never the platform row; the catalog version is read once per process (a
+    version never changes, CAT-6); then the gate, the grant and the entry."""
+    _top_up(world, 10)
+    store = CatalogStore()
+
+    def use(use_id: str) -> None:
+        with billing(world.engine, world.platform_id, world.clock.now(), store) as b:
+            consume_by_code(b, "acme", "smart_reply", use_id)
+
+    first = _statements(world, lambda: use("u1"))
+    second = _statements(world, lambda: use("u2"))
+    assert not any("FROM platforms" in s for s in first + second)
+    assert sum("FROM catalog_versions" in s for s in first) == 1
+    assert [s.split()[0] for s in second if "credit_" in s or "organizations" in s] == [
+        "SELECT", "UPDATE", "UPDATE", "INSERT",
+    ]  # fmt: skip
+
+
+def test_what_a_use_cannot_find_is_refused(world: World) -> None:
+    """CRD-1, LIM-2, ACL-3: an unknown organization is not found; an organization with no
+    subscription is refused `no_subscription` (an unknown feature `unknown_feature`
+    first); a catalog version of another platform and an unknown platform are unknown;
+    nothing changes."""
+    world.organization("initech")
+    before = _state(world.engine)
+    for code, feature, error in (
+        ("nobody", "smart_reply", "not_found"),
+        ("initech", "poetry", "unknown_feature"),
+        ("initech", "smart_reply", "no_subscription"),
+    ):
+        with pytest.raises((NotFound, InvalidInput, Refused)) as raised, world.billing() as b:
+            consume_by_code(b, code, feature, "u1")
+        assert raised.value.code == error  # type: ignore[union-attr]
+    with pytest.raises(InvalidInput, match="unknown catalog version"), world.billing() as b:
+        world.store.catalog_by_id(b.session, world.platform_id + 1, 1)  # not its platform
+    with pytest.raises(InvalidInput, match="unknown catalog version"), world.billing() as b:
+        CatalogStore().catalog_by_id(b.session, world.platform_id, 999)
+    with (
+        pytest.raises(InvalidInput, match="unknown platform 999"),
+        billing(world.engine, 999, world.clock.now()) as b,
+    ):
+        assert b.platform_id == 999
+        b.terms  # noqa: B018 - the row is read when first asked for
+    assert _state(world.engine) == before
+
+
+def test_exhausted_notice_names_the_next_grant_in_a_batch(world: World) -> None:
+    """CRD-3: on Plus, a batch that takes the last included credit tells
+    `credits.exhausted` once, with when the plan next grants credits; the same batch
+    again takes nothing (all duplicates, one gate)."""
+    with world.billing() as b:
+        from tabkeeper.services.changes import change_plan
+
+        change_plan(b, organization_by_code(b, "acme"), "plus", "immediately", None)
+    world.worker().run_until(world.clock.now())
+    uses = [Use("acme", "smart_reply", f"u{i}", 25) for i in range(4)]
+    assert [o.used.balance for o in _batch(world, uses) if o.used] == [75, 50, 25, 0]
+    with transaction(world.engine) as session:
+        notice = session.scalars(select(Notice).where(Notice.kind == "credits.exhausted")).one()
+    assert notice.payload == {"balance": 0, "next_grant_at": "2026-02-01T00:00:00Z"}
+    _top_up(world, 100)
+    again = _batch(world, uses)
+    assert [(o.used.duplicate, o.used.balance) for o in again if o.used] == [
+        (True, 75), (True, 50), (True, 25), (True, 0),
+    ]  # fmt: skip
+    assert _balance(world) == 100

@@ -1,10 +1,11 @@
 """Shapes of the credits API: balance and grants, the ledger, spend per feature and per
-agent, top-ups, consumption, adjustments (CRD-1..4, INV-1).
+agent, top-ups, consumption (one use or a batch), adjustments (CRD-1..4, INV-1).
 
 Request bodies are `Strict` (unknown fields are refused). Credits and uses are whole
 numbers (JSON integers: 2.0, "2" and 2.5 are refused): a top-up or grant 1 to
-10,000,000 credits, a consumption 1 to 10,000 uses. Money is integer minor units with its
-currency; a price in a request is a decimal string in major units ("7.50"). Times are UTC.
+10,000,000 credits, a consumption 1 to 10,000 uses, a batch 1 to 1,000 consumptions.
+Money is integer minor units with its currency; a price in a request is a decimal string
+in major units ("7.50"). Times are UTC.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
 from tabkeeper.api.schemas import Code, Strict
 from tabkeeper.api.schemas_billing import Invoice
-from tabkeeper.domain.ledger import DEFAULT_PRIORITY, LOWEST_PRIORITY, MAX_CREDITS, MAX_USES
+from tabkeeper.domain.ledger import (
+    DEFAULT_PRIORITY,
+    LOWEST_PRIORITY,
+    MAX_BATCH_USES,
+    MAX_CREDITS,
+    MAX_USES,
+)
 
 Credits = Annotated[StrictInt, Field(ge=1, le=MAX_CREDITS)]
 UseId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -45,6 +52,15 @@ class ConsumeIn(Strict):
     agent: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_USES)] = Field(
         default=1, description=f"Uses of the feature: 1 to {MAX_USES:,}."
+    )
+
+
+class ConsumeBatchIn(Strict):
+    uses: Annotated[list[ConsumeIn], Field(min_length=1, max_length=MAX_BATCH_USES)] = Field(
+        description=(
+            f"1 to {MAX_BATCH_USES:,} consumptions, each as for `POST /v1/credits/consume`, "
+            "taken in one transaction and each accepted or refused on its own, in this order."
+        )
     )
 
 
@@ -129,6 +145,33 @@ class Consumed(BaseModel):
     balance: int = Field(description="The balance after it.")
     at: datetime
     duplicate: bool = Field(description="True: taken before under this id; nothing now.")
+
+
+class ConsumeOutcome(BaseModel):
+    """What became of one consumption of a batch."""
+
+    index: int = Field(description="Its position in the batch, from 0.")
+    id: str
+    organization: str
+    accepted: bool = Field(
+        description="True: taken now, or before under this id (`consumed.duplicate`); "
+        "false: refused, nothing taken."
+    )
+    consumed: Consumed | None
+    code: str | None = Field(
+        description="Why it was refused: credits_exhausted, unknown_feature, not_found, or "
+        "the check's reason code (feature_not_in_plan, no_subscription, ...)."
+    )
+    message: str | None
+
+
+class ConsumedBatch(BaseModel):
+    """A batch of consumptions: the good ones are kept when others are refused."""
+
+    accepted: int = Field(description="Consumptions taken now.")
+    duplicates: int = Field(description="Consumptions whose id was taken before: nothing now.")
+    refused: int = Field(description="Consumptions refused: nothing taken for them.")
+    results: list[ConsumeOutcome]
 
 
 class ToppedUp(BaseModel):

@@ -43,6 +43,8 @@ MAX_CREDITS = 10_000_000
 """The most credits one top-up or grant may add."""
 MAX_USES = 10_000
 """The most uses of one feature one consumption may carry."""
+MAX_BATCH_USES = 1_000
+"""The most uses one batch of consumptions may carry."""
 MAX_PRICE_MINOR = 2_147_483_647
 """The largest top-up price in minor units (an invoice amount's column)."""
 DEFAULT_PRIORITY = 50

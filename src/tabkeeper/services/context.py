@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from threading import Lock
 from weakref import WeakKeyDictionary
@@ -28,20 +27,43 @@ class CatalogStore:
     a server) may both have a version 1 with other contents."""
 
     def __init__(self) -> None:
-        self._catalogs: WeakKeyDictionary[object, dict[int, Catalog]] = WeakKeyDictionary()
+        self._catalogs: WeakKeyDictionary[object, dict[int, tuple[int, Catalog]]] = (
+            WeakKeyDictionary()
+        )
         self._terms: dict[tuple[int, str], BillingTerms] = {}
         self._lock = Lock()
+
+    def _cached(self, database: object, version_id: int) -> tuple[int, Catalog] | None:
+        with self._lock:
+            return self._catalogs.get(database, {}).get(version_id)
+
+    def _build(self, database: object, version: CatalogVersion) -> Catalog:
+        found = build_catalog(version.document, Currency.of(version.currency), "catalog")
+        with self._lock:
+            self._catalogs.setdefault(database, {})[version.id] = (version.platform_id, found)
+        return found
 
     def catalog(self, version: CatalogVersion) -> Catalog:
         session = object_session(version)
         database: object = session.get_bind() if session is not None else self
-        with self._lock:
-            found = self._catalogs.get(database, {}).get(version.id)
-        if found is None:
-            found = build_catalog(version.document, Currency.of(version.currency), "catalog")
-            with self._lock:
-                self._catalogs.setdefault(database, {})[version.id] = found
-        return found
+        found = self._cached(database, version.id)
+        return found[1] if found is not None else self._build(database, version)
+
+    def catalog_by_id(self, session: Session, platform_id: int, version_id: int) -> Catalog:
+        """The catalog version `version_id` of the platform, read from the database only
+        the first time in this process (the hot path of a use knows only the id)."""
+        database: object = session.get_bind()
+        found = self._cached(database, version_id)
+        if found is not None:
+            owner, catalog = found
+        else:
+            version = session.get(CatalogVersion, version_id)
+            if version is None:
+                raise InvalidInput(f"unknown catalog version {version_id}")
+            owner, catalog = version.platform_id, self._build(database, version)
+        if owner != platform_id:
+            raise InvalidInput(f"unknown catalog version {version_id}")
+        return catalog
 
     def terms(self, platform: Platform) -> BillingTerms:
         key = (platform.id, repr(sorted(platform.settings.items())))
@@ -57,19 +79,50 @@ class CatalogStore:
 CATALOGS = CatalogStore()
 
 
-@dataclass
 class Billing:
-    """What a service needs: the open transaction, the time of the work, the platform."""
+    """What a service needs: the open transaction, the time of the work, the platform.
 
-    session: Session
-    now: datetime
-    platform: Platform
-    terms: BillingTerms
-    store: CatalogStore
+    The platform row and its terms are read when first asked for (`platform`, `terms`),
+    once per transaction: the hot path of an AI-credit use (services/credits.py) needs
+    only the platform's id, which the caller knows. A platform is never deleted, so an
+    unknown id is refused at the first look at the row."""
+
+    __slots__ = ("_platform", "_terms", "now", "platform_id", "session", "store")
+
+    def __init__(
+        self,
+        session: Session,
+        now: datetime,
+        platform: Platform | int,
+        terms: BillingTerms | None = None,
+        store: CatalogStore = CATALOGS,
+    ) -> None:
+        self.session = session
+        self.now = now
+        self.store = store
+        self._platform = None if isinstance(platform, int) else platform
+        self.platform_id = platform if isinstance(platform, int) else platform.id
+        self._terms = terms
+
+    @property
+    def platform(self) -> Platform:
+        if self._platform is None:
+            found = self.session.get(Platform, self.platform_id)
+            if found is None:
+                raise InvalidInput(f"unknown platform {self.platform_id}")
+            self._platform = found
+        return self._platform
+
+    @property
+    def terms(self) -> BillingTerms:
+        """The platform's billing terms (built once per settings document, CatalogStore)."""
+        if self._terms is None:
+            self._terms = self.store.terms(self.platform)
+        return self._terms
 
     def catalog_version(self, version_id: int) -> CatalogVersion:
         version = self.session.get(CatalogVersion, version_id)
-        if version is None or version.platform_id != self.platform.id:
+        if version is None or version.platform_id != self.platform_id:
             raise InvalidInput(f"unknown catalog version {version_id}")
         return version
 
@@ -79,7 +132,7 @@ class Billing:
     def current_version(self) -> CatalogVersion:
         version = self.session.scalars(
             select(CatalogVersion)
-            .where(CatalogVersion.platform_id == self.platform.id)
+            .where(CatalogVersion.platform_id == self.platform_id)
             .order_by(CatalogVersion.version.desc())
             .limit(1)
         ).first()
@@ -95,10 +148,8 @@ class Billing:
 def billing_for(
     session: Session, platform_id: int, now: datetime, store: CatalogStore = CATALOGS
 ) -> Billing:
-    platform = session.get(Platform, platform_id)
-    if platform is None:
-        raise InvalidInput(f"unknown platform {platform_id}")
-    return Billing(session, require_utc(now), platform, store.terms(platform), store)
+    """The billing context of `platform_id` in `session` (its row is read when needed)."""
+    return Billing(session, require_utc(now), platform_id, None, store)
 
 
 @contextmanager

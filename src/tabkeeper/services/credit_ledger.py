@@ -15,11 +15,12 @@ included grant; the next period grants the new plan's.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, Table, bindparam, func, select
 from sqlalchemy.orm import defer
 
 from tabkeeper.db.tables import CatalogVersion, Organization, Subscription
@@ -35,9 +36,10 @@ from tabkeeper.domain.ledger import (
     expiries,
     next_expiry,
 )
-from tabkeeper.domain.lifecycle import State
+from tabkeeper.domain.lifecycle import State, Status
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.services.context import Billing
+from tabkeeper.services.lifecycle import status_of
 from tabkeeper.services.records import insert_once
 from tabkeeper.services.subscriptions import billing_organization
 
@@ -70,10 +72,112 @@ def holding_of(b: Billing, organization: Organization) -> Holding:
     if found is None or found[0].state == State.NONE:
         return Holding(owner, None, b.current_catalog()[1], None)
     subscription, version = found
-    if version.platform_id != b.platform.id:
+    if version.platform_id != b.platform_id:
         raise InvalidInput(f"unknown catalog version {version.id}")
     catalog = b.store.catalog(version)
     return Holding(owner, subscription, catalog, catalog.plan(subscription.plan_code))
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What a use of credits needs to know, read in one query on the hot path
+    (`accounts_by_code`, `account_of`) or taken from a Holding: who uses the credits,
+    whose they are, the owner's catalog, plan and status, the period whose included
+    credits are due. `holding` is None until the slow path (something due, too little
+    left) needs the rows (`holding_for`)."""
+
+    used_by_id: int
+    owner_id: int
+    catalog: Catalog
+    plan: Plan | None
+    status: Status
+    period_key: str
+    period_end: datetime | None
+    """The subscription's current period end (when the plan next grants credits)."""
+    holding: Holding | None = None
+
+
+def account_from(holding: Holding, used_by_id: int, now: datetime) -> Account:
+    subscription = holding.subscription
+    return Account(
+        used_by_id, holding.owner.id, holding.catalog, holding.plan,
+        status_of(subscription, holding.owner), period_key(subscription, now),
+        None if subscription is None else subscription.period_end, holding,
+    )  # fmt: skip
+
+
+_USERS = cast(Table, Organization.__table__).alias("used_by")
+_OWNERS = cast(Table, Organization.__table__).alias("owner")
+_SUBSCRIPTIONS = cast(Table, Subscription.__table__)
+_S = _SUBSCRIPTIONS.c
+_ACCOUNT: Select[Any] = select(
+    _USERS.c.code,
+    _USERS.c.id.label("used_by_id"),
+    _OWNERS.c.id.label("owner_id"),
+    _OWNERS.c.trial_used,
+    _S.id, _S.state, _S.plan_code, _S.catalog_version_id, _S.period_start, _S.period_end,
+    _S.cancel_at_period_end, _S.trial_ends_at, _S.grace_ends_at, _S.retention_ends_at,
+).select_from(
+    _USERS.join(_OWNERS, _OWNERS.c.id == func.coalesce(_USERS.c.parent_id, _USERS.c.id))
+    .outerjoin(_SUBSCRIPTIONS, _S.organization_id == _OWNERS.c.id)
+)  # fmt: skip
+"""An organization, its billing organization (itself, or a sub-account's parent, SUB-2)
+and that one's subscription, in one query: the columns `status_of` and `period_key`
+read, under the names of the subscription's attributes."""
+_ACCOUNTS_BY_CODE = _ACCOUNT.where(
+    _USERS.c.platform_id == bindparam("platform"),
+    _USERS.c.code.in_(bindparam("codes", expanding=True)),
+)
+_ACCOUNT_BY_CODE = _ACCOUNT.where(
+    _USERS.c.platform_id == bindparam("platform"), _USERS.c.code == bindparam("code")
+)
+"""One code: no list to expand, so the statement is the same every time (the driver
+may prepare it)."""
+_ACCOUNT_BY_ID = _ACCOUNT.where(_USERS.c.id == bindparam("organization"))
+
+
+def accounts_by_code(b: Billing, codes: Iterable[str]) -> dict[str, Account]:
+    """The accounts of the platform's organizations `codes` (unknown codes left out), in
+    one query; catalogs come from the process's store (a version never changes)."""
+    b.session.flush()  # plain statements on the connection do not flush the session
+    wanted = sorted(set(codes))
+    run = b.session.connection().execute
+    if len(wanted) == 1:
+        rows = run(_ACCOUNT_BY_CODE, {"platform": b.platform_id, "code": wanted[0]})
+    else:
+        rows = run(_ACCOUNTS_BY_CODE, {"platform": b.platform_id, "codes": wanted})
+    return {row.code: _account(b, row) for row in rows}
+
+
+def account_of(b: Billing, organization: Organization) -> Account:
+    b.session.flush()
+    row = b.session.connection().execute(_ACCOUNT_BY_ID, {"organization": organization.id}).one()
+    return _account(b, row)
+
+
+def _account(b: Billing, row: Row[Any]) -> Account:
+    # The row has the subscription's (and the owner's `trial_used`) attribute names:
+    # status_of and period_key read only those, so the ORM rows are not loaded.
+    owner = cast(Organization, row)
+    if row.id is None or row.state == State.NONE:
+        catalog = b.current_catalog()[1]
+        return Account(row.used_by_id, row.owner_id, catalog, None, status_of(None, owner),
+                       "", None)  # fmt: skip
+    subscription = cast(Subscription, row)
+    catalog = b.store.catalog_by_id(b.session, b.platform_id, row.catalog_version_id)
+    return Account(
+        row.used_by_id, row.owner_id, catalog, catalog.plan(row.plan_code),
+        status_of(subscription, owner), period_key(subscription, b.now), row.period_end,
+    )  # fmt: skip
+
+
+def holding_for(b: Billing, account: Account) -> Account:
+    """`account` with its Holding (the ORM rows the slow path works on), read again."""
+    if account.holding is not None:
+        return account
+    organization = b.session.get(Organization, account.used_by_id)
+    assert organization is not None
+    return account_from(holding_of(b, organization), account.used_by_id, b.now)
 
 
 def period_key(subscription: Subscription | None, now: datetime) -> str:

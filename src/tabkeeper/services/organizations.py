@@ -25,7 +25,7 @@ ROLES = ("owner", "billing_admin", "member")
 def organization_by_code(b: Billing, code: str) -> Organization:
     found = b.session.scalars(
         select(Organization).where(
-            Organization.platform_id == b.platform.id, Organization.code == code
+            Organization.platform_id == b.platform_id, Organization.code == code
         )
     ).first()
     if found is None:

@@ -4,7 +4,8 @@ adjustments (CRD-1..4, INV-1, LIM-2).
 Who (ACL-1: credits are a billing right):
 - reading and `POST /credits/top-up`: the owner, a billing admin or the platform's key; a
   plain member 403. Only the platform's key may set a top-up's `price`.
-- `POST /credits/consume` and `POST /credits/grants`: the platform's key only.
+- `POST /credits/consume`, `POST /credits/consume/batch` and `POST /credits/grants`: the
+  platform's key only.
 Another organization is 404 (ACL-3), whatever the caller's role. Credits are the billing
 organization's: a sub-account's agents consume its organization's credits, and the
 sub-account itself has none to read or buy (409 `sub_account`).
@@ -12,7 +13,8 @@ sub-account itself has none to read or buy (409 `sub_account`).
 A consumption the balance cannot cover is 409 `credits_exhausted` (problem+json, nothing
 taken); an unknown feature is 400 `unknown_feature`; the check's other refusals (no
 subscription, ended, grace over, feature not in the plan) are 409 with the check's reason
-code as `code`.
+code as `code`. In a batch, each consumption is accepted or refused on its own, with the
+same codes (an unknown organization: `not_found`); the batch itself answers 200.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from tabkeeper.domain.money import Money
 from tabkeeper.services import credit_purchases, credit_reports
 from tabkeeper.services.access import Caller
 from tabkeeper.services.context import Billing
-from tabkeeper.services.credits import consume as consume_credits
+from tabkeeper.services.credit_batches import Use, consume_batch
+from tabkeeper.services.credits import Used, consume_by_code
 
 router = APIRouter(tags=["credits"])
 Instant = Annotated[datetime | None, Query(description="An ISO 8601 instant with its offset.")]
@@ -175,6 +178,19 @@ def top_up(body: schemas.TopUpIn, api: ApiDep, caller: CallerDep) -> schemas.Top
         )
 
 
+def _consumed(organization: str, used: Used) -> schemas.Consumed:
+    return schemas.Consumed(
+        organization=organization,
+        feature=used.feature,
+        agent=used.agent,
+        quantity=used.uses,
+        credits=used.credits,
+        balance=used.balance,
+        at=used.at,
+        duplicate=used.duplicate,
+    )
+
+
 @router.post("/credits/consume")
 def consume(body: schemas.ConsumeIn, api: ApiDep, caller: CallerDep) -> schemas.Consumed:
     """Use an AI feature (CRD-1, CRD-3): its credits at the platform's rate, taken at once;
@@ -183,20 +199,44 @@ def consume(body: schemas.ConsumeIn, api: ApiDep, caller: CallerDep) -> schemas.
     Platform API key only."""
     caller.require_platform()
     with api.billing(caller) as b:
-        found = organization_for(b, caller, body.organization)
-        used = consume_credits(
-            b, found, body.feature, body.id, uses=body.quantity, agent=body.agent
+        used = consume_by_code(
+            b, body.organization, body.feature, body.id, uses=body.quantity, agent=body.agent
         )
-        return schemas.Consumed(
-            organization=found.code,
-            feature=used.feature,
-            agent=used.agent,
-            quantity=used.uses,
-            credits=used.credits,
-            balance=used.balance,
-            at=used.at,
-            duplicate=used.duplicate,
-        )
+        return _consumed(body.organization, used)
+
+
+@router.post("/credits/consume/batch")
+def consume_many(
+    body: schemas.ConsumeBatchIn, api: ApiDep, caller: CallerDep
+) -> schemas.ConsumedBatch:
+    """Up to 1,000 uses of AI features in one transaction (CRD-1, CRD-3), each accepted or
+    refused on its own as `POST /credits/consume` would answer it if they came one after
+    the other in this order; a refused one takes nothing. One gate per organization.
+    Platform API key only."""
+    caller.require_platform()
+    uses = [Use(u.organization, u.feature, u.id, u.quantity, u.agent) for u in body.uses]
+    with api.billing(caller) as b:
+        outcomes = consume_batch(b, uses)
+    results = []
+    for index, outcome in enumerate(outcomes):
+        use, used, refused = outcome.use, outcome.used, outcome.refused
+        results.append(
+            schemas.ConsumeOutcome(
+                index=index, id=use.use_id, organization=use.organization,
+                accepted=used is not None,
+                consumed=None if used is None else _consumed(use.organization, used),
+                code=None if refused is None else refused.code,
+                message=None if refused is None else refused.message,
+            )
+        )  # fmt: skip
+    duplicates = sum(1 for o in outcomes if o.used is not None and o.used.duplicate)
+    refused_count = sum(1 for o in outcomes if o.used is None)
+    return schemas.ConsumedBatch(
+        accepted=len(outcomes) - duplicates - refused_count,
+        duplicates=duplicates,
+        refused=refused_count,
+        results=results,
+    )
 
 
 @router.post("/credits/grants")
