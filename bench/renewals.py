@@ -35,7 +35,7 @@ from renewals_bare import BareRenewals
 from renewals_checks import CheckFailed, require_alike, verify_renewed
 from renewals_databases import Databases, PostgresDatabases, SqliteDatabases
 from renewals_seed import ANCHOR, PERIOD_END, seed
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from tabkeeper.clock import SimulatedClock
 from tabkeeper.db.engine import make_engine
@@ -68,10 +68,22 @@ class Figure:
 
 
 class Run:
-    """One worker's run, prepared before the timer starts: `work()` is what is timed."""
+    """One worker's run, prepared before the timer starts: `work()` is what is timed.
+    `statements` counts the SQL statements its engine sent, where it is counted."""
 
     def __init__(self, engine: Engine, work: Callable[[], int]) -> None:
         self.engine, self.work = engine, work
+        self.statements: int | None = None
+
+    def count_statements(self) -> None:
+        """Count each statement sent (BEGIN included, COMMIT not: the driver's own call)."""
+        self.statements = 0
+
+        def counted(*_arguments: Any) -> None:
+            assert self.statements is not None
+            self.statements += 1
+
+        event.listen(self.engine, "before_cursor_execute", counted)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -86,7 +98,9 @@ def _tabkeeper_run(url: str, platform_id: int) -> Run:
     with engine.connect():
         pass  # the connection is made before the timer starts
     clock.set(PERIOD_END)
-    return Run(engine, lambda: worker.run_until(PERIOD_END))
+    run = Run(engine, lambda: worker.run_until(PERIOD_END))
+    run.count_statements()  # the sandbox provider's statements too: it uses this engine
+    return run
 
 
 def _bare_run(url: str, platform_id: int) -> Run:
@@ -141,15 +155,27 @@ def _gather(answers: Any, processes: list[Any], what: str) -> list[int]:
     return found
 
 
-def _timed(kind: str, url: str, platform_id: int, workers: int) -> tuple[int, float]:
-    """Work done and seconds taken by `workers` runs of `kind` on `url` (one in this
-    process; several in processes of their own, started before the timer)."""
+@dataclass(frozen=True, slots=True)
+class Timed:
+    done: int
+    seconds: float
+    cpu_seconds: float | None
+    """The CPU time of this process (one worker): what the run costs whatever else the
+    machine does (the database's own time is in it on SQLite, not on PostgreSQL)."""
+    statements: int | None
+
+
+def _timed(kind: str, url: str, platform_id: int, workers: int) -> Timed:
+    """Work done, seconds taken, and (one worker) CPU time and statements sent by
+    `workers` runs of `kind` on `url` (one in this process; several in processes of
+    their own, started before the timer)."""
     if workers == 1:
         run = RUNS[kind](url, platform_id)
         try:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             done = run.work()
-            return done, time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            return Timed(done, seconds, cpu, run.statements)
         finally:
             run.close()
     context = multiprocessing.get_context("spawn")
@@ -171,7 +197,7 @@ def _timed(kind: str, url: str, platform_id: int, workers: int) -> tuple[int, fl
             process.join(timeout=30)
             if process.exitcode is None:
                 process.terminate()
-    return done, elapsed
+    return Timed(done, elapsed, None, None)
 
 
 def _rows(url: str) -> int:
@@ -230,7 +256,7 @@ def measure(databases: Databases, n: int, workers: int, originals: int) -> list[
         for kind in ("tabkeeper", "bare"):
             url = databases.copy(seeded_url, f"{kind}_{n}_{count}")
             try:
-                done, seconds = _timed(kind, url, seeded.platform_id, count)
+                timed = _timed(kind, url, seeded.platform_id, count)
                 with _engine(url) as engine:
                     verify_renewed(engine, n, PERIOD_END)
                     if kind == "tabkeeper":
@@ -238,12 +264,14 @@ def measure(databases: Databases, n: int, workers: int, originals: int) -> list[
                 rows[kind] = (_rows(url) - before) / n
             finally:
                 databases.drop(url)
-            rates[kind] = n / seconds
+            rates[kind] = n / timed.seconds
             workers_text = f"{count} worker{'s' if count > 1 else ''}"
+            cpu = "" if timed.cpu_seconds is None else f" (CPU: {n / timed.cpu_seconds:,.0f}/s)"
+            sent = "" if timed.statements is None else f"{timed.statements / n:.1f} statements and "
             _say(
                 label,
-                f"{kind:9} {workers_text}: {_rate(n, seconds)}; {done} pieces of work; "
-                f"{rows[kind]:.0f} rows written per renewal; checked",
+                f"{kind:9} {workers_text}: {_rate(n, timed.seconds)}{cpu}; {timed.done} pieces "
+                f"of work; {sent}{rows[kind]:.0f} rows written per renewal; checked",
             )
         figure = Figure(
             databases.name, n, count, rates["tabkeeper"], rates["bare"],

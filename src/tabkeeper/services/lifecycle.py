@@ -104,7 +104,8 @@ def apply_event(
     subscription.retention_ends_at = after.retention_ends_at
     if after.state in (State.CANCELED, State.EXPIRED) and subscription.ended_at is None:
         subscription.ended_at = when
-    organization.trial_used = organization.trial_used or after.trial_used
+    if after.trial_used and not organization.trial_used:
+        organization.trial_used = True  # set only when it changes: no flush for nothing
     b.session.flush()
     key = notice_key or f"{subscription.id}:{event.name}:{moment_key(when)}"
     for effect in effects:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
 from tabkeeper.clock import Clock
 from tabkeeper.db.tables import (
@@ -34,7 +34,7 @@ from tabkeeper.payments.provider import CardOnFile, ChargeResult, PaymentProvide
 from tabkeeper.services.context import CATALOGS, Billing, CatalogStore, billing
 from tabkeeper.services.invoices import mark_paid, open_invoices
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.records import moment_key, notify, queue
+from tabkeeper.services.records import moment_key, notify, queue, set_work_status, table_of
 
 Checkpoint = Callable[[str], None]
 LEASE = timedelta(minutes=5)
@@ -77,13 +77,16 @@ def clear_payment_methods(b: Billing, organization: Organization) -> None:
     )
 
 
+_DEFAULT_METHOD = (
+    select(PaymentMethod)
+    .where(PaymentMethod.organization_id == bindparam("organization_id"), PaymentMethod.is_default)
+    .order_by(PaymentMethod.id.desc())
+    .limit(1)
+)
+
+
 def default_payment_method(b: Billing, organization_id: int) -> PaymentMethod | None:
-    return b.session.scalars(
-        select(PaymentMethod)
-        .where(PaymentMethod.organization_id == organization_id, PaymentMethod.is_default)
-        .order_by(PaymentMethod.id.desc())
-        .limit(1)
-    ).first()
+    return b.session.scalars(_DEFAULT_METHOD, {"organization_id": organization_id}).first()
 
 
 def queue_collection(b: Billing, invoice: Invoice, due_at: datetime) -> None:
@@ -105,56 +108,78 @@ class ClaimedAttempt:
     description: str
 
 
+_ATTEMPTS_OF = (
+    select(PaymentAttempt)
+    .where(PaymentAttempt.invoice_id == bindparam("invoice_id"))
+    .order_by(PaymentAttempt.id)
+)
+_ATTEMPTS = table_of(PaymentAttempt)
+_NEW_ATTEMPT = insert(_ATTEMPTS).returning(_ATTEMPTS.c.id)
+"""Statements built once (the values come as parameters): building them is a good part of
+a collection's time. The attempt is written with a plain INSERT: nothing reads it back
+from the session."""
+
+
+_INVOICE_FOR_UPDATE = (
+    select(Invoice)
+    .where(Invoice.id == bindparam("invoice_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+def _locked_invoice(b: Billing, invoice_id: int) -> Invoice | None:
+    """session.get(Invoice, id, with_for_update=True), with a statement built once."""
+    return b.session.scalars(_INVOICE_FOR_UPDATE, {"invoice_id": invoice_id}).first()
+
+
 def claim_attempt(b: Billing, invoice_id: int, work: DueWork | None) -> ClaimedAttempt | None:
     """Step 1: the attempt to collect `invoice_id` (an unfinished one is reused)."""
-    invoice = b.session.get(Invoice, invoice_id, with_for_update=True)
+    invoice = _locked_invoice(b, invoice_id)
     if invoice is None or invoice.status != "open" or invoice.amount_due_minor <= 0:
         if work is not None:
-            work.status, work.done_at = "done", b.now
+            set_work_status(b.session, work, "done", b.now)
         return None
-    attempt = b.session.scalars(
-        select(PaymentAttempt).where(
-            PaymentAttempt.invoice_id == invoice.id, PaymentAttempt.status == "processing"
-        )
-    ).first()
+    # The invoice's attempts in one read: the unfinished one, and the last number.
+    attempts = b.session.scalars(_ATTEMPTS_OF, {"invoice_id": invoice.id}).all()
+    attempt = next((found for found in attempts if found.status == "processing"), None)
     method = default_payment_method(b, invoice.organization_id)
     if attempt is None:
-        number = (
-            b.session.scalar(
-                select(func.max(PaymentAttempt.attempt_no)).where(
-                    PaymentAttempt.invoice_id == invoice.id
-                )
-            )
-            or 0
-        ) + 1
-        attempt = PaymentAttempt(
-            invoice_id=invoice.id,
-            attempt_no=number,
-            idempotency_key=f"tk_{b.platform.code}_{invoice.id}_{number}",
-            status="processing",
-            amount_minor=invoice.amount_due_minor,
-            provider=method.provider if method else None,
-            payment_method_id=method.id if method else None,
-            attempted_at=b.now,
-        )
-        b.session.add(attempt)
-        b.session.flush()
+        number = max((found.attempt_no for found in attempts), default=0) + 1
+        key = f"tk_{b.platform.code}_{invoice.id}_{number}"
+        amount_minor = invoice.amount_due_minor
+        attempt_id = b.session.execute(
+            _NEW_ATTEMPT,
+            {
+                "invoice_id": invoice.id,
+                "attempt_no": number,
+                "idempotency_key": key,
+                "status": "processing",
+                "amount_minor": amount_minor,
+                "provider": method.provider if method else None,
+                "payment_method_id": method.id if method else None,
+                "attempted_at": b.now,
+            },
+        ).scalar_one()
+        token = method.token if method else None
+    else:
+        attempt_id, key, amount_minor = attempt.id, attempt.idempotency_key, attempt.amount_minor
+        token = None
+        if attempt.payment_method_id is not None:
+            chosen = b.session.get(PaymentMethod, attempt.payment_method_id)
+            token = chosen.token if chosen else None
     if work is not None:
-        work.status, work.claimed_at = "running", b.now
-    token = None
-    if attempt.payment_method_id is not None:
-        chosen = b.session.get(PaymentMethod, attempt.payment_method_id)
-        token = chosen.token if chosen else None
+        set_work_status(b.session, work, "running", b.now)
     organization = b.session.get(Organization, invoice.organization_id)
     assert organization is not None
     return ClaimedAttempt(
-        attempt_id=attempt.id,
+        attempt_id=attempt_id,
         invoice_id=invoice.id,
         work_id=work.id if work else None,
-        idempotency_key=attempt.idempotency_key,
+        idempotency_key=key,
         customer=customer_of(organization),
         token=token,
-        amount=Money(attempt.amount_minor, b.terms.currency),
+        amount=Money(amount_minor, b.terms.currency),
         description=f"Invoice {invoice.number}",
     )
 
@@ -174,27 +199,47 @@ def charge(provider: PaymentProvider, claim: ClaimedAttempt) -> ChargeResult:
     )
 
 
+_RECORD_ATTEMPT = (
+    update(_ATTEMPTS)
+    .where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.status == "processing")
+    .values(
+        status=bindparam("outcome"),
+        provider_reference=bindparam("reference"),
+        failure_code=bindparam("code"),
+        failure_message=bindparam("message"),
+    )
+    .returning(_ATTEMPTS.c.id)
+)
+"""The outcome goes onto the attempt only while it is unfinished: one conditional UPDATE
+(the row stays locked until the transaction ends), so of two workers recording the same
+attempt one writes it and the other is told it was already written."""
+_SUBSCRIPTION_OF = (
+    select(Subscription)
+    .where(Subscription.organization_id == bindparam("organization_id"))
+    .with_for_update()
+)
+
+
 def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> bool:
     """Step 3: write what the provider answered; False when another worker already did."""
-    attempt = b.session.get(PaymentAttempt, claim.attempt_id, with_for_update=True)
-    if attempt is None or attempt.status != "processing":
+    recorded = b.session.execute(
+        _RECORD_ATTEMPT,
+        {
+            "attempt_id": claim.attempt_id,
+            "outcome": "succeeded" if result.succeeded else "failed",
+            "reference": result.reference or None,
+            "code": result.failure_code,
+            "message": result.failure_message,
+        },
+    ).first()
+    if recorded is None:
         return False
-    invoice = b.session.get(Invoice, claim.invoice_id, with_for_update=True)
+    invoice = _locked_invoice(b, claim.invoice_id)
     assert invoice is not None
-    attempt.status = "succeeded" if result.succeeded else "failed"
-    attempt.provider_reference = result.reference or None
-    attempt.failure_code = result.failure_code
-    attempt.failure_message = result.failure_message
     if claim.work_id is not None:
-        work = b.session.get(DueWork, claim.work_id)
-        if work is not None:
-            work.status, work.done_at = "done", b.now
-    organization = b.session.get(Organization, invoice.organization_id)
-    assert organization is not None
+        set_work_status(b.session, claim.work_id, "done", b.now)
     subscription = b.session.scalars(
-        select(Subscription)
-        .where(Subscription.organization_id == organization.id)
-        .with_for_update()
+        _SUBSCRIPTION_OF, {"organization_id": invoice.organization_id}
     ).first()
     if result.succeeded:
         mark_paid(b, invoice)
@@ -202,13 +247,18 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
         if (
             subscription is not None
             and subscription.state in (State.PAST_DUE, State.SUSPENDED)
-            and not open_invoices(b, organization.id)
+            and not open_invoices(b, invoice.organization_id)
         ):
             apply_event(
-                b, subscription, organization, PaymentSucceeded(), notice_key=claim.idempotency_key
+                b,
+                subscription,
+                _organization(b, invoice.organization_id),
+                PaymentSucceeded(),
+                notice_key=claim.idempotency_key,
             )
         return True
     b.session.flush()
+    organization = _organization(b, invoice.organization_id)
     payload = {"invoice": invoice.number, "reason": result.failure_code or "declined"}
     if (
         subscription is not None
@@ -225,6 +275,12 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
     else:
         notify(b, organization.id, "payment.failed", claim.idempotency_key, payload)
     return True
+
+
+def _organization(b: Billing, organization_id: int) -> Organization:
+    organization = b.session.get(Organization, organization_id)
+    assert organization is not None
+    return organization
 
 
 def collect(

@@ -10,14 +10,23 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, Table, select, update
+from sqlalchemy import Executable, Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tabkeeper.db.tables import DueWork, Notice, Subscription, SubscriptionHistory
+from tabkeeper.db.types import UtcDateTime
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.services.context import Billing
+
+
+def table_of(model: Any) -> Table:
+    """The table of a mapped class, for plain (Core) statements built once."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def insert_once(session: Session, table: Any, values: dict[str, Any]) -> bool:
@@ -73,6 +82,28 @@ def queue(b: Billing, kind: str, subject_key: str, organization_id: int, due_at:
     )
 
 
+_WORK = table_of(DueWork)
+_SET_WORK = {
+    column: update(_WORK)
+    .where(_WORK.c.id == bindparam("work_id"))
+    .values({"status": bindparam("new_status"), column: bindparam("at", type_=UtcDateTime())})
+    for column in ("claimed_at", "done_at")
+}
+
+
+def set_work_status(session: Session, work: DueWork | int, status: str, at: datetime) -> None:
+    """Due work is now "running" (claimed at `at`) or "done" (at `at`). One plain UPDATE
+    (no flush of the session, which costs more than the statement); a loaded DueWork
+    learns the new values as if it had been read again. An id that is not there (the
+    work was deleted) changes nothing."""
+    column = "claimed_at" if status == "running" else "done_at"
+    work_id = work if isinstance(work, int) else work.id
+    session.execute(_SET_WORK[column], {"work_id": work_id, "new_status": status, "at": at})
+    if not isinstance(work, int):
+        set_committed_value(work, "status", status)
+        set_committed_value(work, column, at)
+
+
 def cancel_queued(b: Billing, organization_id: int, kind: str, key_prefix: str = "") -> None:
     """Cancel pending work of `kind` for the organization (optionally by key prefix)."""
     statement = (
@@ -103,18 +134,24 @@ def pending_work(b: Billing, organization_id: int, kind: str) -> list[DueWork]:
     )
 
 
+_NEW_HISTORY = insert(table_of(SubscriptionHistory))
+
+
 def record_history(
     b: Billing, subscription: Subscription, from_state: str | None, event: str
 ) -> None:
-    b.session.add(
-        SubscriptionHistory(
-            subscription_id=subscription.id,
-            at=b.now,
-            from_state=from_state,
-            to_state=subscription.state,
-            plan_code=subscription.plan_code,
-            event=event,
-        )
+    """A line of the subscription's history, written at once (a plain INSERT: the session
+    never reads it back). The subscription must have been flushed."""
+    b.session.execute(
+        _NEW_HISTORY,
+        {
+            "subscription_id": subscription.id,
+            "at": b.now,
+            "from_state": from_state,
+            "to_state": subscription.state,
+            "plan_code": subscription.plan_code,
+            "event": event,
+        },
     )
 
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import defer
 
 from tabkeeper.db.tables import (
+    CatalogVersion,
     DueWork,
     Organization,
     ScheduledChange,
@@ -57,12 +59,30 @@ from tabkeeper.services.usage import usage_lines
 Handler = Callable[[Billing, DueWork], None]
 
 
+_SUBSCRIPTION_OF = (
+    select(Subscription)
+    .where(Subscription.organization_id == bindparam("organization_id"))
+    .with_for_update()
+)
+_SUBSCRIPTION_AND_VERSION_OF = (
+    select(Subscription, CatalogVersion)
+    .join(CatalogVersion, CatalogVersion.id == Subscription.catalog_version_id)
+    .where(Subscription.organization_id == bindparam("organization_id"))
+    .options(defer(CatalogVersion.document))
+    .with_for_update(of=Subscription)
+)
+"""The subscription, locked, with its catalog version (not its document: the parsed
+catalog is kept per process; the document is read only when it is not there yet), so
+that the catalog needs no query of its own. Statements built once."""
+_ADDONS_OF = select(SubscriptionAddon).where(
+    SubscriptionAddon.subscription_id == bindparam("subscription_id")
+)
+
+
 def _subscription(b: Billing, work: DueWork) -> tuple[Subscription, Organization] | None:
     organization = b.session.get(Organization, work.organization_id)
     subscription = b.session.scalars(
-        select(Subscription)
-        .where(Subscription.organization_id == work.organization_id)
-        .with_for_update()
+        _SUBSCRIPTION_OF, {"organization_id": work.organization_id}
     ).first()
     if organization is None or subscription is None:
         return None
@@ -71,10 +91,15 @@ def _subscription(b: Billing, work: DueWork) -> tuple[Subscription, Organization
 
 def period_end(b: Billing, work: DueWork) -> None:
     """Renew at the boundary (plan in advance, usage in arrears), or end a canceled one."""
-    found = _subscription(b, work)
-    if found is None:
+    organization = b.session.get(Organization, work.organization_id)
+    locked = b.session.execute(
+        _SUBSCRIPTION_AND_VERSION_OF, {"organization_id": work.organization_id}
+    ).first()
+    if organization is None or locked is None:
         return
-    subscription, organization = found
+    # The version is held while the catalog is looked up: the session keeps only what is
+    # referenced, and plan_of() then finds it there.
+    subscription, _version = locked
     state = State(subscription.state)
     if state not in (State.ACTIVE, State.PAST_DUE, State.SUSPENDED):
         return
@@ -112,12 +137,11 @@ def period_end(b: Billing, work: DueWork) -> None:
     source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{index}"
     apply_event(b, subscription, organization, PeriodRenewed(period_end=new_end), notice_key=source)
     counters.start_period(b, organization.id, new_start, new_end)
-    _move_waiting_change(b, subscription)
+    if change is not None:  # None: there was none open, and the renewal opened none
+        _move_waiting_change(b, subscription)
     period = Period(new_start, new_end, index)
     slots = {}
-    for row in b.session.scalars(
-        select(SubscriptionAddon).where(SubscriptionAddon.subscription_id == subscription.id)
-    ):
+    for row in b.session.scalars(_ADDONS_OF, {"subscription_id": subscription.id}):
         row.quantity = row.quantity_next_period
         if row.addon_code in catalog.addons:
             slots[row.addon_code] = row.quantity
