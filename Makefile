@@ -42,6 +42,9 @@ bench: install
 	$(BIN)/python bench/renewals.py --n 1000 --n 10000 --database sqlite
 	TABKEEPER_PG_DURABLE=1 scripts/with-postgres \
 	  $(BIN)/python bench/renewals.py --n 1000 --n 10000 --database postgresql
+	$(BIN)/python bench/credits.py --n 1000 --database sqlite
+	TABKEEPER_PG_DURABLE=1 scripts/with-postgres \
+	  $(BIN)/python bench/credits.py --n 1000 --database postgresql
 
 clean:
 	rm -rf $(VENV) tests/portal/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
