@@ -30,12 +30,15 @@ browser-deps:
 	scripts/browser-deps
 
 test-sqlite: install browser-deps
-	TABKEEPER_REQUIRE_BROWSER=1 $(BIN)/pytest --cov=tabkeeper.domain --cov-branch --cov-report=term-missing:skip-covered
+	TABKEEPER_REQUIRE_BROWSER=1 $(BIN)/pytest --basetemp=.pytest-tmp/sqlite \
+	  --cov=tabkeeper.domain --cov-branch --cov-report=term-missing:skip-covered
 
 test-postgres: install
-	scripts/with-postgres $(BIN)/pytest -m db -p no:cacheprovider
+	scripts/with-postgres $(BIN)/pytest -m db -p no:cacheprovider --basetemp=.pytest-tmp/postgres
 
-test: lint test-sqlite test-postgres
+# The two runs at once, one a core; each one's output is printed when it ends.
+test: lint browser-deps
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 # Not part of `make test`: figures, not pass/fail (docs/benchmarks.md). Several minutes.
 bench: install
@@ -47,4 +50,4 @@ bench: install
 	  $(BIN)/python bench/credits.py --n 1000 --database postgresql
 
 clean:
-	rm -rf $(VENV) tests/portal/node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
+	rm -rf $(VENV) tests/portal/node_modules .pytest-tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
