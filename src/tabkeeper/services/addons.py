@@ -40,7 +40,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from tabkeeper.db.tables import Invoice, Member, Organization, Subscription, SubscriptionAddon
+from tabkeeper.db.tables import Invoice, Organization, Subscription, SubscriptionAddon
 from tabkeeper.domain.catalog import AddOn, Catalog, Plan
 from tabkeeper.domain.errors import Forbidden, Refused
 from tabkeeper.domain.invoicing import LineDraft, addon_proration_line, settle
@@ -60,6 +60,7 @@ from tabkeeper.domain.slots import (
 from tabkeeper.services.capacity import allowed, in_use
 from tabkeeper.services.context import Billing
 from tabkeeper.services.invoices import issue_invoice
+from tabkeeper.services.organizations import current_member
 from tabkeeper.services.payments import queue_collection
 from tabkeeper.services.subscriptions import (
     billing_organization,
@@ -299,14 +300,8 @@ def _require_owner(b: Billing, organization: Organization, member: str | None) -
     """ADD-1, ACL-1: add-on slots are the owner's alone."""
     if member is None:
         return
-    role = b.session.scalar(
-        select(Member.role).where(
-            Member.organization_id == organization.id,
-            Member.code == member,
-            Member.removed_at.is_(None),
-        )
-    )
-    if role != "owner":
+    found = current_member(b, organization, member)
+    if found is None or found.role != "owner":
         raise Forbidden("Only the organization's owner may add or remove add-on slots.")
 
 

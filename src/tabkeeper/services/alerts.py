@@ -21,6 +21,7 @@ from tabkeeper.db.tables_notify import UsageAlertSubscription
 from tabkeeper.domain.errors import InvalidInput, NotFound
 from tabkeeper.notify.email import can_receive
 from tabkeeper.services.context import Billing
+from tabkeeper.services.organizations import current_member
 
 
 class UnknownMeter(InvalidInput):
@@ -28,13 +29,7 @@ class UnknownMeter(InvalidInput):
 
 
 def _member(b: Billing, organization: Organization, member: str) -> Member:
-    found = b.session.scalars(
-        select(Member).where(
-            Member.organization_id == organization.id,
-            Member.code == member,
-            Member.removed_at.is_(None),
-        )
-    ).first()
+    found = current_member(b, organization, member)
     if found is None:
         raise NotFound(f"No member {member!r} in {organization.code}.")
     return found

@@ -29,7 +29,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from tabkeeper.db.tables import Invoice, Member, Organization
+from tabkeeper.db.tables import Invoice, Organization
 from tabkeeper.db.tables_credits import CreditGrant
 from tabkeeper.domain import fields
 from tabkeeper.domain.errors import Forbidden, InvalidInput
@@ -47,6 +47,7 @@ from tabkeeper.services.access import BILLING_ROLES
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_ledger import grant, holding_of, refreshed
 from tabkeeper.services.invoices import issue_invoice
+from tabkeeper.services.organizations import current_member
 from tabkeeper.services.payments import queue_collection
 from tabkeeper.services.subscriptions import require_billing_level
 
@@ -75,14 +76,8 @@ def require_billing_member(b: Billing, organization: Organization, member: str |
     """ACL-1: credits are a billing right: the owner or a billing admin."""
     if member is None:
         return
-    role = b.session.scalar(
-        select(Member.role).where(
-            Member.organization_id == organization.id,
-            Member.code == member,
-            Member.removed_at.is_(None),
-        )
-    )
-    if role not in BILLING_ROLES:
+    found = current_member(b, organization, member)
+    if found is None or found.role not in BILLING_ROLES:
         raise Forbidden("Buying AI credits needs the owner or billing admin role.")
 
 

@@ -104,14 +104,19 @@ def add_member(b: Billing, organization: Organization, member: str, role: str) -
     return _add_member_row(b, organization, member, role)
 
 
-def remove_member(b: Billing, organization: Organization, member: str) -> None:
-    row = b.session.scalars(
+def current_member(b: Billing, organization: Organization, member: str) -> Member | None:
+    """The member `member` of the organization, unless removed (or never there)."""
+    return b.session.scalars(
         select(Member).where(
             Member.organization_id == organization.id,
             Member.code == member,
             Member.removed_at.is_(None),
         )
     ).first()
+
+
+def remove_member(b: Billing, organization: Organization, member: str) -> None:
+    row = current_member(b, organization, member)
     if row is None:
         raise Refused(f"{member} is not a member.", code="unknown_member")
     if row.role == "owner":
