@@ -142,7 +142,7 @@ def create_portal_session(
     platform = session.get(Platform, platform_id)
     if platform is None or organization.platform_id != platform_id:
         raise NotFound("No such organization.")
-    row = _member(session, organization.id, member)
+    row = member_row(session, organization.id, member)
     if row is None:
         raise NotFound(f"No member {member!r} in {organization.code}.")
     expires_at = now + lifetime
@@ -174,13 +174,14 @@ def caller_for_session(session: Session, token: str, now: datetime) -> Caller:
         raise invalid
     if now.timestamp() >= expires:
         raise invalid
-    row = _member(session, organization_id, member)
+    row = member_row(session, organization_id, member)
     if row is None:
         raise invalid
     return Caller(platform_id, organization_id, member, row.role)
 
 
-def _member(session: Session, organization_id: int, member: str) -> Member | None:
+def member_row(session: Session, organization_id: int, member: str) -> Member | None:
+    """The member `member` of the organization, unless removed (or never there)."""
     return session.scalars(
         select(Member).where(
             Member.organization_id == organization_id,
@@ -204,7 +205,7 @@ def authenticate(session: Session, authorization: str | None, now: datetime) -> 
 
 def set_member_email(session: Session, organization: Organization, member: str, email: str) -> None:
     """Where the member's billing e-mails go (owners and billing admins get notices)."""
-    row = _member(session, organization.id, member)
+    row = member_row(session, organization.id, member)
     if row is None:
         raise NotFound(f"No member {member!r} in {organization.code}.")
     row.email = email

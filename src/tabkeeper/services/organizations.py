@@ -15,6 +15,7 @@ from tabkeeper.db.tables import Agent, Member, Organization, PhoneNumber
 from tabkeeper.domain import fields
 from tabkeeper.domain.decisions import Action
 from tabkeeper.domain.errors import InvalidInput, Refused
+from tabkeeper.services.access import member_row
 from tabkeeper.services.context import Billing
 from tabkeeper.services.limits import check
 from tabkeeper.services.subscriptions import start_trial
@@ -106,13 +107,7 @@ def add_member(b: Billing, organization: Organization, member: str, role: str) -
 
 def current_member(b: Billing, organization: Organization, member: str) -> Member | None:
     """The member `member` of the organization, unless removed (or never there)."""
-    return b.session.scalars(
-        select(Member).where(
-            Member.organization_id == organization.id,
-            Member.code == member,
-            Member.removed_at.is_(None),
-        )
-    ).first()
+    return member_row(b.session, organization.id, member)
 
 
 def remove_member(b: Billing, organization: Organization, member: str) -> None:
