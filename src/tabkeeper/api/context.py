@@ -6,7 +6,8 @@ entry point opens the transaction)."""
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -15,10 +16,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from tabkeeper.clock import Clock
-from tabkeeper.db.engine import transaction
+from tabkeeper.db.engine import read_transaction, transaction
 from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.services.access import Caller, authenticate
-from tabkeeper.services.context import Billing, CatalogStore, billing
+from tabkeeper.services.context import Billing, CatalogStore, billing, billing_for
 from tabkeeper.settings import Settings
 
 bearer = HTTPBearer(
@@ -38,6 +39,13 @@ class Api:
     def billing(self, caller: Caller) -> AbstractContextManager[Billing]:
         """A transaction of the caller's platform, committed when the block ends."""
         return billing(self.engine, caller.platform_id, self.clock.now(), self.store)
+
+    @contextmanager
+    def reading(self, caller: Caller) -> Iterator[Billing]:
+        """A read-only transaction of the caller's platform (never waits for a writer on
+        SQLite): for answers that change nothing, such as the check."""
+        with read_transaction(self.engine) as session:
+            yield billing_for(session, caller.platform_id, self.clock.now(), self.store)
 
 
 def get_api(request: Request) -> Api:

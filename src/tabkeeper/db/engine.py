@@ -1,12 +1,15 @@
 """The engine and the one way to open a transaction.
 
-SQLite (the embedded default) runs in WAL mode with foreign keys on; every transaction
-starts with BEGIN IMMEDIATE, so that a transaction that reads a counter and then writes
-it holds the write lock from the start (one writer at a time, no lost updates).
+SQLite (the embedded default) runs in WAL mode with foreign keys on; every writing
+transaction starts with BEGIN IMMEDIATE, so that a transaction that reads a counter and
+then writes it holds the write lock from the start (one writer at a time, no lost
+updates). Read-only work (`read_transaction`) starts with a deferred BEGIN instead: it
+reads a WAL snapshot and never waits for the writer, nor holds it up.
 PostgreSQL is selected by a postgresql:// URL and driven by psycopg 3.
 
 Entry points (HTTP routes, CLI commands, worker ticks) open the transaction with
-`transaction(engine)` and it commits when the block ends; nothing below them commits.
+`transaction(engine)` (or `read_transaction(engine)` for work that only reads) and it
+commits when the block ends; nothing below them commits.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -68,7 +72,33 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+READ_ONLY = "tabkeeper_read_only"
+"""Execution option of the engines `read_transaction` uses."""
+
+_readers: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
+def reader(engine: Engine) -> Engine:
+    """`engine` for read-only work (the same pool; on SQLite a deferred BEGIN)."""
+    found = _readers.get(engine)
+    if found is None:
+        found = _readers[engine] = engine.execution_options(**{READ_ONLY: True})
+    return found
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Session]:
+    """A session for work that only reads. On SQLite it neither waits for a writer nor
+    blocks one: it reads the snapshot of its first statement. Writing in it is a bug (on
+    SQLite the write waits for, or fails against, a busy writer)."""
+    with Session(reader(engine), expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 @contextmanager
