@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tabkeeper.db.accounts import AccountFacts
 from tabkeeper.db.tables import Member, Organization, Platform
 from tabkeeper.db.tables_access import ApiKey
 from tabkeeper.domain import fields
@@ -64,7 +65,7 @@ class Caller:
         if not self.is_platform:
             raise Forbidden("This needs the platform's API key.")
 
-    def sees(self, organization: Organization) -> bool:
+    def sees(self, organization: Organization | AccountFacts) -> bool:
         """ACL-3: a member sees only their own organization (and its sub-accounts)."""
         if organization.platform_id != self.platform_id:
             return False

@@ -1,41 +1,54 @@
-"""The real-time check as a service (LIM-1, LIM-2): the snapshot from storage, the
-decision from the domain. Usage comes from the counters, one indexed read per meter
-(house rule 7); capacity is counted only for the actions that add capacity. The credit
-balance is the ledger's (services/credits.py), brought up to date when something is due
-(CRD-3).
+"""The real-time check as a service (LIM-1, LIM-2): the snapshot from the billing account
+read model (services/accounts.py), the decision from the domain.
+
+The account, its subscription, credit balance row and the current period's counters come
+in ONE statement (house rule 7: counters, never the event history); capacity is counted
+only for the actions that add capacity. Nothing is written: the check runs in a read-only
+transaction (on SQLite it never waits for a writer). The one exception is the credit
+balance when something is due on it (the plan's included credits of a new period, an
+expiry; CRD-2): the balance is then brought up to date, which writes, so a read-only
+caller gets `CreditsDue` and asks again in a writing transaction (`refresh=True`).
 """
 
 from __future__ import annotations
 
-from tabkeeper.db.tables import Organization
+from collections.abc import Callable
+from typing import cast
+
+from tabkeeper.db.accounts import AccountFacts
+from tabkeeper.db.tables import Organization, Subscription
+from tabkeeper.db.tables_credits import CreditBalance
 from tabkeeper.domain.catalog import MeterKind
 from tabkeeper.domain.decisions import Action, Capacity, Decision, MeterUsage, Snapshot, decide
+from tabkeeper.domain.errors import NotFound, TabkeeperError
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import quantity_decimal
-from tabkeeper.domain.periods import Period
+from tabkeeper.services.accounts import BillingAccount, account_by_code, account_of
 from tabkeeper.services.capacity import COUNTED, addon_slots, allowed, in_use, purchasable
 from tabkeeper.services.context import Billing
-from tabkeeper.services.credits import Holding, current_balance
-from tabkeeper.services.lifecycle import status_of
-from tabkeeper.services.subscriptions import billing_organization, plan_of, subscription_of
-from tabkeeper.services.usage import measure_usage
+from tabkeeper.services.credit_ledger import holding_of, is_due, period_key
+from tabkeeper.services.credits import current_balance
 
 ADDING = (Action.ADD_AGENT, Action.ADD_SEAT, Action.ADD_PHONE_NUMBER)
 
 
-def snapshot(b: Billing, organization: Organization, action: Action | None = None) -> Snapshot:
-    """What the check decides from; capacity only when `action` adds some (or is None)."""
-    owner = billing_organization(b, organization)
-    subscription = subscription_of(b, organization, lock=False)
-    status = status_of(subscription, owner)
-    if subscription is None or status.state is State.NONE:
+class CreditsDue(TabkeeperError):
+    """The credit balance has something due (CRD-2): ask again in a writing transaction."""
+
+
+def snapshot(
+    b: Billing, account: BillingAccount, action: Action | None = None, *, refresh: bool = True
+) -> Snapshot:
+    """What the check decides from; capacity only when `action` adds some (or is None).
+    `account` must have been read with its counters."""
+    subscription, catalog, plan = account.subscription, account.catalog, account.plan
+    status = account.status
+    if subscription is None or catalog is None or plan is None:
         return Snapshot(status)
-    catalog, plan = plan_of(b, subscription)
-    period = Period(subscription.period_start, subscription.period_end, subscription.period_index)
     meters = {}
     sessions_used = 0
     for code, meter in catalog.meters.items():
-        used = measure_usage(b, owner, meter, period, plan.answered_only)
+        used = account.used(meter)
         if meter.kind is MeterKind.BILLABLE_SESSIONS:
             sessions_used = int(used)
         if code in plan.includes:
@@ -45,7 +58,7 @@ def snapshot(b: Billing, organization: Organization, action: Action | None = Non
     capacity = {}
     if action is None or action in ADDING:
         limits = allowed(plan, catalog, addon_slots(b, subscription.id))
-        use = in_use(b, owner)
+        use = in_use(b, cast(Organization, _Owner(account.owner_id)))
         capacity = {
             resource.value: Capacity(
                 use[resource], limits[resource], purchasable(plan, catalog, resource)
@@ -62,14 +75,70 @@ def snapshot(b: Billing, organization: Organization, action: Action | None = Non
         meters=meters,
         features=plan.features,
         capacity=capacity,
-        credit_balance=current_balance(b, Holding(owner, subscription, catalog, plan)),
+        credit_balance=credit_balance(b, account, refresh=refresh),
         feature_credits={code: f.credits for code, f in catalog.ai_features.items()},
     )
+
+
+class _Owner:
+    """The billing organization by id, for the capacity counts (they read only the id)."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, organization_id: int) -> None:
+        self.id = organization_id
+
+
+def credit_balance(b: Billing, account: BillingAccount, *, refresh: bool) -> int:
+    """The balance now (CRD-3): the balance row as read with the account while nothing
+    is due; else brought up to date (refresh) or `CreditsDue`."""
+    plan, credits = account.plan, account.facts.credits
+    key = period_key(cast(Subscription | None, account.subscription), b.now)
+    due = key and plan is not None and plan.credits is not None
+    if credits is None and not due:
+        return 0
+    if credits is not None and not is_due(cast(CreditBalance, credits), key, b.now):
+        return credits.balance
+    if not refresh:
+        raise CreditsDue("the credit balance has something due")
+    organization = b.session.get(Organization, account.organization_id)
+    assert organization is not None
+    return current_balance(b, holding_of(b, organization))
+
+
+def decide_for(
+    b: Billing,
+    account: BillingAccount,
+    action: Action | str,
+    feature: str | None = None,
+    *,
+    refresh: bool = True,
+) -> Decision:
+    """LIM-1: may the organization of `account` (read with its counters) do `action` now?"""
+    wanted = Action.parse(action)
+    return decide(snapshot(b, account, wanted, refresh=refresh), wanted, b.now, feature)
 
 
 def check(
     b: Billing, organization: Organization, action: Action | str, feature: str | None = None
 ) -> Decision:
-    """LIM-1: may this organization do `action` now?"""
+    """LIM-1: may this organization do `action` now? (In a writing transaction.)"""
+    return decide_for(b, account_of(b, organization, counters=True), action, feature)
+
+
+def check_by_code(
+    b: Billing,
+    code: str,
+    action: Action | str,
+    feature: str | None = None,
+    *,
+    visible: Callable[[AccountFacts], bool],
+    refresh: bool = True,
+) -> Decision:
+    """LIM-1 for the organization `code`, read with everything the check needs in one
+    statement; NotFound unless `visible` says the caller may see it (ACL-3)."""
     wanted = Action.parse(action)
-    return decide(snapshot(b, organization, wanted), wanted, b.now, feature)
+    account = account_by_code(b, code, counters=True)
+    if account is None or not visible(account.facts):
+        raise NotFound("No such organization.")
+    return decide_for(b, account, wanted, feature, refresh=refresh)

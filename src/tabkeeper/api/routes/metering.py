@@ -34,7 +34,7 @@ from tabkeeper.domain.metering import quantity_string
 from tabkeeper.services import session_starts
 from tabkeeper.services.access import Caller
 from tabkeeper.services.context import Billing
-from tabkeeper.services.limits import check
+from tabkeeper.services.limits import CreditsDue, check_by_code
 from tabkeeper.services.subscriptions import (
     plan_of,
     require_billing_level,
@@ -75,9 +75,16 @@ def check_action(body: schemas.CheckIn, api: ApiDep, caller: CallerDep) -> schem
     """The real-time check (LIM-1, LIM-2): may this organization's agent start a new
     session, use AI feature `feature`, or add one more agent, seat or phone number now?
     Answered from the counters; nothing changes. 200 whether allowed or not."""
-    with api.billing(caller) as b:
-        organization = organization_for(b, caller, body.organization)
-        return _decision(check(b, organization, body.action, body.feature))
+    visible = caller.sees
+    try:
+        with api.reading(caller) as b:
+            found = check_by_code(b, body.organization, body.action, body.feature,
+                                  visible=visible, refresh=False)  # fmt: skip
+    except CreditsDue:
+        with api.billing(caller) as b:
+            found = check_by_code(b, body.organization, body.action, body.feature,
+                                  visible=visible)  # fmt: skip
+    return _decision(found)
 
 
 @router.post("/sessions/start")

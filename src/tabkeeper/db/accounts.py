@@ -1,0 +1,225 @@
+"""The SQL of the billing account read model (DESIGN.md: the account a request is about is
+read once, as one read model, and handed down).
+
+One statement brings an organization, its billing organization (itself, or a
+sub-account's parent: SUB-2), that one's subscription and credit balance row, and, when
+asked, the whole-organization usage counters of the subscription's current period: one
+row per counter (the account's columns repeated), or one row with no counter. Statements
+are built once per process; the values come as parameters.
+
+What comes back are frozen facts (plain values), never ORM rows: services/accounts.py
+turns them into a `BillingAccount` with its catalog, plan, status and period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, cast
+
+from sqlalchemy import Row, Select, Table, and_, bindparam, func, literal, select
+from sqlalchemy.orm import Session
+
+from tabkeeper.db.tables import Organization, Subscription
+from tabkeeper.db.tables_credits import CreditBalance
+from tabkeeper.db.tables_usage import UsageCounter
+
+TOTAL_SCOPE = ""
+"""The counters' scope of the whole organization (services/counters.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionFacts:
+    """A subscription's columns, under the attribute names of the `Subscription` row."""
+
+    id: int
+    state: str
+    plan_code: str
+    catalog_version_id: int
+    period_index: int
+    period_start: datetime
+    period_end: datetime
+    cancel_at_period_end: bool
+    trial_ends_at: datetime | None
+    trial_sessions: int | None
+    grace_ends_at: datetime | None
+    retention_ends_at: datetime | None
+    session_limit: int | None
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CreditFacts:
+    """The billing organization's credit balance row (CRD-1)."""
+
+    balance: int
+    period_key: str
+    refresh_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class CounterFacts:
+    """One meter's whole-organization counter in millionths (services/counters.py)."""
+
+    quantity: int
+    answered: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFacts:
+    """An organization as billing sees it, read in one statement."""
+
+    platform_id: int
+    id: int
+    code: str
+    parent_id: int | None
+    owner_id: int
+    owner_code: str
+    trial_used: bool
+    """The billing organization's (TRI-4)."""
+    subscription: SubscriptionFacts | None
+    credits: CreditFacts | None
+    counters: Mapping[str, CounterFacts] | None
+    """The current period's counters by meter; None when they were not read."""
+
+
+_USERS = cast(Table, Organization.__table__).alias("used_by")
+_OWNERS = cast(Table, Organization.__table__).alias("owner")
+_S = cast(Table, Subscription.__table__)
+_B = cast(Table, CreditBalance.__table__)
+_C = cast(Table, UsageCounter.__table__)
+_SUBSCRIPTION_COLUMNS = (
+    "id", "state", "plan_code", "catalog_version_id", "period_index", "period_start",
+    "period_end", "cancel_at_period_end", "trial_ends_at", "trial_sessions",
+    "grace_ends_at", "retention_ends_at", "session_limit", "started_at",
+)  # fmt: skip
+_ACCOUNT_FROM = (
+    _USERS.join(_OWNERS, _OWNERS.c.id == func.coalesce(_USERS.c.parent_id, _USERS.c.id))
+    .outerjoin(_S, _S.c.organization_id == _OWNERS.c.id)
+    .outerjoin(_B, _B.c.organization_id == _OWNERS.c.id)
+)
+_ACCOUNT_COLUMNS = (
+    _USERS.c.platform_id,
+    _USERS.c.id.label("used_by_id"),
+    _USERS.c.code,
+    _USERS.c.parent_id,
+    _OWNERS.c.id.label("owner_id"),
+    _OWNERS.c.code.label("owner_code"),
+    _OWNERS.c.trial_used,
+    *(_S.c[name].label(f"s_{name}") for name in _SUBSCRIPTION_COLUMNS),
+    _B.c.balance.label("b_balance"),
+    _B.c.period_key.label("b_period_key"),
+    _B.c.refresh_at.label("b_refresh_at"),
+)
+_PLAIN: Select[Any] = select(*_ACCOUNT_COLUMNS).select_from(_ACCOUNT_FROM)
+_COUNTED: Select[Any] = select(
+    *_ACCOUNT_COLUMNS, _C.c.meter.label("c_meter"), _C.c.quantity.label("c_quantity"),
+    _C.c.answered.label("c_answered"),
+).select_from(
+    _ACCOUNT_FROM.outerjoin(
+        _C,
+        and_(
+            _C.c.organization_id == _OWNERS.c.id,
+            _C.c.period_start == _S.c.period_start,
+            _C.c.scope == literal(TOTAL_SCOPE),
+        ),
+    )
+)  # fmt: skip
+
+
+def _by_code(statement: Select[Any]) -> Select[Any]:
+    return statement.where(
+        _USERS.c.platform_id == bindparam("platform"), _USERS.c.code == bindparam("code")
+    )
+
+
+def _by_codes(statement: Select[Any]) -> Select[Any]:
+    return statement.where(
+        _USERS.c.platform_id == bindparam("platform"),
+        _USERS.c.code.in_(bindparam("codes", expanding=True)),
+    )
+
+
+def _by_id(statement: Select[Any]) -> Select[Any]:
+    return statement.where(
+        _USERS.c.platform_id == bindparam("platform"), _USERS.c.id == bindparam("organization")
+    )
+
+
+_STATEMENTS = {
+    (kind, counted): select_(_COUNTED if counted else _PLAIN)
+    for kind, select_ in (("code", _by_code), ("codes", _by_codes), ("id", _by_id))
+    for counted in (False, True)
+}
+
+
+def account_by_code(
+    session: Session, platform_id: int, code: str, *, counters: bool = False
+) -> AccountFacts | None:
+    """The platform's organization `code` as billing sees it (None when unknown)."""
+    rows = _run(session, ("code", counters), {"platform": platform_id, "code": code})
+    return _facts(rows, counters) if rows else None
+
+
+def account_by_id(
+    session: Session, platform_id: int, organization_id: int, *, counters: bool = False
+) -> AccountFacts | None:
+    """The platform's organization `organization_id` (None when not the platform's)."""
+    rows = _run(
+        session, ("id", counters), {"platform": platform_id, "organization": organization_id}
+    )
+    return _facts(rows, counters) if rows else None
+
+
+def accounts_by_code(
+    session: Session, platform_id: int, codes: Iterable[str], *, counters: bool = False
+) -> dict[str, AccountFacts]:
+    """The platform's organizations `codes` (unknown ones left out), in one statement."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}
+    rows = _run(session, ("codes", counters), {"platform": platform_id, "codes": wanted})
+    grouped: dict[str, list[Row[Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row.code, []).append(row)
+    return {code: _facts(found, counters) for code, found in grouped.items()}
+
+
+def _run(session: Session, kind: tuple[str, bool], values: dict[str, Any]) -> list[Row[Any]]:
+    session.flush()  # plain statements on the connection do not flush the session
+    return list(session.connection().execute(_STATEMENTS[kind], values))
+
+
+def _facts(rows: Sequence[Row[Any]], counted: bool) -> AccountFacts:
+    row = rows[0]
+    subscription = None
+    if row.s_id is not None:
+        subscription = SubscriptionFacts(
+            **{name: getattr(row, f"s_{name}") for name in _SUBSCRIPTION_COLUMNS}
+        )
+    credits = None
+    if row.b_balance is not None:
+        credits = CreditFacts(int(row.b_balance), row.b_period_key, row.b_refresh_at)
+    counters = None
+    if counted:
+        counters = MappingProxyType(
+            {
+                found.c_meter: CounterFacts(int(found.c_quantity), int(found.c_answered))
+                for found in rows
+                if found.c_meter is not None
+            }
+        )
+    return AccountFacts(
+        platform_id=row.platform_id,
+        id=row.used_by_id,
+        code=row.code,
+        parent_id=row.parent_id,
+        owner_id=row.owner_id,
+        owner_code=row.owner_code,
+        trial_used=bool(row.trial_used),
+        subscription=subscription,
+        credits=credits,
+        counters=counters,
+    )
