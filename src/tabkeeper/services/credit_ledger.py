@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, bindparam, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import defer
 
 from tabkeeper.db.tables import CatalogVersion, Organization, Subscription
@@ -38,6 +38,8 @@ from tabkeeper.domain.ledger import (
 )
 from tabkeeper.domain.lifecycle import State, Status
 from tabkeeper.domain.utc import format_instant
+from tabkeeper.services import accounts
+from tabkeeper.services.accounts import BillingAccount
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import status_of
 from tabkeeper.services.records import insert_once
@@ -106,68 +108,23 @@ def account_from(holding: Holding, used_by_id: int, now: datetime) -> Account:
     )  # fmt: skip
 
 
-_USERS = cast(Table, Organization.__table__).alias("used_by")
-_OWNERS = cast(Table, Organization.__table__).alias("owner")
-_SUBSCRIPTIONS = cast(Table, Subscription.__table__)
-_S = _SUBSCRIPTIONS.c
-_ACCOUNT: Select[Any] = select(
-    _USERS.c.code,
-    _USERS.c.id.label("used_by_id"),
-    _OWNERS.c.id.label("owner_id"),
-    _OWNERS.c.trial_used,
-    _S.id, _S.state, _S.plan_code, _S.catalog_version_id, _S.period_start, _S.period_end,
-    _S.cancel_at_period_end, _S.trial_ends_at, _S.grace_ends_at, _S.retention_ends_at,
-).select_from(
-    _USERS.join(_OWNERS, _OWNERS.c.id == func.coalesce(_USERS.c.parent_id, _USERS.c.id))
-    .outerjoin(_SUBSCRIPTIONS, _S.organization_id == _OWNERS.c.id)
-)  # fmt: skip
-"""An organization, its billing organization (itself, or a sub-account's parent, SUB-2)
-and that one's subscription, in one query: the columns `status_of` and `period_key`
-read, under the names of the subscription's attributes."""
-_ACCOUNTS_BY_CODE = _ACCOUNT.where(
-    _USERS.c.platform_id == bindparam("platform"),
-    _USERS.c.code.in_(bindparam("codes", expanding=True)),
-)
-_ACCOUNT_BY_CODE = _ACCOUNT.where(
-    _USERS.c.platform_id == bindparam("platform"), _USERS.c.code == bindparam("code")
-)
-"""One code: no list to expand, so the statement is the same every time (the driver
-may prepare it)."""
-_ACCOUNT_BY_ID = _ACCOUNT.where(_USERS.c.id == bindparam("organization"))
-
-
 def accounts_by_code(b: Billing, codes: Iterable[str]) -> dict[str, Account]:
     """The accounts of the platform's organizations `codes` (unknown codes left out), in
-    one query; catalogs come from the process's store (a version never changes)."""
-    b.session.flush()  # plain statements on the connection do not flush the session
-    wanted = sorted(set(codes))
-    run = b.session.connection().execute
-    if len(wanted) == 1:
-        rows = run(_ACCOUNT_BY_CODE, {"platform": b.platform_id, "code": wanted[0]})
-    else:
-        rows = run(_ACCOUNTS_BY_CODE, {"platform": b.platform_id, "codes": wanted})
-    return {row.code: _account(b, row) for row in rows}
+    one statement (services/accounts.py); catalogs come from the process's store."""
+    found = accounts.accounts_by_code(b, set(codes))
+    return {code: _account(b, account) for code, account in found.items()}
 
 
 def account_of(b: Billing, organization: Organization) -> Account:
-    b.session.flush()
-    row = b.session.connection().execute(_ACCOUNT_BY_ID, {"organization": organization.id}).one()
-    return _account(b, row)
+    return _account(b, accounts.account_of(b, organization))
 
 
-def _account(b: Billing, row: Row[Any]) -> Account:
-    # The row has the subscription's (and the owner's `trial_used`) attribute names:
-    # status_of and period_key read only those, so the ORM rows are not loaded.
-    owner = cast(Organization, row)
-    if row.id is None or row.state == State.NONE:
-        catalog = b.current_catalog()[1]
-        return Account(row.used_by_id, row.owner_id, catalog, None, status_of(None, owner),
-                       "", None)  # fmt: skip
-    subscription = cast(Subscription, row)
-    catalog = b.store.catalog_by_id(b.session, b.platform_id, row.catalog_version_id)
+def _account(b: Billing, account: BillingAccount) -> Account:
+    subscription = cast(Subscription | None, account.subscription)
+    catalog = account.catalog or b.current_catalog()[1]
     return Account(
-        row.used_by_id, row.owner_id, catalog, catalog.plan(row.plan_code),
-        status_of(subscription, owner), period_key(subscription, b.now), row.period_end,
+        account.organization_id, account.owner_id, catalog, account.plan, account.status,
+        period_key(subscription, b.now), None if subscription is None else subscription.period_end,
     )  # fmt: skip
 
 
