@@ -88,15 +88,19 @@ def reader(engine: Engine) -> Engine:
     """`engine` for read-only work (the same pool; on SQLite a deferred BEGIN)."""
     found = _readers.get(engine)
     if found is None:
-        found = _readers[engine] = engine.execution_options(**{READ_ONLY: True})
+        options: dict[str, Any] = {READ_ONLY: True}
+        if engine.dialect.name == "postgresql":
+            options["postgresql_readonly"] = True
+        found = _readers[engine] = engine.execution_options(**options)
     return found
 
 
 @contextmanager
 def read_transaction(engine: Engine) -> Iterator[Session]:
     """A session for work that only reads. On SQLite it neither waits for a writer nor
-    blocks one: it reads the snapshot of its first statement. Writing in it is a bug (on
-    SQLite the write waits for, or fails against, a busy writer)."""
+    blocks one: it reads the snapshot of its first statement. Writing in it is a bug: on
+    PostgreSQL the transaction is READ ONLY (a write fails, so the tests find it), on
+    SQLite the write would wait for, or fail against, a busy writer."""
     with Session(reader(engine), expire_on_commit=False) as session, session.begin():
         yield session
 

@@ -162,7 +162,7 @@ class _Slots:
 
 def list_addons(b: Billing, organization: Organization) -> AddonsPanel:
     """The Add-ons panel: active add-on cards, the add-ons the plan allows, the total."""
-    subscription = require_subscription(b, organization)
+    subscription = require_subscription(b, organization, lock=False)
     catalog, plan = plan_of(b, subscription)
     rows = _rows(b, subscription)
     active = tuple(

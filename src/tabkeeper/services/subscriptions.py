@@ -82,10 +82,13 @@ def require_billing_level(organization: Organization) -> None:
         )
 
 
-def require_subscription(b: Billing, organization: Organization) -> Subscription:
-    """The organization's subscription, for a billing action (not from a sub-account)."""
+def require_subscription(
+    b: Billing, organization: Organization, *, lock: bool = True
+) -> Subscription:
+    """The organization's subscription, for a billing action (not from a sub-account);
+    locked unless `lock` is False (a read)."""
     require_billing_level(organization)
-    subscription = subscription_of(b, organization)
+    subscription = subscription_of(b, organization, lock=lock)
     if subscription is None:
         raise Refused("This organization has no subscription.", code="no_subscription")
     return subscription

@@ -58,7 +58,7 @@ def list_keys(
     api: ApiDep, caller: CallerDep, limit: LimitQuery = 20, cursor: CursorQuery = None
 ) -> Page[schemas.ApiKey]:
     caller.require_platform()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         query = select(ApiKey).where(ApiKey.platform_id == caller.platform_id)
         return page(b.session, query, ApiKey.id, limit, cursor, show_key)
 

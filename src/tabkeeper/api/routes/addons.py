@@ -82,7 +82,7 @@ def list_addons(organization: str, api: ApiDep, caller: CallerDep) -> schemas.Ad
     """The Add-ons & extras panel (PRT-1): the active add-on cards (price per slot, slots
     now and from the next billing date, what a slot adds), the add-ons the plan allows,
     and the total the next billing date bills."""
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         found = _owner_organization(b, caller, organization)
         panel = service.list_addons(b, found)
         return schemas.Addons(

@@ -58,7 +58,7 @@ def get_alerts(
 ) -> Alerts:
     """The meters whose usage alerts the member gets by e-mail besides the owner and
     billing admins (LIM-5)."""
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         found = organization_for(b, caller, organization)
         who = _member(caller, member)
         meters = service.alert_meters(b, found, who)

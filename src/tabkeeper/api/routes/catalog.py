@@ -27,7 +27,7 @@ def show_catalog(version: CatalogVersion, platform: Platform) -> schemas.Catalog
 @router.get("/catalog")
 def get_catalog(api: ApiDep, caller: CallerDep) -> schemas.Catalog:
     """The current catalog version: meters, plans, add-ons, AI feature rates."""
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         try:
             version = b.current_version()
         except InvalidInput:

@@ -42,7 +42,7 @@ def list_demo_requests(
     cursor: CursorQuery = None,
 ) -> Page[schemas.DemoRequest]:
     caller.require_platform()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         query = scoped(b, caller, select(DemoRequest), DemoRequest.organization_id, organization)
         codes = OrganizationCodes(b.session)
         return page(

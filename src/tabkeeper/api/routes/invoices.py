@@ -110,7 +110,7 @@ def list_invoices(
 ) -> Page[schemas.Invoice]:
     """Invoices, oldest first, without their lines; `status` narrows them."""
     caller.require_billing()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         query = select(Invoice).where(Invoice.platform_id == caller.platform_id)
         query = scoped(b, caller, query, Invoice.organization_id, organization)
         if status is not None:
@@ -148,7 +148,7 @@ def get_invoice_pdf(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> Res
 def get_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Invoice:
     """The invoice with its lines and totals (INV-2)."""
     caller.require_billing()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         row, organization = owned(b, caller, Invoice, invoice_id, "invoice")
         return _with_lines(b, organization.code, row)
 

@@ -172,7 +172,7 @@ def get_usage(organization: str, api: ApiDep, caller: CallerDep) -> schemas.Usag
     counters, never the event history. Usage is the billed organization's: a
     sub-account's share is in its breakdown (409 `sub_account` for a sub-account).
     Owner, billing admin or platform."""
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         found = organization_for(b, caller, organization)
         caller.require_billing()
         require_billing_level(found)

@@ -34,7 +34,7 @@ def list_notices(
     cursor: CursorQuery = None,
 ) -> Page[schemas.Notice]:
     caller.require_billing()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         query = select(Notice).where(Notice.platform_id == caller.platform_id)
         query = scoped(b, caller, query, Notice.organization_id, organization)
         if kind is not None:

@@ -75,7 +75,7 @@ def create_organization(
 def list_organizations(
     api: ApiDep, caller: CallerDep, limit: LimitQuery = 20, cursor: CursorQuery = None
 ) -> Page[schemas.Organization]:
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         query = select(Organization).where(Organization.platform_id == caller.platform_id)
         if not caller.is_platform:
             query = query.where(
@@ -89,7 +89,7 @@ def list_organizations(
 
 @router.get("/organizations/{code}")
 def get_organization(code: str, api: ApiDep, caller: CallerDep) -> schemas.Organization:
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         return show_organization(b, organization_for(b, caller, code))
 
 
@@ -114,7 +114,7 @@ def list_members(
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
 ) -> Page[schemas.Member]:
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         query = (
             select(Member)
             .join(Organization, Organization.id == Member.organization_id)

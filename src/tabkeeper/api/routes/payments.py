@@ -51,7 +51,7 @@ def list_payment_methods(
 ) -> Page[schemas.PaymentMethod]:
     """The cards saved, oldest first; `default` marks the one charged (PAY-2)."""
     caller.require_billing()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         query = scoped(
             b, caller, select(PaymentMethod), PaymentMethod.organization_id, organization
         )

@@ -64,7 +64,7 @@ def list_agents(
     cursor: CursorQuery = None,
 ) -> Page[schemas.Agent]:
     caller.require_billing()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         query = scoped(b, caller, select(Agent), Agent.organization_id, organization)
         codes = OrganizationCodes(b.session)
         return page(
@@ -80,7 +80,7 @@ def list_agents(
 @router.get("/agents/{agent_id}")
 def get_agent(agent_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Agent:
     caller.require_billing()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         row, organization = owned(b, caller, Agent, agent_id, "agent")
         return show_agent(organization.code, row)
 
@@ -118,7 +118,7 @@ def list_phone_numbers(
     cursor: CursorQuery = None,
 ) -> Page[schemas.PhoneNumber]:
     caller.require_billing()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         query = scoped(b, caller, select(PhoneNumber), PhoneNumber.organization_id, organization)
         codes = OrganizationCodes(b.session)
         return page(
@@ -134,7 +134,7 @@ def list_phone_numbers(
 @router.get("/phone_numbers/{number_id}")
 def get_phone_number(number_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.PhoneNumber:
     caller.require_billing()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         row, organization = owned(b, caller, PhoneNumber, number_id, "phone number")
         return show_number(organization.code, row)
 

@@ -82,7 +82,7 @@ def list_subscriptions(
     cursor: CursorQuery = None,
 ) -> Page[schemas.Subscription]:
     caller.require_billing()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         query = scoped(b, caller, select(Subscription), Subscription.organization_id, organization)
         return page(
             b.session,
@@ -101,7 +101,7 @@ def get_subscription(
     """The subscription card (SUB-1): state, badge, "Payment pending" banner, plan,
     period, trial counters, add-ons, the upcoming change, and usage per meter."""
     caller.require_billing()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         row, _ = owned(b, caller, Subscription, subscription_id, "subscription")
         return show_subscription(b, row)
 

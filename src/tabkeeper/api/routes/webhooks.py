@@ -82,7 +82,7 @@ def list_endpoints(
 ) -> Page[WebhookEndpoint]:
     caller.require_platform()
     after = decode_cursor(cursor)
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         found = [e for e in service.list_endpoints(b.session, caller.platform_id) if e.id > after]
     shown = found[:limit]
     more = len(found) > limit
@@ -96,7 +96,7 @@ def list_endpoints(
 @router.get("/webhook_endpoints/{endpoint_id}")
 def get_endpoint(endpoint_id: ObjectId, api: ApiDep, caller: CallerDep) -> WebhookEndpoint:
     caller.require_platform()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         row = b.session.get(EndpointRow, endpoint_id)
         if row is None or row.platform_id != caller.platform_id:
             raise service.not_found("webhook endpoint", endpoint_id)
@@ -135,7 +135,7 @@ def list_deliveries(
 ) -> Page[Delivery]:
     """Every try on record (NOT-2), oldest first."""
     caller.require_platform()
-    with api.billing(caller) as b:
+    with api.reading(caller) as b:
         found = service.list_deliveries(
             b.session, caller.platform_id, endpoint_id=endpoint_id, status=status_,
             limit=limit, after_id=decode_cursor(cursor) or None,
