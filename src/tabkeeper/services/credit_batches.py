@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from tabkeeper.db import credit_store as store
 from tabkeeper.domain.errors import InvalidInput, NotFound, TabkeeperError
 from tabkeeper.domain.ledger import (
     MAX_BATCH_USES,
@@ -39,12 +40,9 @@ from tabkeeper.domain.ledger import (
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_ledger import Account, accounts_by_code, as_grant, grant_rows
 from tabkeeper.services.credits import (
-    DRAW,
-    DRAW_FIRST,
     Used,
     earlier_uses,
     gate,
-    new_entries,
     put_back,
     require_allowed,
     take,
@@ -175,8 +173,7 @@ def _take_group(b: Billing, group: list[_Priced], checked: bool) -> list[Outcome
         answers[priced.key] = Used(use.feature, priced.count, priced.cost, balance, use.agent,
                                    b.now)  # fmt: skip
     if entries:
-        statement = new_entries(b.session.get_bind().dialect.name)
-        written = b.session.connection().execute(statement, entries).all()
+        written = store.insert_entries(b.session, entries)
         assert len(written) == len(entries), "entries are written under the balance lock"
     if crossed_into_exhaustion(before, balance, cheapest_use(account.catalog)):
         tell_exhausted(b, account, balance, epoch)
@@ -194,8 +191,7 @@ def _draws(b: Billing, owner_id: int, fresh: list[_Priced]) -> list[tuple[Draw, 
     total = sum(priced.cost for priced in fresh)
     if not total:
         return []
-    run = b.session.connection().execute
-    first = run(DRAW_FIRST, {"org": owner_id, "cost": total}).scalar()
+    first = store.draw_first(b.session, owner_id, total)
     if first is not None:
         return [(Draw(first, priced.cost),) for priced in fresh]
     grants: list[Grant] = [as_grant(row) for row in grant_rows(b, owner_id)]
@@ -209,8 +205,7 @@ def _draws(b: Billing, owner_id: int, fresh: list[_Priced]) -> list[tuple[Draw, 
             drawn[grant_id] = drawn.get(grant_id, 0) + credits
         grants = [replace(g, remaining=g.remaining - taken.get(g.id, 0)) for g in grants]
     for grant_id, credits in sorted(drawn.items()):
-        done = run(DRAW, {"grant": grant_id, "credits": credits}).first()
-        assert done is not None, "a grant never goes below zero"
+        assert store.draw(b.session, grant_id, credits), "a grant never goes below zero"
     return found
 
 

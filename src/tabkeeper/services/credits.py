@@ -31,15 +31,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Executable, Table, Update, bindparam, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 
+from tabkeeper.db import credit_store as store
 from tabkeeper.db.tables import Organization
-from tabkeeper.db.tables_credits import CreditBalance, CreditEntry, CreditGrant
+from tabkeeper.db.tables_credits import CreditBalance
 from tabkeeper.domain.catalog import Plan
 from tabkeeper.domain.decisions import Action, Snapshot, decide
 from tabkeeper.domain.errors import NotFound, Refused
@@ -48,7 +46,6 @@ from tabkeeper.domain.ledger import (
     CreditsExhausted,
     Draw,
     EntryKind,
-    GrantKind,
     allocate,
     cheapest_use,
     crossed_into_exhaustion,
@@ -85,79 +82,6 @@ __all__ = [
     "current_balance",
     "holding_of",
 ]
-
-_BALANCE_TABLE = cast(Table, CreditBalance.__table__)
-_GRANT_TABLE = cast(Table, CreditGrant.__table__)
-_ENTRY_TABLE = cast(Table, CreditEntry.__table__)
-_BALANCES = _BALANCE_TABLE.c
-_GRANTS = _GRANT_TABLE.c
-_ENTRIES = _ENTRY_TABLE.c
-
-_GATE: Update = (
-    update(_BALANCE_TABLE)
-    .where(
-        _BALANCES.organization_id == bindparam("org"),
-        _BALANCES.balance >= bindparam("cost"),
-        _BALANCES.period_key == bindparam("key"),
-        or_(_BALANCES.refresh_at.is_(None), _BALANCES.refresh_at > bindparam("now")),
-    )
-    .values(balance=_BALANCES.balance - bindparam("cost"))
-    .returning(_BALANCES.balance, _BALANCES.epoch)
-)
-"""The gate of a use: debit when the balance covers it and nothing is due."""
-
-_FIRST_GRANT = (
-    select(_GRANTS.id)
-    .where(_GRANTS.organization_id == bindparam("org"), _GRANTS.remaining > 0)
-    .order_by(
-        _GRANTS.kind != GrantKind.INCLUDED.value,
-        _GRANTS.priority,
-        _GRANTS.expires_at.is_(None),
-        _GRANTS.expires_at,
-        _GRANTS.id,
-    )
-    .limit(1)
-    .scalar_subquery()
-)
-DRAW_FIRST: Update = (
-    update(_GRANT_TABLE)
-    .where(_GRANTS.id == _FIRST_GRANT, _GRANTS.remaining >= bindparam("cost"))
-    .values(remaining=_GRANTS.remaining - bindparam("cost"))
-    .returning(_GRANTS.id)
-)
-"""The first grant in draw order (domain/ledger.py `draw_order`) pays the whole use."""
-
-DRAW: Update = (
-    update(_GRANT_TABLE)
-    .where(_GRANTS.id == bindparam("grant"), _GRANTS.remaining >= bindparam("credits"))
-    .values(remaining=_GRANTS.remaining - bindparam("credits"))
-    .returning(_GRANTS.id)
-)
-_PUT_BACK_GRANT: Update = (
-    update(_GRANT_TABLE)
-    .where(_GRANTS.id == bindparam("grant"))
-    .values(remaining=_GRANTS.remaining + bindparam("credits"))
-)
-_PUT_BACK: Update = (
-    update(_BALANCE_TABLE)
-    .where(_BALANCES.organization_id == bindparam("org"))
-    .values(balance=_BALANCES.balance + bindparam("cost"))
-)
-_EARLIER = select(
-    _ENTRIES.entry_key, _ENTRIES.feature, _ENTRIES.uses, _ENTRIES.amount,
-    _ENTRIES.balance_after, _ENTRIES.agent, _ENTRIES.at,
-).where(
-    _ENTRIES.organization_id == bindparam("org"),
-    _ENTRIES.entry_key.in_(bindparam("keys", expanding=True)),
-)  # fmt: skip
-"""Use entries taken before under some keys (their answers)."""
-
-
-@cache
-def new_entries(dialect: str) -> Executable:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING the key, of entries (built once)."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return insert(_ENTRY_TABLE).on_conflict_do_nothing().returning(_ENTRIES.entry_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,9 +203,7 @@ def _take_slowly(
 
 def gate(b: Billing, account: Account, cost: int) -> tuple[int, int] | None:
     """The balance after taking `cost`, and the epoch; None when the gate did not match."""
-    params = {"org": account.owner_id, "cost": cost, "key": account.period_key, "now": b.now}
-    found = b.session.connection().execute(_GATE, params).first()
-    return None if found is None else (int(found[0]), int(found[1]))
+    return store.gate(b.session, account.owner_id, cost, account.period_key, b.now)
 
 
 def _debit(
@@ -296,14 +218,13 @@ def _debit(
 ) -> Used:
     """The gate took `cost`: the grants pay it, the entry says so (or, for a use taken
     before, the debit is put back and the first answer given)."""
-    run = b.session.connection().execute
     owner_id = account.owner_id
     balance, epoch = gated
-    first = run(DRAW_FIRST, {"org": owner_id, "cost": cost}).scalar()
+    first = store.draw_first(b.session, owner_id, cost)
     draws = (Draw(first, cost),) if first is not None else draw(b, owner_id, cost)
     entry_key = f"use:{account.used_by_id}:{use_id}"
     entry = use_entry(account, entry_key, feature, count, agent, cost, balance, draws, b.now)
-    if run(new_entries(b.session.get_bind().dialect.name), entry).first() is None:
+    if not store.insert_entries(b.session, [entry]):
         put_back(b, owner_id, cost, draws)
         earlier = earlier_uses(b, owner_id, [entry_key])[entry_key]
         return earlier
@@ -347,28 +268,29 @@ def draw(b: Billing, owner_id: int, cost: int) -> tuple[Draw, ...]:
     grants = [as_grant(row) for row in grant_rows(b, owner_id)]
     draws = allocate(grants, cost, b.now)
     for part in draws:
-        taken = b.session.execute(DRAW, {"grant": part.grant_id, "credits": part.credits})
-        assert taken.first() is not None, "a grant never goes below zero"
+        assert store.draw(b.session, part.grant_id, part.credits), "a grant never goes below zero"
     return draws
 
 
 def put_back(b: Billing, owner_id: int, cost: int, draws: tuple[Draw, ...]) -> None:
     """Undo a debit of `cost` paid by `draws` (a use taken before)."""
-    run = b.session.connection().execute
-    run(_PUT_BACK, {"org": owner_id, "cost": cost})
-    for part in draws:
-        run(_PUT_BACK_GRANT, {"grant": part.grant_id, "credits": part.credits})
+    store.put_back(b.session, owner_id, cost, ((d.grant_id, d.credits) for d in draws))
 
 
 def earlier_uses(b: Billing, owner_id: int, keys: list[str]) -> dict[str, Used]:
     """The answers of the uses taken before under `keys` (duplicates), by key."""
-    rows = b.session.connection().execute(_EARLIER, {"org": owner_id, "keys": keys})
-    return {row.entry_key: _answer(row) for row in rows}
-
-
-def _answer(row: Any) -> Used:
-    return Used(row.feature or "", row.uses or 0, -row.amount, row.balance_after, row.agent,
-                row.at, duplicate=True)  # fmt: skip
+    return {
+        entry.entry_key: Used(
+            entry.feature,
+            entry.uses,
+            entry.credits,
+            entry.balance_after,
+            entry.agent,
+            entry.at,
+            duplicate=True,
+        )
+        for entry in store.earlier_entries(b.session, owner_id, keys)
+    }
 
 
 def tell_exhausted(b: Billing, account: Account, balance: int, epoch: int) -> None:
