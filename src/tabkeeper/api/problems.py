@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from tabkeeper.domain.errors import (
@@ -24,6 +25,7 @@ from tabkeeper.domain.errors import (
 )
 
 PROBLEM = "application/problem+json"
+INTERNAL_ERROR = "Something went wrong on our side; it was logged."
 
 
 class Problem(BaseModel):
@@ -103,7 +105,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         code = "not_found" if error.status_code == 404 else f"http_{error.status_code}"
         return problem(error.status_code, code, str(error.detail))
 
+    @app.exception_handler(DBAPIError)
+    async def _database_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, DBAPIError)
+        if not error.connection_invalidated:
+            log.exception("unexpected database error", exc_info=error)
+            return problem(500, "internal_error", INTERNAL_ERROR)
+        log.warning("the database connection was lost: %s", error.orig)
+        answer = problem(503, "database_unavailable",
+                         "The connection to the database was lost; retry the request.")  # fmt: skip
+        answer.headers["Retry-After"] = "1"
+        return answer
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=error)
-        return problem(500, "internal_error", "Something went wrong on our side; it was logged.")
+        return problem(500, "internal_error", INTERNAL_ERROR)

@@ -43,7 +43,11 @@ def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # No ping before each use of a pooled connection (a round trip per transaction,
+        # on the hot path). A connection the server dropped fails its first statement;
+        # SQLAlchemy then throws away every pooled connection older than that, and the
+        # API answers 503 `database_unavailable` (api/problems.py): the retry works.
+        return create_engine(url)
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
     if not in_memory:
