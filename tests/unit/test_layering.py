@@ -5,7 +5,9 @@ services; services call repositories and the pure domain.
   (`api.routes`); access checks live in services/access.py;
 - `services` imports neither the HTTP API (`api`) nor the billing tab (`portal`);
 - `db` does not depend on the payment providers (`payments`);
-- `domain` stays pure: tests/unit/test_purity.py.
+- `domain` stays pure: tests/unit/test_purity.py; the scenario format
+  (`simulation.scenario`, `.steps`, `.timeline`: file parsing) is pure as well: it reads
+  no database and calls no service.
 
 Every import in a module counts, a function's own imports included.
 """
@@ -25,6 +27,11 @@ RULES = [
     ("services", "tabkeeper.api"),
     ("services", "tabkeeper.portal"),
     ("db", "tabkeeper.payments"),
+    *(
+        (f"simulation/{module}", forbidden)
+        for module in ("scenario", "steps", "timeline")
+        for forbidden in ("sqlalchemy", "tabkeeper.db", "tabkeeper.services")
+    ),
 ]
 
 
