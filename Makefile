@@ -31,12 +31,13 @@ browser-deps:
 
 test-sqlite: install browser-deps
 	mkdir -p .pytest-tmp
-	TABKEEPER_REQUIRE_BROWSER=1 $(BIN)/pytest --basetemp=.pytest-tmp/sqlite \
+	TABKEEPER_REQUIRE_BROWSER=1 $(BIN)/pytest --durations=15 --basetemp=.pytest-tmp/sqlite \
 	  --cov=tabkeeper.domain --cov-branch --cov-report=term-missing:skip-covered
 
 test-postgres: install
 	mkdir -p .pytest-tmp
-	scripts/with-postgres $(BIN)/pytest -m db -p no:cacheprovider --basetemp=.pytest-tmp/postgres
+	scripts/with-postgres $(BIN)/pytest -m db -p no:cacheprovider --durations=15 \
+	  --basetemp=.pytest-tmp/postgres
 
 # The two runs at once, one a core; each one's output is printed when it ends.
 test: lint browser-deps

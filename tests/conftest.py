@@ -5,12 +5,14 @@ Hypothesis runs without deadlines: speed is measured in bench/, never asserted h
 Database tests take the `engine` fixture: a freshly migrated database per test, SQLite by
 default, or PostgreSQL when TABKEEPER_TEST_DATABASE_URL points at a server (as
 `make test` does through scripts/with-postgres). Tests that use it are marked `db`, so
-`pytest -m db` runs exactly them.
+`pytest -m db` runs exactly them. Alembic runs once per test run, into a template: on
+PostgreSQL each test's database is created from it, on SQLite its file is copied.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,15 +63,32 @@ def _postgres_template() -> Iterator[str | None]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """On SQLite: a database file migrated once and closed cleanly, copied for each test.
+
+    The file is in WAL mode (make_engine sets it on every connect, as it does on the
+    copies). Closing its last connection checkpoints the WAL into the file and removes
+    the -wal and -shm files, so the file alone is the whole database: checked below."""
+    path = tmp_path_factory.mktemp("template") / "tabkeeper.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    leftovers = [p.name for p in path.parent.iterdir() if p != path]
+    assert not leftovers, f"the template database was not closed cleanly: {leftovers}"
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path: Path, _postgres_template: str | None) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, _postgres_template: str | None
+) -> Iterator[str]:
     """The URL of an empty, migrated database of its own for this test."""
     if _postgres_template is None:
-        url = f"sqlite:///{tmp_path / 'tabkeeper.db'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
+        template: Path = request.getfixturevalue("_sqlite_template")
+        path = tmp_path / "tabkeeper.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
         return
     assert POSTGRES_URL
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")

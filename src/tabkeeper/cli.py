@@ -128,8 +128,8 @@ def keys_create(
 @app.command()
 def simulate(file: Path = typer.Argument(..., help="A scenario file, YAML or JSON.")) -> None:
     """Run a scenario on a fresh in-memory database; print its results as JSON."""
-    from tabkeeper.simulate import render
-    from tabkeeper.simulate import simulate as run_scenario
+    from tabkeeper.simulation.run import render
+    from tabkeeper.simulation.run import simulate as run_scenario
 
     data = _load(file)
     try:

@@ -37,14 +37,14 @@ from tabkeeper.demo.seed import PLATFORM_CODE, DemoIncomplete, DemoRun, _create_
 from tabkeeper.demo.story import ORGANIZATIONS, demo_catalog, demo_scenario
 from tabkeeper.domain.catalog import build_catalog
 from tabkeeper.domain.errors import TabkeeperError
-from tabkeeper.domain.scenario import TopUp, build_scenario
 from tabkeeper.domain.terms import build_terms
 from tabkeeper.pdf import invoice_pdf
 from tabkeeper.services.access import caller_for_key, caller_for_session
 from tabkeeper.services.catalog import ensure_platform
 from tabkeeper.services.context import CatalogStore
 from tabkeeper.settings import Settings
-from tabkeeper.simulate import Simulation
+from tabkeeper.simulation.run import Simulation
+from tabkeeper.simulation.scenario import TopUp, build_scenario
 
 NOW = datetime(2026, 3, 17, 14, 37, tzinfo=UTC)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, inspect, select
@@ -87,3 +88,32 @@ def test_migrations_build_exactly_the_schema_of_the_tables(engine: Engine) -> No
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), METADATA)
     assert differences == []
+
+
+def test_a_copied_template_is_the_database_a_migration_builds(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The test run copies one migrated SQLite file per test (tests/conftest.py): the copy
+    has the schema, the Alembic revision and the settings of a database migrated on its
+    own, and nothing but the file was needed (no -wal or -shm beside it)."""
+    if not is_sqlite(engine):
+        pytest.skip("SQLite only")
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    upgrade(fresh)
+
+    def described(of: Engine) -> tuple[object, ...]:
+        with of.connect() as connection:
+            schema = connection.exec_driver_sql(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+            ).all()
+            revision = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+            settings = [
+                connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "foreign_keys", "synchronous", "user_version")
+            ]
+            return tuple(schema), tuple(revision.all()), tuple(settings)
+
+    try:
+        assert described(engine) == described(fresh)
+    finally:
+        fresh.dispose()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tabkeeper.simulate import render, simulate
+from tabkeeper.simulation.run import render, simulate
 
 HERE = Path(__file__).parent
 SCENARIOS = sorted(HERE.glob("*.yaml"))

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from tabkeeper.simulate import simulate
+from tabkeeper.simulation.run import simulate
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios"
 

@@ -21,7 +21,8 @@ from tabkeeper.domain.decisions import Action
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput
 from tabkeeper.domain.money import Currency, Money
 from tabkeeper.domain.periods import ProrationMode
-from tabkeeper.domain.scenario import (
+from tabkeeper.domain.terms import BillingTerms, Timing, TrialTerms
+from tabkeeper.simulation.scenario import (
     STEPS,
     AddMember,
     AddPhoneNumber,
@@ -55,7 +56,6 @@ from tabkeeper.domain.scenario import (
     TopUp,
     build_scenario,
 )
-from tabkeeper.domain.terms import BillingTerms, Timing, TrialTerms
 
 USD = Currency.of("USD")
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -20,7 +20,6 @@ from tabkeeper.api.routes import (
     addons,
     alerts,
     catalog,
-    checkout_page,
     credits,
     demo_requests,
     invoices,
@@ -34,6 +33,7 @@ from tabkeeper.api.routes import (
 )
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
+from tabkeeper.payments import checkout_page
 from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.portal import routes as portal

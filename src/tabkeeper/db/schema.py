@@ -1,5 +1,5 @@
 """The whole schema: every module that defines tables, imported once, so that migrations,
-`create_all` and schema checks see all of them (the sandbox provider keeps its own)."""
+`create_all` and schema checks see all of them (the sandbox provider's own included)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from sqlalchemy import MetaData
 import tabkeeper.db.tables_access  # API keys, idempotent requests
 import tabkeeper.db.tables_credits  # credit balances, grants, ledger entries
 import tabkeeper.db.tables_notify  # webhook endpoints, deliveries
-import tabkeeper.db.tables_usage  # usage counters, billing periods, conversations
-import tabkeeper.payments.sandbox_store  # noqa: F401 - defines the sandbox_* tables
+import tabkeeper.db.tables_sandbox  # the sandbox payment provider's records
+import tabkeeper.db.tables_usage  # noqa: F401 - usage counters, billing periods, conversations
 from tabkeeper.db.tables import Base
 
 METADATA: MetaData = Base.metadata

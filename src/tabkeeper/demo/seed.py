@@ -3,7 +3,7 @@
 `seed_demo(engine, settings, now)` puts the demo platform into an empty database: the
 catalog of demo/catalog.yaml, an API key, and the organizations of demo/story.py, each
 brought to its state by the real services on a simulated clock that runs from weeks ago
-up to `now` (the simulator's machinery, tabkeeper/simulate.py: renewals, failed payments,
+up to `now` (the simulator's machinery, tabkeeper/simulation/run.py: renewals, failed payments,
 trial ends and scheduled changes are done by the billing clock on its way). Then it
 makes a fresh portal session per member shown and returns a `DemoReport`.
 
@@ -32,13 +32,6 @@ from tabkeeper.db.tables_access import ApiKey
 from tabkeeper.demo.story import NAMES, ORGANIZATIONS, demo_scenario
 from tabkeeper.domain.errors import Refused, TabkeeperError
 from tabkeeper.domain.lifecycle import badge
-from tabkeeper.domain.scenario import (
-    OrganizationSpec,
-    Scenario,
-    TimelineStep,
-    TopUp,
-    build_scenario,
-)
 from tabkeeper.domain.utc import require_utc
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services import organizations
@@ -49,7 +42,14 @@ from tabkeeper.services.context import CatalogStore, billing_for
 from tabkeeper.services.lifecycle import status_of
 from tabkeeper.services.subscriptions import subscription_of
 from tabkeeper.settings import Settings
-from tabkeeper.simulate import Simulation
+from tabkeeper.simulation.run import Simulation
+from tabkeeper.simulation.scenario import (
+    OrganizationSpec,
+    Scenario,
+    TimelineStep,
+    TopUp,
+    build_scenario,
+)
 from tabkeeper.worker.clock import BillingClock
 
 PLATFORM_CODE = "demo"

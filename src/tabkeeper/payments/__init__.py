@@ -2,7 +2,7 @@
 
 `provider` holds the PaymentProvider protocol and its values (CardOnFile, ChargeResult,
 Checkout) and errors; `sandbox` the provider with test cards that needs nothing outside
-the machine; `sandbox_store` the sandbox's own tables.
+the machine; `sandbox_store` the sandbox's queries on its own tables (db/tables_sandbox.py).
 """
 
 from tabkeeper.payments.provider import (

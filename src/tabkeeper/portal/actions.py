@@ -1,9 +1,10 @@
 """The billing tab's form posts (PRT-1, PRT-2): each is the API's own call.
 
-Every action calls the same route function (or, for the session limit, the same
-service) that the HTTP API runs for POST /v1/..., with the member's portal session as the
-caller, so roles (ACL-1), organization scoping (ACL-3) and every rule are the API's. A
-post must come from this origin and from a member who has the billing tab (ACL-2).
+Every action checks its input with the API's request body and calls the same service,
+with the same access checks (services/access.py), that the HTTP API runs for
+POST /v1/..., with the member's portal session as the caller, so roles (ACL-1),
+organization scoping (ACL-3) and every rule are the API's. A post must come from this
+origin and from a member who has the billing tab (ACL-2).
 
 Success: 303 back to the card, with the service's message ("Slots added successfully.",
 "Request received", ...) shown there once. Refusal (InvalidInput, Refused, Forbidden,
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Form, Request
@@ -23,10 +25,8 @@ from pydantic import BaseModel, ValidationError
 
 from tabkeeper.api import schemas_addons, schemas_billing, schemas_credits
 from tabkeeper.api.context import Api, get_api
-from tabkeeper.api.routes import addons as addon_routes
-from tabkeeper.api.routes import credits as credit_routes
-from tabkeeper.api.routes import demo_requests, payments, subscriptions
-from tabkeeper.api.routes.subscriptions import CHECKOUT_ID
+from tabkeeper.api.schemas_billing import ChangeStatus
+from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.domain.errors import (
     Forbidden,
     IllegalTransition,
@@ -47,8 +47,17 @@ from tabkeeper.portal.web import (
     require_same_origin,
     status_of,
 )
-from tabkeeper.services import session_starts
-from tabkeeper.services.access import Caller
+from tabkeeper.services import (
+    addons,
+    changes,
+    checkout,
+    credit_purchases,
+    payments,
+    session_starts,
+    subscriptions,
+)
+from tabkeeper.services.access import Caller, organization_for, owned
+from tabkeeper.services.context import Billing, UnitOfWork
 from tabkeeper.services.subscriptions import subscription_of
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
@@ -117,6 +126,16 @@ def _subscription_id(api: Api, caller: Caller, viewer: views.Viewer) -> int:
         return row.id
 
 
+def _subscribed(b: Billing, caller: Caller, subscription_id: int) -> Organization:
+    """The organization billed for subscription `subscription_id`, as the caller sees it."""
+    _, organization = owned(b, caller, Subscription, subscription_id, "subscription")
+    return organization
+
+
+def _work(api: Api, caller: Caller) -> UnitOfWork:
+    return partial(api.billing, caller)
+
+
 def _plan_name(api: Api, caller: Caller, plan: str) -> str:
     with api.billing(caller) as b:
         found = b.current_catalog()[1].plans.get(plan)
@@ -131,17 +150,27 @@ def subscribe(request: Request, plan: str) -> Response:
     """SUB-3: to the provider's hosted checkout; it sends the member back to the tab."""
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
-        return_url = f"{str(request.base_url).rstrip('/')}/portal/?checkout={CHECKOUT_ID}"
+        base = str(request.base_url).rstrip("/")
+        return_url = f"{base}/portal/?checkout={checkout.CHECKOUT_ID}"
         body = _body(
             schemas_billing.SubscribeIn,
             organization=viewer.organization.code,
             plan=plan,
             return_url=return_url,
         )
-        answer = subscriptions.subscribe(body, api, caller)
-        if answer.subscription is not None or answer.checkout.url is None:
+        opened = checkout.open_checkout(
+            _work(api, caller),
+            api.provider,
+            caller,
+            body.organization,
+            body.plan,
+            body.addons,
+            body.return_url,
+            api.settings.public_url,
+        )
+        if opened.subscription_id is not None or opened.url is None:
             return Flash("subscription", f"Your {_plan_name(api, caller, plan)} plan has started.")
-        url, public = answer.checkout.url, api.settings.public_url.rstrip("/")
+        url, public = opened.url, api.settings.public_url.rstrip("/")
         if url.startswith(public + "/"):
             url = url[len(public) :]  # this server's page, on the host the member uses
         return RedirectResponse(url, status_code=303)
@@ -157,7 +186,11 @@ def book_demo(request: Request, plan: str) -> Response:
         body = _body(
             schemas_billing.DemoRequestIn, organization=viewer.organization.code, plan=plan
         )
-        return Flash("plans", demo_requests.book_demo(body, api, caller).message)
+        caller.require_billing()
+        with api.billing(caller) as b:
+            organization = organization_for(b, caller, body.organization)
+            message = subscriptions.request_demo(b, organization, body.plan, caller.member)
+        return Flash("plans", message)
 
     return _act(request, "plans", do)
 
@@ -183,12 +216,18 @@ def change_plan(
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
         body = _body(schemas_billing.ChangeIn, plan=plan, when=when_of(when, date))
-        change = subscriptions.change_plan(_subscription_id(api, caller, viewer), body, api, caller)
+        subscription_id = _subscription_id(api, caller, viewer)
+        caller.require_billing()
+        timing = changes.parse_when(body.when)
+        with api.billing(caller) as b:
+            organization = _subscribed(b, caller, subscription_id)
+            change = changes.change_plan(b, organization, body.plan, timing, caller.member)
+            status, starts_at = ChangeStatus(change.status), change.effective_at
         name = _plan_name(api, caller, plan)
-        if change.status == schemas_billing.ChangeStatus.AWAITING_APPROVAL:
+        if status is ChangeStatus.AWAITING_APPROVAL:
             return Flash("upcoming", f"Your change to {name} waits for approval.")
-        if change.status == schemas_billing.ChangeStatus.SCHEDULED and change.starts_at:
-            return Flash("upcoming", f"{name} starts on {change.starts_at:%Y-%m-%d}.")
+        if status is ChangeStatus.SCHEDULED and starts_at:
+            return Flash("upcoming", f"{name} starts on {starts_at:%Y-%m-%d}.")
         return Flash("subscription", f"Your subscription was updated: you are now on {name}.")
 
     return _act(request, "plans", do)
@@ -200,7 +239,9 @@ def cancel_scheduled_change(request: Request) -> Response:
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
         subscription_id = _subscription_id(api, caller, viewer)
-        subscriptions.cancel_scheduled_change(subscription_id, api, caller)
+        caller.require_billing()
+        with api.billing(caller) as b:
+            changes.cancel_scheduled_change(b, _subscribed(b, caller, subscription_id))
         return Flash("subscription", "The scheduled plan change was canceled.")
 
     return _act(request, "subscription", do)
@@ -214,8 +255,12 @@ def cancel(request: Request) -> Response:
     """SUB-7: canceled at the period's end; usable until then."""
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
-        shown = subscriptions.cancel(_subscription_id(api, caller, viewer), api, caller)
-        until = f"{shown.ends_at:%Y-%m-%d}" if shown.ends_at else "the end of the period"
+        subscription_id = _subscription_id(api, caller, viewer)
+        caller.require_billing()
+        with api.billing(caller) as b:
+            row = subscriptions.cancel(b, _subscribed(b, caller, subscription_id))
+            ends_at = row.period_end if row.cancel_at_period_end else None
+        until = f"{ends_at:%Y-%m-%d}" if ends_at else "the end of the period"
         return Flash(
             "subscription", f"Your subscription is canceled. It stays usable until {until}."
         )
@@ -228,7 +273,10 @@ def resume(request: Request) -> Response:
     """SUB-7: the cancellation undone before the period ends."""
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
-        subscriptions.resume(_subscription_id(api, caller, viewer), api, caller)
+        subscription_id = _subscription_id(api, caller, viewer)
+        caller.require_billing()
+        with api.billing(caller) as b:
+            subscriptions.resume(b, _subscribed(b, caller, subscription_id))
         return Flash("subscription", "Your subscription is resumed.")
 
     return _act(request, "subscription", do)
@@ -284,8 +332,12 @@ def _slots(request: Request, verb: str, addon: str, quantity: str) -> Response:
             addon=addon,
             quantity=slot_quantity(slots.parse_quantity(quantity)),
         )
-        change = addon_routes.add_slots if verb == "add" else addon_routes.remove_slots
-        return Flash("addons", change(body, api, caller).message)
+        change = addons.add_slots if verb == "add" else addons.remove_slots
+        with api.billing(caller) as b:
+            organization = organization_for(b, caller, body.organization)
+            caller.require_owner()
+            changed = change(b, organization, body.addon, body.quantity, caller.member)
+        return Flash("addons", changed.message)
 
     def refused(api: Api, error: TabkeeperError) -> Response:
         return slots_page(request, verb, addon, quantity, status_of(error), error.message)
@@ -316,7 +368,9 @@ def add_payment_method(request: Request, card: FormText = "") -> Response:
         body = _body(
             schemas_billing.PaymentMethodIn, organization=viewer.organization.code, card=card
         )
-        method = payments.add_payment_method(body, api, caller)
+        _, method = payments.add_payment_method(
+            _work(api, caller), api.provider, caller, body.organization, body.card
+        )
         return Flash(
             "payment", f"{method.brand.capitalize()} ending in {method.last4} is now your card."
         )
@@ -346,6 +400,10 @@ def top_up(request: Request, credits: OptionalText = "") -> Response:
         if not isinstance(count, int) or count < 1:
             raise InvalidInput("Enter how many credits to buy: a whole number greater than zero.")
         body = _body(schemas_credits.TopUpIn, organization=viewer.organization.code, credits=count)
-        return Flash("credits", credit_routes.top_up(body, api, caller).message)
+        with api.billing(caller) as b:
+            organization = organization_for(b, caller, body.organization)
+            caller.require_billing()
+            bought = credit_purchases.top_up(b, organization, body.credits, None, caller.member)
+        return Flash("credits", bought.message)
 
     return _act(request, "credits", do, values={"credits": credits})

@@ -14,10 +14,10 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from tabkeeper.api.context import Api, get_api
-from tabkeeper.api.routes.checkout_html import BEHAVIOUR
-from tabkeeper.api.routes.subscription_view import show_subscription
+from tabkeeper.api.subscription_view import show_subscription
 from tabkeeper.db.tables import CheckoutSession
 from tabkeeper.domain.errors import InvalidInput, Refused
+from tabkeeper.payments.checkout_html import BEHAVIOUR
 from tabkeeper.payments.sandbox import TEST_CARDS, SandboxProvider
 from tabkeeper.portal import slots, views
 from tabkeeper.portal.web import Flash, caller_of, render

@@ -26,7 +26,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from tabkeeper.api.context import get_api
-from tabkeeper.api.routes.lookup import owned
 from tabkeeper.db.tables import Invoice
 from tabkeeper.domain.errors import NotFound
 from tabkeeper.portal import views
@@ -51,6 +50,7 @@ from tabkeeper.portal.web import (
     take_flash,
     withheld_session,
 )
+from tabkeeper.services.access import owned
 
 router = APIRouter(prefix="/portal", route_class=PortalRoute, include_in_schema=False)
 TokenQuery = Annotated[str, Query(max_length=2000)]

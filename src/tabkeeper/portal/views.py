@@ -19,7 +19,7 @@ from math import ceil, floor
 from sqlalchemy import select
 
 from tabkeeper.api import schemas_billing as schemas
-from tabkeeper.api.routes.subscription_view import show_subscription
+from tabkeeper.api.subscription_view import show_subscription
 from tabkeeper.db.tables import Invoice, Organization, PaymentMethod, Subscription
 from tabkeeper.domain.catalog import AddOn, Catalog, MeterKind, Plan, Resource
 from tabkeeper.domain.decisions import (

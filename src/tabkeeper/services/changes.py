@@ -22,7 +22,7 @@ from tabkeeper.domain.invoicing import LineDraft, plan_line, proration_lines, un
 from tabkeeper.domain.lifecycle import PlanChanged, State
 from tabkeeper.domain.periods import Period, boundary
 from tabkeeper.domain.terms import Timing
-from tabkeeper.domain.utc import format_instant
+from tabkeeper.domain.utc import format_instant, parse_instant
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for
 from tabkeeper.services.context import Billing
@@ -41,6 +41,24 @@ from tabkeeper.services.subscriptions import (
 from tabkeeper.services.usage import usage_lines
 
 OPEN_CHANGE = ("awaiting_approval", "scheduled")
+
+
+TIMING_WORDS = (Timing.IMMEDIATELY.value, Timing.PERIOD_END.value)
+
+
+def parse_when(when: str | None) -> Timing | datetime | None:
+    """SUB-4: "immediately", "period_end", a custom date (ISO 8601 with a zone), or None
+    for the platform's default."""
+    if when is None or when in TIMING_WORDS:
+        return None if when is None else Timing(when)
+    try:
+        return parse_instant(when, "when")
+    except InvalidInput:
+        raise InvalidInput(
+            f'when: expected "immediately", "period_end" or a time with a zone such as '
+            f"2026-03-01T00:00:00Z, got {when!r}",
+            code="invalid_timing",
+        ) from None
 
 
 def upcoming_change(b: Billing, subscription: Subscription) -> ScheduledChange | None:

@@ -1,14 +1,17 @@
-"""Subscribing with a card in one call: quote, hosted checkout, completion (SUB-3).
+"""Subscribing through the provider's hosted checkout (SUB-3).
 
-The pieces (services/subscriptions.py) are what the HTTP API and the billing tab use
-across a browser round trip; this puts them together for callers that hold the card
-already: the simulator, the demo, tests. Each step is its own transaction and the
-provider is called between them, never inside one.
+`open_checkout` is the first half, what the HTTP API and the billing tab do: the member
+is sent to the checkout's page and the subscription starts when they pay there (the
+sandbox's page: payments/checkout_page.py). `subscribe_with_card` does it all in one
+call for callers that hold the card already: the simulator, the demo, tests. Each step is
+its own transaction and the provider is called between them, never inside one.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -17,8 +20,14 @@ from tabkeeper.clock import Clock
 from tabkeeper.db.tables import CheckoutSession, Subscription
 from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.money import Money
-from tabkeeper.payments.provider import CardDeclined, ChargeResult, PaymentProvider
-from tabkeeper.services.context import CATALOGS, CatalogStore, billing
+from tabkeeper.payments.provider import (
+    CardDeclined,
+    ChargeResult,
+    CheckoutStatus,
+    PaymentProvider,
+)
+from tabkeeper.services.access import Caller, organization_for
+from tabkeeper.services.context import CATALOGS, CatalogStore, UnitOfWork, billing
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.payments import customer_of
 from tabkeeper.services.subscriptions import (
@@ -26,6 +35,67 @@ from tabkeeper.services.subscriptions import (
     quote_subscription,
     record_checkout,
 )
+
+CHECKOUT_ID = "{CHECKOUT_ID}"
+"""In a `return_url`: replaced by the checkout's id when the member is sent back."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedCheckout:
+    """Where the member pays; or, for a plan that costs nothing, the subscription that
+    started at once (its checkout completed, with no URL)."""
+
+    checkout_id: str
+    url: str | None
+    amount: Money
+    status: CheckoutStatus
+    subscription_id: int | None
+
+
+def absolute(public_url: str, url: str) -> str:
+    """A URL of this server (a path) made absolute with the server's public URL."""
+    return public_url.rstrip("/") + url if url.startswith("/") else url
+
+
+def open_checkout(
+    work: UnitOfWork,
+    provider: PaymentProvider,
+    caller: Caller,
+    organization: str,
+    plan: str,
+    addons: Mapping[str, int],
+    return_url: str | None,
+    public_url: str,
+) -> OpenedCheckout:
+    """SUB-3: the checkout of `plan` for the organization `organization` (as the caller
+    sees it; owner, billing admin or the platform, ACL-1): checked and priced in one
+    transaction, opened at the provider with none open, recorded in a second one. Without
+    `return_url` the member comes back to the sandbox's page of the checkout."""
+    caller.require_billing()
+    with work() as b:
+        found = organization_for(b, caller, organization)
+        quote = quote_subscription(b, found, plan, addons)
+        currency = b.terms.currency
+        if quote.amount_due_minor == 0:
+            checkout = record_checkout(b, quote, "none", f"free_{secrets.token_hex(12)}", "")
+            started = complete_subscription(b, checkout, None, None)
+            if started is None:  # pragma: no cover - a free checkout is never declined
+                raise Refused("The subscription could not be started.", code="checkout_failed")
+            return OpenedCheckout(
+                checkout.provider_checkout_id,
+                None,
+                Money(0, currency),
+                CheckoutStatus.COMPLETED,
+                started.id,
+            )
+        customer, code = customer_of(found), found.code
+    return_url = return_url or absolute(public_url, f"/sandbox/checkout/{CHECKOUT_ID}")
+    amount = Money(quote.amount_due_minor, currency)
+    opened = provider.start_checkout(customer, amount, f"subscribe:{code}:{quote.plan}", return_url)
+    url = absolute(public_url, opened.url)
+    with work() as b:
+        record_checkout(b, quote, provider.name, opened.id, url)
+    return OpenedCheckout(opened.id, url, amount, opened.status, None)
 
 
 def subscribe_with_card(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from threading import Lock
 from weakref import WeakKeyDictionary
@@ -159,3 +159,8 @@ def billing(
     """A Billing context in its own transaction, committed when the block ends."""
     with transaction(engine) as session:
         yield billing_for(session, platform_id, now, store)
+
+
+UnitOfWork = Callable[[], AbstractContextManager[Billing]]
+"""Opens one transaction of one platform (committed when its block ends): what a use case
+that must call the payment provider between transactions is given by its entry point."""

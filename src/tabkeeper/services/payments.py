@@ -28,10 +28,12 @@ from tabkeeper.db.tables import (
     PaymentMethod,
     Subscription,
 )
+from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.lifecycle import PaymentFailed, PaymentSucceeded, State
 from tabkeeper.domain.money import Money
 from tabkeeper.payments.provider import CardOnFile, ChargeResult, PaymentProvider
-from tabkeeper.services.context import CATALOGS, Billing, CatalogStore, billing
+from tabkeeper.services.access import Caller, organization_for
+from tabkeeper.services.context import CATALOGS, Billing, CatalogStore, UnitOfWork, billing
 from tabkeeper.services.invoices import mark_paid, open_invoices
 from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.records import moment_key, notify, queue, set_work_status, table_of
@@ -306,3 +308,30 @@ def collect(
     with billing(engine, platform_id, clock.now(), store) as b:
         record_outcome(b, claim, result)
     return result
+
+
+def billed(organization: Organization) -> Organization:
+    """`organization`, when it is the one billed (SUB-2); a sub-account is refused."""
+    if organization.parent_id is not None:
+        raise Refused(
+            "Billing is at the organization level; add the card to the parent organization.",
+            code="sub_account",
+        )
+    return organization
+
+
+def add_payment_method(
+    work: UnitOfWork, provider: PaymentProvider, caller: Caller, organization: str, card: str
+) -> tuple[str, PaymentMethod]:
+    """PAY-2: `card` attached at the provider (with no transaction open) and saved as the
+    default of the organization `organization` (as the caller sees it; owner, billing
+    admin or the platform, ACL-1); its code and the saved method. A declined or unknown
+    card saves nothing."""
+    caller.require_billing()
+    with work() as b:
+        found = billed(organization_for(b, caller, organization))
+        organization_id, customer = found.id, customer_of(found)
+    attached = provider.attach(customer, card)
+    with work() as b:
+        found = _organization(b, organization_id)
+        return found.code, save_payment_method(b, found, attached)

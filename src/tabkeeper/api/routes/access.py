@@ -8,10 +8,14 @@ from sqlalchemy import select
 from tabkeeper.api import schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
-from tabkeeper.api.routes.organizations import organization_for
 from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.tables_access import ApiKey
-from tabkeeper.services.access import create_api_key, create_portal_session, revoke_api_key
+from tabkeeper.services.access import (
+    create_api_key,
+    create_portal_session,
+    organization_for,
+    revoke_api_key,
+)
 
 router = APIRouter(tags=["access"])
 

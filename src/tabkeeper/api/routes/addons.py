@@ -16,11 +16,10 @@ from tabkeeper.api import schemas_addons as schemas
 from tabkeeper.api import schemas_billing
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.routes.invoices import show_invoice
-from tabkeeper.api.routes.organizations import organization_for
 from tabkeeper.db.tables import Invoice, InvoiceLine, Organization
 from tabkeeper.domain.catalog import AddOn
 from tabkeeper.services import addons as service
-from tabkeeper.services.access import Caller
+from tabkeeper.services.access import Caller, organization_for
 from tabkeeper.services.context import Billing
 
 router = APIRouter(tags=["addons"])

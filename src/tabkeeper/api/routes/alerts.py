@@ -14,12 +14,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from tabkeeper.api.context import ApiDep, CallerDep
-from tabkeeper.api.routes.organizations import organization_for
 from tabkeeper.api.schemas import Code, Strict
 from tabkeeper.domain.errors import Forbidden, InvalidInput
 from tabkeeper.notify.kinds import USAGE_THRESHOLDS
 from tabkeeper.services import alerts as service
-from tabkeeper.services.access import Caller
+from tabkeeper.services.access import Caller, organization_for
 
 router = APIRouter(tags=["usage"])
 

@@ -29,13 +29,12 @@ from tabkeeper.api import schemas_credits as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
 from tabkeeper.api.routes.invoices import show_invoice
-from tabkeeper.api.routes.organizations import organization_for
 from tabkeeper.db.tables import InvoiceLine, Organization
 from tabkeeper.db.tables_credits import CreditEntry, CreditGrant
 from tabkeeper.domain.errors import Forbidden
 from tabkeeper.domain.money import Money
 from tabkeeper.services import credit_purchases, credit_reports
-from tabkeeper.services.access import Caller
+from tabkeeper.services.access import Caller, organization_for
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_batches import Use, consume_batch
 from tabkeeper.services.credits import Used, consume_by_code

@@ -13,9 +13,8 @@ from sqlalchemy import select
 from tabkeeper.api import schemas_billing as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
-from tabkeeper.api.routes.lookup import OrganizationCodes, scoped
-from tabkeeper.api.routes.organizations import organization_for
 from tabkeeper.db.tables import DemoRequest
+from tabkeeper.services.access import OrganizationCodes, organization_for, scoped
 from tabkeeper.services.subscriptions import request_demo
 
 router = APIRouter(tags=["subscriptions"])

@@ -24,12 +24,12 @@ from sqlalchemy import select
 from tabkeeper.api import schemas_billing as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
-from tabkeeper.api.routes.lookup import OrganizationCodes, owned, scoped
 from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import Invoice, InvoiceLine
 from tabkeeper.domain.errors import Refused
 from tabkeeper.pdf.invoice import caller_document, render_invoice_pdf
+from tabkeeper.services.access import OrganizationCodes, owned, scoped
 from tabkeeper.services.context import Billing
 from tabkeeper.services.payments import collect
 

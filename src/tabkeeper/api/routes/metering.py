@@ -22,8 +22,6 @@ from fastapi import APIRouter
 
 from tabkeeper.api import schemas_metering as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
-from tabkeeper.api.routes.lookup import owned
-from tabkeeper.api.routes.organizations import organization_for
 from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.domain.catalog import MeterKind
@@ -32,7 +30,7 @@ from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import quantity_string
 from tabkeeper.services import session_starts
-from tabkeeper.services.access import Caller
+from tabkeeper.services.access import Caller, organization_for, owned
 from tabkeeper.services.context import Billing
 from tabkeeper.services.limits import CreditsDue, check_by_code
 from tabkeeper.services.subscriptions import (

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from tabkeeper.api import schemas_billing as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
-from tabkeeper.api.routes.lookup import OrganizationCodes, scoped
 from tabkeeper.db.tables import Notice
+from tabkeeper.services.access import OrganizationCodes, scoped
 
 router = APIRouter(tags=["notices"])
 

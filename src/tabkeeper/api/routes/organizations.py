@@ -10,9 +10,9 @@ from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
 from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.tables import Member, Organization
-from tabkeeper.domain.errors import InvalidInput, NotFound
+from tabkeeper.domain.errors import NotFound
 from tabkeeper.services import organizations as service
-from tabkeeper.services.access import Caller, set_member_email
+from tabkeeper.services.access import organization_for, set_member_email
 from tabkeeper.services.context import Billing
 
 router = APIRouter(tags=["organizations"])
@@ -39,15 +39,6 @@ def show_member(organization: Organization, row: Member) -> schemas.Member:
         role=row.role,
         created_at=row.created_at,
     )
-
-
-def organization_for(b: Billing, caller: Caller, code: str) -> Organization:
-    """The organization `code` as the caller may see it; 404 for anything else (ACL-3)."""
-    try:
-        found = service.organization_by_code(b, code)
-    except InvalidInput:
-        raise NotFound("No such organization.") from None
-    return caller.require_sees(found)
 
 
 @router.post("/organizations", status_code=status.HTTP_201_CREATED)

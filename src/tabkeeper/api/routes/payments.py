@@ -12,17 +12,17 @@ Owner, billing admin or the platform's key (ACL-1); another organization's cards
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, status
 from sqlalchemy import select
 
 from tabkeeper.api import schemas_billing as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
-from tabkeeper.api.routes.lookup import OrganizationCodes, scoped
-from tabkeeper.api.routes.organizations import organization_for
-from tabkeeper.db.tables import Organization, PaymentMethod
-from tabkeeper.domain.errors import Refused
-from tabkeeper.services.payments import customer_of, save_payment_method
+from tabkeeper.db.tables import PaymentMethod
+from tabkeeper.services import payments as service
+from tabkeeper.services.access import OrganizationCodes, scoped
 
 router = APIRouter(tags=["payments"])
 
@@ -66,26 +66,12 @@ def list_payment_methods(
         )
 
 
-def _billed(organization: Organization) -> Organization:
-    if organization.parent_id is not None:
-        raise Refused(
-            "Billing is at the organization level; add the card to the parent organization.",
-            code="sub_account",
-        )
-    return organization
-
-
 @router.post("/payment_methods", status_code=status.HTTP_201_CREATED)
 def add_payment_method(
     body: schemas.PaymentMethodIn, api: ApiDep, caller: CallerDep
 ) -> schemas.PaymentMethod:
     """Add a card (PAY-2); it becomes the default that later invoices are charged to."""
-    caller.require_billing()
-    with api.billing(caller) as b:
-        organization = _billed(organization_for(b, caller, body.organization))
-        organization_id, customer = organization.id, customer_of(organization)
-    card = api.provider.attach(customer, body.card)
-    with api.billing(caller) as b:
-        found = b.session.get(Organization, organization_id)
-        assert found is not None
-        return show_method(found.code, save_payment_method(b, found, card))
+    code, method = service.add_payment_method(
+        partial(api.billing, caller), api.provider, caller, body.organization, body.card
+    )
+    return show_method(code, method)

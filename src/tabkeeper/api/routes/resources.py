@@ -14,11 +14,10 @@ from sqlalchemy import select
 from tabkeeper.api import schemas_billing as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
-from tabkeeper.api.routes.lookup import OrganizationCodes, owned, scoped
-from tabkeeper.api.routes.organizations import organization_for
 from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.tables import Agent, PhoneNumber
 from tabkeeper.services import organizations as service
+from tabkeeper.services.access import OrganizationCodes, organization_for, owned, scoped
 
 router = APIRouter(tags=["resources"])
 

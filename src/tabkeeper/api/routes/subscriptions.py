@@ -4,7 +4,7 @@ cancel a scheduled change, approve a held downgrade (SUB-4), cancel and resume (
 Subscribing to a plan that costs something opens the provider's hosted checkout: the
 request is checked and priced in one transaction, the provider is called with no
 transaction open, and the checkout is recorded in a second one; the subscription starts
-when the member pays on the checkout page (routes/checkout_page.py). A plan that costs
+when the member pays on the checkout page (payments/checkout_page.py). A plan that costs
 nothing (after account credit) starts at once.
 
 Who: the owner, a billing admin or the platform's key (ACL-1; plain members 403);
@@ -15,56 +15,23 @@ that is billed (SUB-2); a sub-account's members do not see it.
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime
+from functools import partial
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
 
 from tabkeeper.api import schemas_billing as schemas
-from tabkeeper.api.context import Api, ApiDep, CallerDep
+from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
-from tabkeeper.api.routes.lookup import owned, scoped
-from tabkeeper.api.routes.organizations import organization_for
-from tabkeeper.api.routes.subscription_view import show_change, show_subscription
 from tabkeeper.api.schemas import ObjectId
+from tabkeeper.api.subscription_view import show_change, show_subscription
 from tabkeeper.db.tables import Organization, Subscription
-from tabkeeper.domain.errors import InvalidInput, Refused
-from tabkeeper.domain.money import Money
-from tabkeeper.domain.terms import Timing
-from tabkeeper.domain.utc import parse_instant
-from tabkeeper.payments.provider import CheckoutStatus
-from tabkeeper.services import changes
+from tabkeeper.services import changes, checkout
 from tabkeeper.services import subscriptions as service
-from tabkeeper.services.access import Caller
+from tabkeeper.services.access import Caller, owned, scoped
 from tabkeeper.services.context import Billing
-from tabkeeper.services.payments import customer_of
 
 router = APIRouter(tags=["subscriptions"])
-
-CHECKOUT_ID = "{CHECKOUT_ID}"
-"""In a `return_url`: replaced by the checkout's id when the member is sent back."""
-TIMING_WORDS = (Timing.IMMEDIATELY.value, Timing.PERIOD_END.value)
-
-
-def parse_when(when: str | None) -> Timing | datetime | None:
-    """SUB-4: "immediately", "period_end", a custom date (ISO 8601 with a zone), or None
-    for the platform's default."""
-    if when is None or when in TIMING_WORDS:
-        return None if when is None else Timing(when)
-    try:
-        return parse_instant(when, "when")
-    except InvalidInput:
-        raise InvalidInput(
-            f'when: expected "immediately", "period_end" or a time with a zone such as '
-            f"2026-03-01T00:00:00Z, got {when!r}",
-            code="invalid_timing",
-        ) from None
-
-
-def absolute(api: Api, url: str) -> str:
-    """A URL of this server (a path) made absolute with TABKEEPER_PUBLIC_URL."""
-    return api.settings.public_url.rstrip("/") + url if url.startswith("/") else url
 
 
 def _subscription(b: Billing, caller: Caller, subscription_id: ObjectId) -> Organization:
@@ -111,46 +78,31 @@ def subscribe(body: schemas.SubscribeIn, api: ApiDep, caller: CallerDep) -> sche
     """Subscribe through the provider's checkout (SUB-3): the answer has the checkout's
     URL, where the member pays; the subscription starts when the payment succeeds. A plan
     that costs nothing starts at once (the answer has the subscription)."""
-    caller.require_billing()
-    with api.billing(caller) as b:
-        organization = organization_for(b, caller, body.organization)
-        quote = service.quote_subscription(b, organization, body.plan, body.addons)
-        currency = b.terms.currency
-        if quote.amount_due_minor == 0:
-            checkout = service.record_checkout(
-                b, quote, "none", f"free_{secrets.token_hex(12)}", ""
-            )
-            started = service.complete_subscription(b, checkout, None, None)
-            if started is None:  # pragma: no cover - a free checkout is never declined
-                raise Refused("The subscription could not be started.", code="checkout_failed")
-            return schemas.Subscribed(
-                checkout=schemas.Checkout(
-                    id=checkout.provider_checkout_id,
-                    url=None,
-                    amount_minor=0,
-                    currency=currency.code,
-                    status=CheckoutStatus.COMPLETED,
-                ),
-                subscription=show_subscription(b, started),
-            )
-        customer, code = customer_of(organization), organization.code
-    return_url = body.return_url or absolute(api, f"/sandbox/checkout/{CHECKOUT_ID}")
-    amount = Money(quote.amount_due_minor, currency)
-    opened = api.provider.start_checkout(
-        customer, amount, f"subscribe:{code}:{quote.plan}", return_url
+    opened = checkout.open_checkout(
+        partial(api.billing, caller),
+        api.provider,
+        caller,
+        body.organization,
+        body.plan,
+        body.addons,
+        body.return_url,
+        api.settings.public_url,
     )
-    url = absolute(api, opened.url)
-    with api.billing(caller) as b:
-        service.record_checkout(b, quote, api.provider.name, opened.id, url)
+    started = None
+    if opened.subscription_id is not None:
+        with api.billing(caller) as b:
+            row = b.session.get(Subscription, opened.subscription_id)
+            assert row is not None
+            started = show_subscription(b, row)
     return schemas.Subscribed(
         checkout=schemas.Checkout(
-            id=opened.id,
-            url=url,
-            amount_minor=amount.minor,
-            currency=currency.code,
+            id=opened.checkout_id,
+            url=opened.url,
+            amount_minor=opened.amount.minor,
+            currency=opened.amount.currency.code,
             status=opened.status,
         ),
-        subscription=None,
+        subscription=started,
     )
 
 
@@ -162,7 +114,7 @@ def change_plan(
     null for the platform's default. The answer is the change: applied, scheduled, or
     awaiting approval (a downgrade the platform holds for an operator)."""
     caller.require_billing()
-    when = parse_when(body.when)
+    when = changes.parse_when(body.when)
     with api.billing(caller) as b:
         organization = _subscription(b, caller, subscription_id)
         change = changes.change_plan(b, organization, body.plan, when, caller.member)

@@ -22,7 +22,28 @@ from tabkeeper.db.schema import METADATA
 from tabkeeper.db.tables import Organization
 from tabkeeper.domain.decisions import Decision
 from tabkeeper.domain.errors import InvalidInput, Refused, TabkeeperError
-from tabkeeper.domain.scenario import (
+from tabkeeper.domain.utc import format_instant
+from tabkeeper.payments.sandbox import SandboxProvider
+from tabkeeper.services import addons, changes, credit_purchases, organizations, subscriptions
+from tabkeeper.services.catalog import ensure_platform, import_catalog
+from tabkeeper.services.checkout import subscribe_with_card
+from tabkeeper.services.context import Billing, CatalogStore, billing
+from tabkeeper.services.invoices import open_invoices
+from tabkeeper.services.limits import check
+from tabkeeper.services.payments import (
+    clear_payment_methods,
+    collect,
+    customer_of,
+    save_payment_method,
+)
+from tabkeeper.services.session_starts import (
+    reset_session_limit,
+    set_session_limit,
+    start_session,
+)
+from tabkeeper.services.usage import ingest
+from tabkeeper.simulation.report import report
+from tabkeeper.simulation.scenario import (
     AddMember,
     AddPhoneNumber,
     AddSlots,
@@ -52,27 +73,6 @@ from tabkeeper.domain.scenario import (
     TopUp,
     build_scenario,
 )
-from tabkeeper.domain.utc import format_instant
-from tabkeeper.payments.sandbox import SandboxProvider
-from tabkeeper.services import addons, changes, credit_purchases, organizations, subscriptions
-from tabkeeper.services.catalog import ensure_platform, import_catalog
-from tabkeeper.services.checkout import subscribe_with_card
-from tabkeeper.services.context import Billing, CatalogStore, billing
-from tabkeeper.services.invoices import open_invoices
-from tabkeeper.services.limits import check
-from tabkeeper.services.payments import (
-    clear_payment_methods,
-    collect,
-    customer_of,
-    save_payment_method,
-)
-from tabkeeper.services.session_starts import (
-    reset_session_limit,
-    set_session_limit,
-    start_session,
-)
-from tabkeeper.services.usage import ingest
-from tabkeeper.simulate_report import report
 from tabkeeper.worker.clock import BillingClock
 
 Result = dict[str, Any]

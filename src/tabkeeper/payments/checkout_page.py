@@ -22,12 +22,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from tabkeeper.api.context import Api, get_api
-from tabkeeper.api.routes import checkout_html as html
-from tabkeeper.api.routes.subscriptions import CHECKOUT_ID
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import CheckoutSession, Organization
 from tabkeeper.domain.errors import IllegalTransition, Refused
 from tabkeeper.domain.money import Currency, Money
+from tabkeeper.payments import checkout_html as html
 from tabkeeper.payments import sandbox_store
 from tabkeeper.payments.provider import (
     CARD_DECLINED,
@@ -39,6 +38,7 @@ from tabkeeper.payments.provider import (
     UnknownCard,
 )
 from tabkeeper.payments.sandbox import SandboxProvider, checkout_url
+from tabkeeper.services.checkout import CHECKOUT_ID
 from tabkeeper.services.context import billing_for
 from tabkeeper.services.subscriptions import complete_subscription
 

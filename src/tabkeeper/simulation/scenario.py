@@ -1,9 +1,9 @@
 """A scenario file (SCENARIOS.md "The file"), read and validated whole.
 
-`build_scenario(data)` takes the document already loaded from YAML or JSON (no YAML here:
-the domain does no I/O) and returns a frozen `Scenario`: the billing terms (`settings`,
-terms.py), the catalog (catalog.py), the organizations and the timeline of steps
-(scenario_steps.py, read by scenario_timeline.py), up to `until` (required). An invalid
+`build_scenario(data)` takes the document already loaded from YAML or JSON (no YAML here,
+and no I/O) and returns a frozen `Scenario`: the billing terms (`settings`,
+domain/terms.py), the catalog (domain/catalog.py), the organizations and the timeline of
+steps (steps.py, read by timeline.py), up to `until` (required). An invalid
 file gives ONE InvalidConfig naming its path in the file (`timeline[3].plan: unknown plan
 'gold'`); catalog paths start with "catalog.". Unknown keys are errors everywhere: a typo
 must not pass. The error reported is the first in document order (settings, catalog,
@@ -25,7 +25,7 @@ sub-account and must name another organization that is not itself a sub-account 
 there are no cycles).
 
 The step classes and the closed sets of names (payment methods, roles) live in
-scenario_steps.py and reading the timeline in scenario_timeline.py, to keep modules small;
+steps.py and reading the timeline in timeline.py, to keep modules small;
 this module re-exports them, so callers import everything from here.
 """
 
@@ -39,7 +39,9 @@ from types import MappingProxyType
 from tabkeeper.domain import fields
 from tabkeeper.domain.catalog import Catalog, build_catalog
 from tabkeeper.domain.errors import InvalidConfig
-from tabkeeper.domain.scenario_steps import (
+from tabkeeper.domain.terms import BillingTerms, build_terms, check_terms_with_catalog
+from tabkeeper.domain.utc import format_instant
+from tabkeeper.simulation.steps import (
     STEPS,
     AddMember,
     AddPhoneNumber,
@@ -70,9 +72,7 @@ from tabkeeper.domain.scenario_steps import (
     TimelineStep,
     TopUp,
 )
-from tabkeeper.domain.scenario_timeline import build_timeline, first_owner, read_instant
-from tabkeeper.domain.terms import BillingTerms, build_terms, check_terms_with_catalog
-from tabkeeper.domain.utc import format_instant
+from tabkeeper.simulation.timeline import build_timeline, first_owner, read_instant
 
 __all__ = [
     "STEPS",

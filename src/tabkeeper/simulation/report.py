@@ -19,12 +19,12 @@ from tabkeeper.db.tables import (
     SubscriptionHistory,
 )
 from tabkeeper.domain.lifecycle import State
-from tabkeeper.domain.scenario import Scenario
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.services.context import Billing, CatalogStore, billing_for
 from tabkeeper.services.credits import current_balance, holding_of
 from tabkeeper.services.subscriptions import plan_of
 from tabkeeper.services.usage import usage_report
+from tabkeeper.simulation.scenario import Scenario
 
 
 def _instant(moment: datetime | None) -> str | None:

@@ -1,7 +1,7 @@
 """The timeline of a scenario file (SCENARIOS.md "Steps"), read step by step.
 
 `build_timeline(data, terms, catalog, members)` reads the `timeline` list of a scenario
-into the step classes of scenario_steps.py; scenario.py calls it with the organizations
+into the step classes of steps.py; scenario.py calls it with the organizations
 already read. Every error is an InvalidConfig naming the path in the file
 (`timeline[3].plan: unknown plan 'gold'`, `timeline[2].do: unknown step 'upgrade'; ...`).
 
@@ -33,7 +33,9 @@ from tabkeeper.domain.catalog import Catalog
 from tabkeeper.domain.decisions import Action
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput
 from tabkeeper.domain.money import Money
-from tabkeeper.domain.scenario_steps import (
+from tabkeeper.domain.terms import BillingTerms, Timing
+from tabkeeper.domain.utc import format_instant, parse_instant, require_utc
+from tabkeeper.simulation.steps import (
     STEPS,
     AddMember,
     AddPhoneNumber,
@@ -63,8 +65,6 @@ from tabkeeper.domain.scenario_steps import (
     TimelineStep,
     TopUp,
 )
-from tabkeeper.domain.terms import BillingTerms, Timing
-from tabkeeper.domain.utc import format_instant, parse_instant, require_utc
 
 _COMMON = ("at", "do", "org", "as")
 _WHEN = "immediately, period_end or an ISO 8601 time such as 2026-01-01T00:00:00Z"
