@@ -81,11 +81,19 @@ class Callers:
         until = now + self.ttl
         if expires_at is not None and expires_at < until:
             until = expires_at
+        self.keep(credential_digest(credential), caller, until)
+        return caller
+
+    def keep(self, digest: bytes, caller: Caller, until: datetime) -> None:
+        """Trust `caller` for the credential until `until` (the oldest entry makes room)."""
         with self._lock:
+            self._entries.pop(digest, None)
             while len(self._entries) >= self.size:
                 del self._entries[next(iter(self._entries))]
-            self._entries[credential_digest(credential)] = (caller, until)
-        return caller
+            self._entries[digest] = (caller, until)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def forget_all(self) -> None:
         """After a key was revoked or a member removed: ask the database again."""
