@@ -13,6 +13,7 @@ can fix (a bad file, an unknown platform) print one line on stderr and exit with
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
@@ -158,7 +159,12 @@ def tick(
 
 @app.command()
 def worker(
-    interval: float = typer.Option(5.0, min=0.1, help="Seconds between two looks for work."),
+    interval: float = typer.Option(
+        5.0,
+        min=0.1,
+        help="The most seconds between two looks for work written by other processes "
+        "(work comes due on time whatever this is).",
+    ),
 ) -> None:
     """Run the billing clock (renewals, retries, trial ends, ... as they come due) and
     deliver the notices (e-mail, webhooks)."""
@@ -177,7 +183,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
     clock: bool = typer.Option(True, help="Also run the billing clock and the dispatcher."),
-    interval: float = typer.Option(5.0, min=0.1, help="Seconds between two worker ticks."),
+    interval: float = typer.Option(
+        30.0,
+        min=0.1,
+        help="The most seconds the billing clock sleeps before looking for work written by "
+        "other processes (this server's own requests wake it at once).",
+    ),
     demo: bool = typer.Option(
         False,
         "--demo",
@@ -192,13 +203,24 @@ def serve(
             print_demo(engine, settings, f"http://{host}:{port}")
         provider = SandboxProvider(engine, SystemClock())
         app_ = create_app(settings, engine, provider=provider)
-        stop = start_worker_thread(engine, settings, provider, interval) if clock else None
+        worker_thread = start_worker_thread(engine, settings, provider, interval) if clock else None
         typer.echo(f"tabkeeper on http://{host}:{port} (health: /health, API docs: /docs)")
+        typer.echo(f"HTTP parser: {http_parser()}; event loop: {event_loop()}")
         try:
             uvicorn.run(app_, host=host, port=port, log_level="info")
         finally:
-            if stop is not None:
-                stop.set()
+            if worker_thread is not None:
+                worker_thread.stop()
+
+
+def http_parser() -> str:
+    """What uvicorn's `http="auto"` takes: httptools (C) when installed, else h11."""
+    return "httptools" if importlib.util.find_spec("httptools") else "h11 (pure Python)"
+
+
+def event_loop() -> str:
+    """What uvicorn's `loop="auto"` takes: uvloop when installed, else asyncio's."""
+    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
 
 
 def print_demo(engine: Engine, settings: Settings, base_url: str) -> None:

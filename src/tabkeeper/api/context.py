@@ -2,23 +2,38 @@
 
 Routes open their transaction themselves (`api.billing(caller)`), commit when the block
 ends, and never hold a transaction while they call the payment provider (DESIGN.md: the
-entry point opens the transaction)."""
+entry point opens the transaction).
+
+One transaction, one thread hand-off per request: the dependencies here are async, and
+the caller comes from `Callers`, a short-lived in-process cache of who a credential is
+(keyed by its SHA-256), so that on a hit authenticating costs no database work and no
+thread. On a miss the credential is checked once, in a read transaction (it never waits
+for SQLite's writer), and kept for `CALLER_TTL`. The sync endpoint is then the one hand-off.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from tabkeeper.clock import Clock
-from tabkeeper.db.engine import read_transaction, transaction
+from tabkeeper.db.engine import read_transaction
 from tabkeeper.payments.provider import PaymentProvider
-from tabkeeper.services.access import Caller, authenticate
+from tabkeeper.services.access import (
+    Caller,
+    authenticate_credential,
+    credential_digest,
+    credential_of,
+)
 from tabkeeper.services.context import Billing, CatalogStore, billing, billing_for
 from tabkeeper.settings import Settings
 
@@ -26,6 +41,64 @@ bearer = HTTPBearer(
     auto_error=False,
     description="A platform API key (tk_...) or a member's portal session (ps_...).",
 )
+
+CALLER_TTL = timedelta(seconds=5)
+"""How long a credential found valid is taken on trust without asking the database: an
+API key revoked, or a member removed, by another process stops working within this time
+(in this process, revoking a key or removing a member forgets every cached caller at
+once). A portal session is never trusted past its own expiry, to the second."""
+CALLER_CACHE_SIZE = 1024
+"""The most credentials kept at once; past it the oldest entry makes room."""
+
+
+class Callers:
+    """Who recently authenticated credentials are: SHA-256 of the credential → the caller
+    and until when to trust it. Used from the event loop and from threads (a lock)."""
+
+    def __init__(self, ttl: timedelta = CALLER_TTL, size: int = CALLER_CACHE_SIZE) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[bytes, tuple[Caller, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes, now: datetime) -> Caller | None:
+        """The cached caller of a credential, unless missing or out of date."""
+        found = self._entries.get(digest)
+        if found is None:
+            return None
+        if now < found[1]:
+            return found[0]
+        with self._lock:
+            if self._entries.get(digest) is found:
+                del self._entries[digest]
+        return None
+
+    def authenticate(self, engine: Engine, credential: str, now: datetime) -> Caller:
+        """Check `credential` in the database (Unauthorized when it is not valid) and
+        keep its caller until `ttl` from now, or the credential's own expiry if sooner."""
+        with read_transaction(engine) as session:
+            caller, expires_at = authenticate_credential(session, credential, now)
+        until = now + self.ttl
+        if expires_at is not None and expires_at < until:
+            until = expires_at
+        self.keep(credential_digest(credential), caller, until)
+        return caller
+
+    def keep(self, digest: bytes, caller: Caller, until: datetime) -> None:
+        """Trust `caller` for the credential until `until` (the oldest entry makes room)."""
+        with self._lock:
+            self._entries.pop(digest, None)
+            while len(self._entries) >= self.size:
+                del self._entries[next(iter(self._entries))]
+            self._entries[digest] = (caller, until)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def forget_all(self) -> None:
+        """After a key was revoked or a member removed: ask the database again."""
+        with self._lock:
+            self._entries.clear()
 
 
 @dataclass
@@ -35,6 +108,7 @@ class Api:
     clock: Clock
     provider: PaymentProvider
     store: CatalogStore
+    callers: Callers = field(default_factory=Callers)
 
     def billing(self, caller: Caller) -> AbstractContextManager[Billing]:
         """A transaction of the caller's platform, committed when the block ends."""
@@ -54,18 +128,28 @@ def get_api(request: Request) -> Api:
     return api
 
 
-def get_caller(
+async def _api(request: Request) -> Api:
+    """get_api as a dependency that runs on the event loop (no thread hand-off)."""
+    return get_api(request)
+
+
+async def get_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     """Who calls: 401 (problem+json) without a valid API key or portal session."""
     api = get_api(request)
     header = None if credentials is None else f"Bearer {credentials.credentials}"
-    with transaction(api.engine) as session:
-        caller = authenticate(session, header, api.clock.now())
+    credential = credential_of(header)
+    now = api.clock.now()
+    caller = api.callers.get(credential_digest(credential), now)
+    if caller is None:
+        caller = await anyio.to_thread.run_sync(
+            api.callers.authenticate, api.engine, credential, now
+        )
     request.state.caller = caller
     return caller
 
 
-ApiDep = Annotated[Api, Depends(get_api)]
+ApiDep = Annotated[Api, Depends(_api)]
 CallerDep = Annotated[Caller, Depends(get_caller)]

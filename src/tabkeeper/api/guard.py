@@ -11,10 +11,15 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_NUL_MARKS = (b"\\u0000", b"\x00")
+_NUL = b"\x00"
+_ESCAPED_NUL = b"\\u0000"
 
 
 class NulGuard:
+    """Reads the body once, before the app: a body of one message (the usual case) is
+    checked and handed on as that same message, without a copy; a body in several is
+    joined once. Two scans of the bytes (C speed); no other work per request."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -24,17 +29,14 @@ class NulGuard:
             return
         query = scope.get("query_string", b"")
         path = scope.get("raw_path", b"") or scope["path"].encode("utf-8", "surrogateescape")
-        if b"%00" in query.lower() or b"\x00" in query or b"%00" in path or "\x00" in scope["path"]:
+        if b"%00" in query or _NUL in query or b"%00" in path or "\x00" in scope["path"]:
             await _refuse(send)
             return
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = bool(message.get("more_body", False))
-        body = b"".join(chunks)
-        if any(mark in body for mark in _NUL_MARKS):
+        first = await receive()
+        if first.get("more_body", False):
+            first = await _whole(receive, first)
+        body = first.get("body", b"")
+        if _NUL in body or _ESCAPED_NUL in body:
             await _refuse(send)
             return
         sent = False
@@ -46,9 +48,20 @@ class NulGuard:
             if sent:
                 return await receive()
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return first
 
         await self.app(scope, replay, send)
+
+
+async def _whole(receive: Receive, first: Message) -> Message:
+    """A body sent in several messages, as one."""
+    chunks = [first.get("body", b"")]
+    more = True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = bool(message.get("more_body", False))
+    return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
 
 async def _refuse(send: Send) -> None:

@@ -2,8 +2,19 @@
 first response and does nothing twice; the same key with another body is a 409.
 
 Keys belong to the caller (the hash of its Authorization header), so two platforms'
-keys never meet. A placeholder row is written before the request runs, so a second
-request with the key while the first still runs gets a 409 instead of running twice.
+keys never meet. A request without the header passes straight through: no body read, no
+wrapping, no database work.
+
+While a keyed request runs, its key holds a marker row ("in progress", with the process
+that claimed it and when), so that a second request with the key gets a 409
+`request_in_progress` instead of running twice. A crash must not strand the key: a marker
+whose request is no longer running is free, and the retry that finds it takes it over
+(one conditional UPDATE, so two retries never both run) and does the work. A marker is
+taken to be abandoned when
+- it is this process's own and this process runs no request with the key;
+- it was left by a process of this machine (the same boot and PID namespace) that is gone;
+- or it is older than `RUNNING_AT_MOST` (a process of another machine, or anywhere
+  without /proc): no request runs that long.
 Server errors (5xx) are not kept: the request may be retried with the same key.
 """
 
@@ -11,22 +22,104 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import threading
+import uuid
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables_access import IdempotentRequest
 
 KEPT_FOR = timedelta(hours=24)
+RUNNING_AT_MOST = timedelta(minutes=5)
+"""A marker older than this is free whoever left it: a request still running after five
+minutes is taken to be lost (the longest requests, a batch of 1,000 events or a payment,
+take seconds)."""
 HEADER = b"idempotency-key"
 IN_PROGRESS = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The process that runs a keyed request: its PID space (None when unknown), its PID,
+    and a random id of this run of it (a PID is reused, the id never)."""
+
+    space: str | None
+    pid: int
+    run: str
+
+
+@cache
+def _pid_space() -> str | None:
+    """This machine's boot and PID namespace: where a PID names one process."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return None
+
+
+@cache
+def _this_process(pid: int) -> Owner:
+    return Owner(_pid_space(), pid, uuid.uuid4().hex)
+
+
+def this_process() -> Owner:
+    return _this_process(os.getpid())  # a forked worker is a process of its own
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_running: Counter[tuple[str, str]] = Counter()
+"""The (caller, key) of the keyed requests this process runs (counted from before their
+marker is written until after their response is kept)."""
+_running_lock = threading.Lock()
+
+
+def _count(slot: tuple[str, str], change: int) -> None:
+    with _running_lock:
+        _running[slot] += change
+        if _running[slot] <= 0:
+            del _running[slot]
+
+
+def _abandoned(marker: IdempotentRequest, slot: tuple[str, str], now: datetime) -> bool:
+    """Whether the request of an "in progress" marker is known to run no more."""
+    if marker.created_at <= now - RUNNING_AT_MOST:
+        return True
+    data = marker.body.get("owner") if isinstance(marker.body, dict) else None
+    if not isinstance(data, dict):
+        return False
+    me = this_process()
+    if data.get("run") == me.run and data.get("pid") == me.pid:
+        with _running_lock:
+            return _running[slot] <= 1  # only the request asking
+    pid = data.get("pid")
+    if me.space is not None and data.get("space") == me.space and isinstance(pid, int):
+        return not _alive(pid)
+    return False
 
 
 class IdempotencyMiddleware:
@@ -38,30 +131,46 @@ class IdempotencyMiddleware:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        key = headers.get(HEADER)
+        key = authorization = None
+        for name, value in scope["headers"]:
+            if name == HEADER:
+                key = value
+            elif name == b"authorization":
+                authorization = value
         if key is None:
             await self.app(scope, receive, send)
             return
+        await self._keyed(scope, receive, send, key, authorization or b"")
+
+    async def _keyed(
+        self, scope: Scope, receive: Receive, send: Send, key_bytes: bytes, authorization: bytes
+    ) -> None:
         body = await _read_body(receive)
-        if not key or len(key) > 255:
+        if not key_bytes or len(key_bytes) > 255:
             await _problem(
                 send, 400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
             )
             return
-        caller = hashlib.sha256(headers.get(b"authorization", b"")).hexdigest()
+        slot = (hashlib.sha256(authorization).hexdigest(), key_bytes.decode("latin-1"))
         target = scope["path"].encode() + b"?" + scope.get("query_string", b"")
         request_hash = hashlib.sha256(target + b"\n" + body).hexdigest()
         api = self.api()
-        verdict = await anyio.to_thread.run_sync(
-            _claim, api, caller, key.decode("latin-1"), request_hash
-        )
-        if isinstance(verdict, Replay):
-            await _send_json(send, verdict.status, verdict.body, replayed=True)
-            return
-        if isinstance(verdict, Conflict):
-            await _problem(send, 409, verdict.code, verdict.detail)
-            return
+        _count(slot, 1)
+        try:
+            verdict = await anyio.to_thread.run_sync(_claim, api, slot, request_hash)
+            if isinstance(verdict, Replay):
+                await _send_json(send, verdict.status, verdict.body, replayed=True)
+                return
+            if isinstance(verdict, Conflict):
+                await _problem(send, 409, verdict.code, verdict.detail)
+                return
+            await self._run(scope, body, send, api, slot, verdict)
+        finally:
+            _count(slot, -1)
+
+    async def _run(
+        self, scope: Scope, body: bytes, send: Send, api: Any, slot: tuple[str, str], at: datetime
+    ) -> None:
         captured: list[Message] = []
 
         async def replay_body() -> Message:
@@ -73,7 +182,7 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_body, capture)
         except BaseException:
-            await anyio.to_thread.run_sync(_forget, api, caller, key.decode("latin-1"))
+            await anyio.to_thread.run_sync(_forget, api, slot, at)
             raise
         start = next(m for m in captured if m["type"] == "http.response.start")
         payload = b"".join(
@@ -81,11 +190,9 @@ class IdempotencyMiddleware:
         )
         status = int(start["status"])
         if status >= 500 or status == 401:
-            await anyio.to_thread.run_sync(_forget, api, caller, key.decode("latin-1"))
+            await anyio.to_thread.run_sync(_forget, api, slot, at)
         else:
-            await anyio.to_thread.run_sync(
-                _keep, api, caller, key.decode("latin-1"), status, payload
-            )
+            await anyio.to_thread.run_sync(_keep, api, slot, at, status, payload)
         for message in captured:
             await send(message)
 
@@ -114,66 +221,88 @@ class Conflict:
 IN_USE = Conflict("request_in_progress", "A request with this Idempotency-Key is still running.")
 
 
-def _claim(api: Any, caller: str, key: str, request_hash: str) -> Replay | Conflict | None:
-    """None: run the request (a placeholder is written); else replay or refuse."""
-    now = api.clock.now()
-    with transaction(api.engine) as session:
-        found = session.scalars(
-            select(IdempotentRequest).where(
-                IdempotentRequest.caller == caller, IdempotentRequest.key == key
-            )
-        ).first()
-        if found is not None and found.created_at <= now - KEPT_FOR:
-            session.delete(found)
-            session.flush()
-            found = None
-        if found is not None:
+def _marker(session: Session, slot: tuple[str, str]) -> IdempotentRequest | None:
+    caller, key = slot
+    return session.scalars(
+        select(IdempotentRequest).where(
+            IdempotentRequest.caller == caller, IdempotentRequest.key == key
+        )
+    ).first()
+
+
+def _claim(api: Any, slot: tuple[str, str], request_hash: str) -> Replay | Conflict | datetime:
+    """The moment of the claim (run the request: its marker is written), or a replay or a
+    refusal. A marker left by a request that runs no more is taken over."""
+    now: datetime = api.clock.now()
+    owner = {"owner": asdict(this_process())}
+    try:
+        with transaction(api.engine) as session:
+            found = _marker(session, slot)
+            if found is not None and found.created_at <= now - KEPT_FOR:
+                session.delete(found)
+                session.flush()
+                found = None
+            if found is None:
+                session.add(
+                    IdempotentRequest(
+                        caller=slot[0],
+                        key=slot[1],
+                        request_hash=request_hash,
+                        status_code=IN_PROGRESS,
+                        body=owner,
+                        created_at=now,
+                    )
+                )
+                return now
             if found.request_hash != request_hash:
                 return Conflict(
                     "idempotency_key_reused", "This Idempotency-Key was used with another request."
                 )
-            if found.status_code == IN_PROGRESS:
+            if found.status_code != IN_PROGRESS:
+                return Replay(found.status_code, found.body)
+            if not _abandoned(found, slot, now):
                 return IN_USE
-            return Replay(found.status_code, found.body)
-    try:
-        with transaction(api.engine) as session:
-            session.add(
-                IdempotentRequest(
-                    caller=caller,
-                    key=key,
-                    request_hash=request_hash,
-                    status_code=IN_PROGRESS,
-                    body={},
-                    created_at=now,
+            taken = session.execute(
+                update(IdempotentRequest)
+                .where(
+                    IdempotentRequest.id == found.id,
+                    IdempotentRequest.status_code == IN_PROGRESS,
+                    IdempotentRequest.created_at == found.created_at,
                 )
+                .values(body=owner, created_at=now)
+                .execution_options(synchronize_session=False)
             )
-    except IntegrityError:
+            rowcount: int = getattr(taken, "rowcount", 0)
+            return now if rowcount == 1 else IN_USE
+    except IntegrityError:  # another request inserted the key's marker first
         return IN_USE
-    return None
 
 
-def _keep(api: Any, caller: str, key: str, status: int, payload: bytes) -> None:
+def _ours(session: Session, slot: tuple[str, str], at: datetime) -> IdempotentRequest | None:
+    """The key's marker if it is still the one this request wrote at `at` (not taken
+    over by a retry after RUNNING_AT_MOST)."""
+    row = _marker(session, slot)
+    if row is None or row.status_code != IN_PROGRESS or row.created_at != at:
+        return None
+    return row
+
+
+def _keep(api: Any, slot: tuple[str, str], at: datetime, status: int, payload: bytes) -> None:
     try:
         body = json.loads(payload) if payload else None
     except ValueError:
         body = None
     with transaction(api.engine) as session:
-        row = session.scalars(
-            select(IdempotentRequest).where(
-                IdempotentRequest.caller == caller, IdempotentRequest.key == key
-            )
-        ).first()
+        row = _ours(session, slot, at)
         if row is not None:
             row.status_code, row.body = status, {"json": body}
 
 
-def _forget(api: Any, caller: str, key: str) -> None:
+def _forget(api: Any, slot: tuple[str, str], at: datetime) -> None:
     with transaction(api.engine) as session:
-        session.execute(
-            delete(IdempotentRequest).where(
-                IdempotentRequest.caller == caller, IdempotentRequest.key == key
-            )
-        )
+        row = _ours(session, slot, at)
+        if row is not None:
+            session.execute(delete(IdempotentRequest).where(IdempotentRequest.id == row.id))
 
 
 async def _send_json(send: Send, status: int, stored: Any, *, replayed: bool) -> None:

@@ -15,7 +15,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Select, select
@@ -161,13 +161,20 @@ def create_portal_session(
 
 def caller_for_session(session: Session, token: str, now: datetime) -> Caller:
     """The member a portal session token acts as; Unauthorized when forged or expired."""
+    return session_caller(session, token, now)[0]
+
+
+def session_caller(session: Session, token: str, now: datetime) -> tuple[Caller, datetime]:
+    """The member a portal session token acts as, and when the token expires (the first
+    moment it is refused); Unauthorized when forged or expired."""
     invalid = Unauthorized("The portal session is not valid or has expired.")
     try:
         payload, signature = token.removeprefix(SESSION_PREFIX).split(".")
         data = json.loads(_unb64(payload))
         platform_id, organization_id = int(data["p"]), int(data["o"])
         member, expires = str(data["m"]), int(data["e"])
-    except (ValueError, KeyError, TypeError):
+        expires_at = datetime.fromtimestamp(expires, UTC)
+    except (ValueError, KeyError, TypeError, OverflowError, OSError):
         raise invalid from None
     platform = session.get(Platform, platform_id)
     if platform is None or platform.portal_secret is None:
@@ -180,7 +187,7 @@ def caller_for_session(session: Session, token: str, now: datetime) -> Caller:
     row = member_row(session, organization_id, member)
     if row is None:
         raise invalid
-    return Caller(platform_id, organization_id, member, row.role)
+    return Caller(platform_id, organization_id, member, row.role), expires_at
 
 
 def member_row(session: Session, organization_id: int, member: str) -> Member | None:
@@ -194,16 +201,35 @@ def member_row(session: Session, organization_id: int, member: str) -> Member | 
     ).first()
 
 
-def authenticate(session: Session, authorization: str | None, now: datetime) -> Caller:
-    """The caller of a request from its Authorization header (Bearer <key or session>)."""
+def credential_of(authorization: str | None) -> str:
+    """The API key or portal session of an Authorization header (Bearer <credential>)."""
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthorized("Send Authorization: Bearer <API key or portal session>.")
     credential = authorization.removeprefix("Bearer ").strip()
+    if not credential.startswith((SESSION_PREFIX, KEY_PREFIX)):
+        raise Unauthorized("The API key is not valid.")
+    return credential
+
+
+def credential_digest(credential: str) -> bytes:
+    """The SHA-256 of a credential: what a cache of callers is keyed by (for an API key,
+    the stored key hash, as bytes)."""
+    return hashlib.sha256(credential.encode("utf-8")).digest()
+
+
+def authenticate_credential(
+    session: Session, credential: str, now: datetime
+) -> tuple[Caller, datetime | None]:
+    """The caller a credential of `credential_of` stands for, and when it expires (a
+    portal session; None for an API key, valid until revoked)."""
     if credential.startswith(SESSION_PREFIX):
-        return caller_for_session(session, credential, now)
-    if credential.startswith(KEY_PREFIX):
-        return caller_for_key(session, credential)
-    raise Unauthorized("The API key is not valid.")
+        return session_caller(session, credential, now)
+    return caller_for_key(session, credential), None
+
+
+def authenticate(session: Session, authorization: str | None, now: datetime) -> Caller:
+    """The caller of a request from its Authorization header (Bearer <key or session>)."""
+    return authenticate_credential(session, credential_of(authorization), now)[0]
 
 
 def set_member_email(session: Session, organization: Organization, member: str, email: str) -> None:

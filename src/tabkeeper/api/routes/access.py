@@ -71,4 +71,6 @@ def list_keys(
 def revoke_key(key_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.ApiKey:
     caller.require_platform()
     with api.billing(caller) as b:
-        return show_key(revoke_api_key(b.session, caller.platform_id, key_id, b.now))
+        shown = show_key(revoke_api_key(b.session, caller.platform_id, key_id, b.now))
+    api.callers.forget_all()  # the key stops working now (elsewhere within CALLER_TTL)
+    return shown

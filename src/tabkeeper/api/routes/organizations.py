@@ -139,4 +139,5 @@ def remove_member(member_id: ObjectId, api: ApiDep, caller: CallerDep) -> schema
             raise NotFound("No such member.")
         caller.require_owner()
         service.remove_member(b, organization, row.code)
-        return schemas.Deleted(id=member_id)
+    api.callers.forget_all()  # the member's portal sessions stop working now
+    return schemas.Deleted(id=member_id)
