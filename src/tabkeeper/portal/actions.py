@@ -15,7 +15,7 @@ and the answer's status (400, 403, 404 or 409); the service changed nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
@@ -68,6 +68,7 @@ OptionalText = Annotated[str, Form(max_length=200)]
 Outcome = Flash | Response
 Act = Callable[[Api, Caller, views.Viewer], Outcome]
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 
 CHOOSE_TIMING = (
     "Choose when the change applies: Immediately, End of the current period or On custom date."
@@ -126,10 +127,16 @@ def _subscription_id(api: Api, caller: Caller, viewer: views.Viewer) -> int:
         return row.id
 
 
-def _subscribed(b: Billing, caller: Caller, subscription_id: int) -> Organization:
-    """The organization billed for subscription `subscription_id`, as the caller sees it."""
-    _, organization = owned(b, caller, Subscription, subscription_id, "subscription")
-    return organization
+def _on_subscription(
+    api: Api, caller: Caller, viewer: views.Viewer, act: Callable[[Billing, Organization], T]
+) -> T:
+    """`act` on the organization billed for the viewer's subscription, in one transaction,
+    with the API's checks: billing rights (ACL-1), the subscription seen (ACL-3)."""
+    subscription_id = _subscription_id(api, caller, viewer)
+    caller.require_billing()
+    with api.billing(caller) as b:
+        _, organization = owned(b, caller, Subscription, subscription_id, "subscription")
+        return act(b, organization)
 
 
 def _work(api: Api, caller: Caller) -> UnitOfWork:
@@ -216,13 +223,15 @@ def change_plan(
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
         body = _body(schemas_billing.ChangeIn, plan=plan, when=when_of(when, date))
-        subscription_id = _subscription_id(api, caller, viewer)
-        caller.require_billing()
         timing = changes.parse_when(body.when)
-        with api.billing(caller) as b:
-            organization = _subscribed(b, caller, subscription_id)
+
+        def change_plan(
+            b: Billing, organization: Organization
+        ) -> tuple[ChangeStatus, datetime | None]:
             change = changes.change_plan(b, organization, body.plan, timing, caller.member)
-            status, starts_at = ChangeStatus(change.status), change.effective_at
+            return ChangeStatus(change.status), change.effective_at
+
+        status, starts_at = _on_subscription(api, caller, viewer, change_plan)
         name = _plan_name(api, caller, plan)
         if status is ChangeStatus.AWAITING_APPROVAL:
             return Flash("upcoming", f"Your change to {name} waits for approval.")
@@ -238,10 +247,7 @@ def cancel_scheduled_change(request: Request) -> Response:
     """SUB-4: "Cancel scheduled plan"."""
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
-        subscription_id = _subscription_id(api, caller, viewer)
-        caller.require_billing()
-        with api.billing(caller) as b:
-            changes.cancel_scheduled_change(b, _subscribed(b, caller, subscription_id))
+        _on_subscription(api, caller, viewer, changes.cancel_scheduled_change)
         return Flash("subscription", "The scheduled plan change was canceled.")
 
     return _act(request, "subscription", do)
@@ -255,11 +261,8 @@ def cancel(request: Request) -> Response:
     """SUB-7: canceled at the period's end; usable until then."""
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
-        subscription_id = _subscription_id(api, caller, viewer)
-        caller.require_billing()
-        with api.billing(caller) as b:
-            row = subscriptions.cancel(b, _subscribed(b, caller, subscription_id))
-            ends_at = row.period_end if row.cancel_at_period_end else None
+        row = _on_subscription(api, caller, viewer, subscriptions.cancel)
+        ends_at = row.period_end if row.cancel_at_period_end else None
         until = f"{ends_at:%Y-%m-%d}" if ends_at else "the end of the period"
         return Flash(
             "subscription", f"Your subscription is canceled. It stays usable until {until}."
@@ -273,10 +276,7 @@ def resume(request: Request) -> Response:
     """SUB-7: the cancellation undone before the period ends."""
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
-        subscription_id = _subscription_id(api, caller, viewer)
-        caller.require_billing()
-        with api.billing(caller) as b:
-            subscriptions.resume(b, _subscribed(b, caller, subscription_id))
+        _on_subscription(api, caller, viewer, subscriptions.resume)
         return Flash("subscription", "Your subscription is resumed.")
 
     return _act(request, "subscription", do)
