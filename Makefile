@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install browser-deps run lint test test-sqlite test-postgres bench clean
+.PHONY: install system-deps browser-deps run lint test test-sqlite test-postgres bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: system-deps $(STAMP)
+
+# Pango and HarfBuzz for WeasyPrint's PDFs (apt-get when missing).
+system-deps:
+	scripts/system-deps
 
 run: install
 	$(BIN)/tabkeeper serve --demo --host $(HOST) --port $(PORT)
