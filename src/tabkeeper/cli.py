@@ -171,7 +171,10 @@ def worker(
     settings = Settings()
     stop = threading.Event()
     with _database(settings) as engine:
-        typer.echo(f"billing clock running every {interval:g} s; Ctrl-C stops it")
+        typer.echo(
+            f"billing clock running (due work on time; new work looked for at least every "
+            f"{interval:g} s); Ctrl-C stops it"
+        )
         try:
             run_worker(engine, settings, SandboxProvider(engine, SystemClock()), interval, stop)
         except KeyboardInterrupt:

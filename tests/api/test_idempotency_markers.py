@@ -89,3 +89,11 @@ def test_a_stale_marker_of_this_process_is_taken_over(api: ApiWorld) -> None:
     me = this_process()
     _marker(api, {"space": me.space, "pid": me.pid, "run": me.run}, timedelta(seconds=1))
     assert _post(api).status_code == 201
+
+
+def test_a_marker_of_an_earlier_run_of_this_pid_is_taken_over(api: ApiWorld) -> None:
+    """A restarted server that got the PID of the one that died (PID 1 in a container):
+    the marker of the earlier run is taken over."""
+    me = this_process()
+    _marker(api, {"space": me.space, "pid": me.pid, "run": "earlier"}, timedelta(seconds=1))
+    assert _post(api).status_code == 201

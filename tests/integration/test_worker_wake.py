@@ -11,12 +11,13 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 
+from tabkeeper.db.engine import read_transaction, transaction
 from tabkeeper.notify.dispatcher import Dispatcher
 from tabkeeper.settings import Settings
 from tabkeeper.worker.loop import run_worker
-from tabkeeper.worker.wake import Alarm, next_due_at
+from tabkeeper.worker.wake import Alarm, next_due_at, ring_on_commit
 from tests.integration.conftest import FEB_1, JAN_1, World
 
 LEASE = timedelta(minutes=5)
@@ -90,3 +91,22 @@ def test_idle_loop_looks_once_and_sleeps_until_woken(world: World, engine: Engin
         assert _eventually(lambda: world.charges() == 2)  # the checkout and the renewal
     assert world.invoices() == invoices + 1
     assert len(looks) <= 3  # BEGIN, the look, COMMIT: nothing more while asleep
+
+
+def test_only_a_commit_that_wrote_rings_the_alarm(world: World) -> None:
+    """A write transaction rings the alarm when it changed rows; a read transaction never
+    does, nor (on SQLite, where the driver counts changes) one that changed nothing."""
+    alarm = Alarm()
+    stop = ring_on_commit(world.engine, alarm)
+    try:
+        with read_transaction(world.engine) as session:
+            session.execute(select(1))
+        assert not alarm.wait(0)
+        with transaction(world.engine) as session:
+            session.execute(select(1))
+        assert alarm.wait(0) == (world.engine.dialect.name != "sqlite")
+        alarm.clear()
+        world.organization("acme")
+        assert alarm.wait(0)
+    finally:
+        stop()

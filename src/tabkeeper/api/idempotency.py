@@ -12,7 +12,8 @@ whose request is no longer running is free, and the retry that finds it takes it
 (one conditional UPDATE, so two retries never both run) and does the work. A marker is
 taken to be abandoned when
 - it is this process's own and this process runs no request with the key;
-- it was left by a process of this machine (the same boot and PID namespace) that is gone;
+- it was left by a process of this machine (the same boot and PID namespace) that is gone
+  (or by an earlier run of this process's PID);
 - or it is older than `RUNNING_AT_MOST` (a process of another machine, or anywhere
   without /proc): no request runs that long.
 Server errors (5xx) are not kept: the request may be retried with the same key.
@@ -118,7 +119,8 @@ def _abandoned(marker: IdempotentRequest, slot: tuple[str, str], now: datetime) 
             return _running[slot] <= 1  # only the request asking
     pid = data.get("pid")
     if me.space is not None and data.get("space") == me.space and isinstance(pid, int):
-        return not _alive(pid)
+        # A PID this process has now (a restarted container's PID 1) is a gone run's.
+        return pid == me.pid or not _alive(pid)
     return False
 
 

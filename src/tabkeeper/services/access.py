@@ -83,7 +83,7 @@ class Caller:
 
 
 def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return credential_digest(key).hex()
 
 
 def create_api_key(

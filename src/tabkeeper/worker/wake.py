@@ -46,16 +46,40 @@ class Alarm:
         return self._rung.wait(max(seconds, 0.0))
 
 
+_CHANGES = "tabkeeper_changes_at_begin"
+
+
 def ring_on_commit(engine: Engine, alarm: Alarm) -> Callable[[], None]:
     """Ring `alarm` after every commit of a writing transaction on `engine` (read
-    transactions leave it be). Returns the function that stops it."""
+    transactions leave it be; on SQLite, so does a transaction that changed no row, such
+    as a check). Returns the function that stops it."""
+    sqlite = engine.dialect.name == "sqlite"
+
+    def began(connection: Any) -> None:
+        if sqlite:
+            connection.info[_CHANGES] = _changes(connection)
 
     def committed(connection: Any) -> None:
-        if not connection.get_execution_options().get(READ_ONLY):
-            alarm.ring()
+        if connection.get_execution_options().get(READ_ONLY):
+            return
+        if sqlite and connection.info.get(_CHANGES) == _changes(connection):
+            return
+        alarm.ring()
 
+    event.listen(engine, "begin", began)
     event.listen(engine, "commit", committed)
-    return lambda: event.remove(engine, "commit", committed)
+
+    def stop() -> None:
+        event.remove(engine, "commit", committed)
+        event.remove(engine, "begin", began)
+
+    return stop
+
+
+def _changes(connection: Any) -> int:
+    """How many rows the SQLite connection has changed since it was opened."""
+    changes: int = connection.connection.dbapi_connection.total_changes
+    return changes
 
 
 _NEXT = select(
