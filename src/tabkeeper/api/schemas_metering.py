@@ -50,12 +50,24 @@ class RefusedEvent(BaseModel):
     reason: str
 
 
+class SkippedEvent(BaseModel):
+    index: int = Field(description="The event's position in the batch, from 0.")
+    meter: str = Field(description="The meter the event is left out of.")
+    reason: str
+
+
 class EventsResult(BaseModel):
     """What became of a batch: the good events are kept even when others are refused."""
 
     accepted: int = Field(description="Events stored and counted now.")
     duplicates: int = Field(description="Events whose id was already stored: counted once.")
     refused: list[RefusedEvent]
+    skipped: list[SkippedEvent] | None = Field(
+        default=None,
+        description="Present only when some event was accepted and counted but left out "
+        "of one meter: the event lacks the field that meter reads, or a message arrived "
+        "beyond the late-events horizon (left out of billable sessions).",
+    )
 
 
 class CheckIn(Strict):

@@ -14,19 +14,27 @@ How a meter's stored quantity reads as its value (USE-5):
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
+from typing import Protocol
 
 from sqlalchemy import case, select, update
 
-from tabkeeper.db.tables_usage import SCALE, BillingPeriod, UsageCounter
-from tabkeeper.domain.catalog import Meter, MeterKind, Rounding
+from tabkeeper.db import usage_store
+from tabkeeper.db.tables import Organization, Subscription
+from tabkeeper.db.tables_usage import BillingPeriod, UsageCounter
+from tabkeeper.db.usage_store import CounterValue
+from tabkeeper.domain.catalog import Catalog, Meter
+from tabkeeper.domain.ingestion import SCALE, TOTAL, Changes, CounterKey, counter_value
+from tabkeeper.domain.lifecycle import State, TrialSessionsUsedUp
+from tabkeeper.domain.thresholds import Notice, Standing, crossed
 from tabkeeper.services.context import Billing
-from tabkeeper.services.records import insert_once
+from tabkeeper.services.lifecycle import apply_event
+from tabkeeper.services.records import insert_once, notify
 
-TOTAL = ""
+__all__ = ["SCALE", "TOTAL"]
 
 
 def open_period(b: Billing, organization_id: int, start: datetime, end: datetime) -> None:
@@ -151,13 +159,7 @@ def stored(
 
 def value_of(meter: Meter, found: Stored, answered_only: bool) -> Fraction:
     """What the stored quantity means for `meter` (see the module's docs)."""
-    if meter.kind is MeterKind.BILLABLE_SESSIONS:
-        return Fraction(found.answered if answered_only else found.quantity, SCALE)
-    raw = Fraction(found.quantity, SCALE)
-    if meter.kind is not MeterKind.SUM or meter.rounding is Rounding.PER_EVENT_UP:
-        return raw
-    converted = raw / (meter.unit_seconds or 1)
-    return Fraction(math.ceil(converted)) if meter.rounding is Rounding.TOTAL_UP else converted
+    return counter_value(meter, found.quantity, found.answered, answered_only)
 
 
 def used(
@@ -187,3 +189,110 @@ def scopes(
         )
     ).all()
     return {scope: Stored(int(q), int(a)) for scope, q, a in rows}
+
+
+class Counting(Protocol):
+    """What thresholds need of a billing organization (services/metering.py Account)."""
+
+    @property
+    def catalog(self) -> Catalog | None: ...
+    @property
+    def standing(self) -> Standing | None: ...
+    @property
+    def subscription_id(self) -> int | None: ...
+
+
+def write(b: Billing, changes: Changes, by_owner: Mapping[int, Counting]) -> None:
+    """Write a batch's changes: the new unique values (one insert), every counter once
+    (one upsert for the adds, one for the maxima), then the thresholds each counter
+    crossed, decided from its total before and after (domain/thresholds.py)."""
+    session = b.session
+    for owner_id, meter, period, value in usage_store.insert_unique_values(session, changes.unique):
+        index = changes.unique[(owner_id, meter, period, value)]
+        changes.add(CounterKey(owner_id, meter, period, TOTAL), SCALE, 0, index)
+    watched = [k for k in changes.raised if k.scope == TOTAL and by_owner[k.owner_id].standing]
+    raised_before = usage_store.counter_values(session, watched)
+    added = usage_store.add_to_counters(session, changes.added)
+    raised = usage_store.raise_counters(session, changes.raised)
+    due: list[tuple[tuple[int, int, datetime, int], Notice | None, CounterKey]] = []
+    for key, after in added.items():
+        quantity, answered = changes.added[key]
+        before = CounterValue(after.quantity - quantity, after.answered - answered)
+        if key.scope == TOTAL:
+            due += _crossings(by_owner[key.owner_id], key, before, after, changes.steps, False)
+    for key in watched:
+        before = raised_before.get(key, CounterValue(0, 0))
+        due += _crossings(by_owner[key.owner_id], key, before, raised[key], changes.steps, True)
+    for _, notice, key in sorted(due, key=lambda item: item[0]):
+        _carry_out(b, by_owner[key.owner_id], key, notice)
+
+
+def thresholds(
+    b: Billing, account: Counting, key: CounterKey, before: CounterValue, after: CounterValue
+) -> None:
+    """The notices of the thresholds one counter's change crossed (LIM-4, LIM-5, TRI-3),
+    and the trial's end when its sessions are used up (TRI-2)."""
+    for _, notice, _key in _crossings(account, key, before, after, {}, False):
+        _carry_out(b, account, key, notice)
+
+
+_Due = tuple[tuple[int, int, datetime, int], "Notice | None", CounterKey]
+
+
+def _crossings(
+    account: Counting,
+    key: CounterKey,
+    before: CounterValue,
+    after: CounterValue,
+    steps: Mapping[CounterKey, list[tuple[int, int, int]]],
+    is_max: bool,
+) -> list[_Due]:
+    """What crossing from `before` to `after` calls for (None: the trial's end), each with
+    its place: the event that crossed it first, the meter's place in the catalog, the
+    period, then the order of the domain's answer (as if the events came one by one)."""
+    standing, catalog = account.standing, account.catalog
+    if standing is None or catalog is None or key.meter not in catalog.meters:
+        return []
+    meter = catalog.meters[key.meter]
+    answered_only = standing.plan.answered_only
+
+    def value(found: CounterValue) -> Fraction:
+        return counter_value(meter, found.quantity, found.answered, answered_only)
+
+    found = crossed(meter, standing, key.period_start, value(before), value(after))
+    actions: list[Notice | None] = [*found.notices, *([None] if found.trial_used_up else [])]
+    if not actions:
+        return []
+    firsts: dict[str, int] = {}
+    running = before
+    for index, quantity, answered in sorted(steps.get(key, ()), key=lambda s: s[0]):
+        if is_max:
+            step = CounterValue(max(running.quantity, quantity), running.answered)
+        else:
+            step = CounterValue(running.quantity + quantity, running.answered + answered)
+        passed = crossed(meter, standing, key.period_start, value(running), value(step))
+        for notice in passed.notices:
+            firsts.setdefault(notice.kind, index)
+        if passed.trial_used_up:
+            firsts.setdefault("", index)
+        running = step
+    place = list(catalog.meters).index(key.meter)
+    return [
+        ((firsts.get(action.kind if action else "", -1), place, key.period_start, position),
+         action, key)
+        for position, action in enumerate(actions)
+    ]  # fmt: skip
+
+
+def _carry_out(b: Billing, account: Counting, key: CounterKey, notice: Notice | None) -> None:
+    """A notice, once per (organization, kind, period) (NOT-1); None: the trial ends."""
+    if notice is not None:
+        notify(b, key.owner_id, notice.kind, notice.dedupe_key, dict(notice.payload))
+        return
+    if account.subscription_id is None:
+        return
+    subscription = b.session.get(Subscription, account.subscription_id)
+    owner = b.session.get(Organization, key.owner_id)
+    assert subscription is not None and owner is not None
+    if subscription.state == State.TRIALING:
+        apply_event(b, subscription, owner, TrialSessionsUsedUp())

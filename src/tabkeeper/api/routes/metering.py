@@ -55,7 +55,7 @@ def _decision(decision: Decision) -> schemas.Decision:
     )
 
 
-@router.post("/events")
+@router.post("/events", response_model_exclude_none=True)
 def record_events(body: schemas.EventsIn, api: ApiDep, caller: CallerDep) -> schemas.EventsResult:
     """Report usage (USE-1, USE-2): each event is stored and counted at once; a duplicate
     id is accepted and counted once, also across retries; each bad event is refused with
@@ -67,6 +67,11 @@ def record_events(body: schemas.EventsIn, api: ApiDep, caller: CallerDep) -> sch
         accepted=outcome.accepted,
         duplicates=outcome.duplicates,
         refused=[schemas.RefusedEvent(index=i, reason=r) for i, r in outcome.refused],
+        skipped=[
+            schemas.SkippedEvent(index=s.index, meter=s.meter, reason=s.reason)
+            for s in outcome.skipped
+        ]
+        or None,
     )
 
 
