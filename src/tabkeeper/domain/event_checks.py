@@ -46,6 +46,14 @@ class EventRefused(InvalidInput):
 
 
 @dataclass(frozen=True, slots=True)
+class UnreadableEvent:
+    """An element of a batch that could not be read as JSON on its own (nested beyond
+    what a JSON reader follows): refused by its index, the rest of the batch kept."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class CheckedEvent:
     client_id: str
     type: str
@@ -69,6 +77,8 @@ def check_event(
     `numeric_fields` maps an event type to the properties that meters sum or take the
     maximum of: they must be numbers, not negative.
     """
+    if isinstance(raw, UnreadableEvent):
+        raise EventRefused(f"{path}: {raw.reason}")
     if not isinstance(raw, Mapping):
         raise EventRefused(f"{path}: an event must be a mapping")
     for key in raw:
