@@ -10,14 +10,12 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from tabkeeper.db.inserts import insert_rows_ignoring
 from tabkeeper.db.tables_usage import Conversation
 
 _TABLE = cast(Table, Conversation.__table__)
@@ -39,12 +37,6 @@ class NewConversation:
     billing_organization_id: int
     conversation: str
     agent: str | None
-
-
-@cache
-def _ensure(dialect: str) -> Executable:
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return insert(_TABLE).on_conflict_do_nothing()
 
 
 _LOCKED = (
@@ -74,7 +66,7 @@ def locked(
          "updated_at": now}
         for w in sorted(wanted, key=lambda w: (w.organization_id, w.conversation))
     ]  # fmt: skip
-    connection.execute(_ensure(session.get_bind().dialect.name), rows)
+    insert_rows_ignoring(session, _TABLE, rows, returning=())
     pairs = {(w.organization_id, w.conversation) for w in wanted}
     found = connection.execute(
         _READ,

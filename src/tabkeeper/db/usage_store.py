@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from tabkeeper.db.inserts import insert_rows_ignoring
 from tabkeeper.db.tables import Subscription, UsageEventRow
 from tabkeeper.db.tables_usage import BillingPeriod, UsageCounter, UsageUniqueValue
 from tabkeeper.domain.ingestion import TOTAL, CounterKey
@@ -47,19 +48,10 @@ def _insert(dialect: str) -> Callable[[Table], Any]:
 # -- events ------------------------------------------------------------------------------
 
 
-@cache
-def _new_events(dialect: str) -> Executable:
-    table = _EVENTS
-    statement = _insert(dialect)(table).on_conflict_do_nothing()
-    return cast(Executable, statement.returning(table.c.organization_id, table.c.client_id))
-
-
 def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[tuple[int, str]]:
     """Store events unless stored before (USE-1): one multi-row INSERT … ON CONFLICT DO
     NOTHING RETURNING; the (organization id, client id) of those stored now."""
-    if not rows:
-        return set()
-    found = session.connection().execute(_new_events(_dialect(session)), list(rows))
+    found = insert_rows_ignoring(session, _EVENTS, rows, ("organization_id", "client_id"))
     return {(row[0], row[1]) for row in found}
 
 
@@ -253,14 +245,6 @@ def counter_values(session: Session, keys: Iterable[CounterKey]) -> dict[Counter
 # -- unique values -----------------------------------------------------------------------
 
 
-@cache
-def _new_unique(dialect: str) -> Executable:
-    u = _UNIQUE.c
-    statement = _insert(dialect)(_UNIQUE).on_conflict_do_nothing()
-    columns = (u.organization_id, u.meter, u.period_start, u.value)
-    return cast(Executable, statement.returning(*columns))
-
-
 def insert_unique_values(
     session: Session, values: Iterable[tuple[int, str, datetime, str]]
 ) -> list[tuple[int, str, datetime, str]]:
@@ -271,7 +255,6 @@ def insert_unique_values(
         {"organization_id": owner, "meter": meter, "period_start": start, "value": value}
         for owner, meter, start, value in sorted(values)
     ]
-    if not rows:
-        return []
-    found = session.connection().execute(_new_unique(_dialect(session)), rows)
+    columns = ("organization_id", "meter", "period_start", "value")
+    found = insert_rows_ignoring(session, _UNIQUE, rows, columns)
     return [(row[0], row[1], row[2], row[3]) for row in found]
