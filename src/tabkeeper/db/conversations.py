@@ -55,26 +55,45 @@ def locked(
 ) -> dict[tuple[int, str], ConversationRow]:
     """The conversations `wanted`, made (empty) when missing, locked for the transaction
     (PostgreSQL; SQLite's writer holds the database), by (organization id, conversation):
-    one INSERT … ON CONFLICT DO NOTHING of them all, one SELECT … FOR UPDATE."""
+    one SELECT … FOR UPDATE; for those missing, one INSERT … ON CONFLICT DO NOTHING
+    RETURNING (and, for any another transaction made meanwhile, one more SELECT)."""
     if not wanted:
         return {}
-    connection = session.connection()
-    rows = [
-        {"organization_id": w.organization_id,
-         "billing_organization_id": w.billing_organization_id,
-         "conversation": w.conversation, "agent": w.agent, "state": dict(empty),
-         "updated_at": now}
-        for w in sorted(wanted, key=lambda w: (w.organization_id, w.conversation))
-    ]  # fmt: skip
-    insert_rows_ignoring(session, _TABLE, rows, returning=())
     pairs = {(w.organization_id, w.conversation) for w in wanted}
-    found = connection.execute(
+    found = _select(session, pairs)
+    missing = sorted(
+        (w for w in wanted if (w.organization_id, w.conversation) not in found),
+        key=lambda w: (w.organization_id, w.conversation),
+    )
+    if missing:
+        rows = [
+            {"organization_id": w.organization_id,
+             "billing_organization_id": w.billing_organization_id,
+             "conversation": w.conversation, "agent": w.agent, "state": dict(empty),
+             "updated_at": now}
+            for w in missing
+        ]  # fmt: skip
+        made = insert_rows_ignoring(session, _TABLE, rows, _COLUMNS)
+        for row in made:
+            found[(row[1], row[2])] = ConversationRow(row[0], row[1], row[2], row[3], row[4])
+        if len(made) < len(missing):
+            found.update(_select(session, pairs - set(found)))
+    return found
+
+
+_COLUMNS = ("id", "organization_id", "conversation", "agent", "state")
+
+
+def _select(
+    session: Session, pairs: set[tuple[int, str]]
+) -> dict[tuple[int, str], ConversationRow]:
+    rows = session.connection().execute(
         _READ,
         {"orgs": sorted({p[0] for p in pairs}), "conversations": sorted({p[1] for p in pairs})},
     )
     return {
         (row[1], row[2]): ConversationRow(row[0], row[1], row[2], row[3], row[4])
-        for row in found
+        for row in rows
         if (row[1], row[2]) in pairs
     }
 
