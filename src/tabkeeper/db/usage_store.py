@@ -14,13 +14,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, case, select
+from sqlalchemy import Executable, Table, bindparam, case, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tabkeeper.db.inserts import insert_rows_ignoring
-from tabkeeper.db.tables import Subscription, UsageEventRow
+from tabkeeper.db.tables import Organization, Subscription, UsageEventRow
 from tabkeeper.db.tables_usage import BillingPeriod, UsageCounter, UsageUniqueValue
 from tabkeeper.domain.ingestion import TOTAL, CounterKey
 
@@ -29,6 +29,7 @@ _COUNTERS = cast(Table, UsageCounter.__table__)
 _UNIQUE = cast(Table, UsageUniqueValue.__table__)
 _PERIODS = cast(Table, BillingPeriod.__table__)
 _SUBSCRIPTIONS = cast(Table, Subscription.__table__)
+_ORGANIZATIONS = cast(Table, Organization.__table__)
 
 
 def flushed(session: Session) -> Session:
@@ -84,6 +85,74 @@ def messages_since(
     return [StoredMessage(row[0], row[1], (row[2] or {}).get("direction")) for row in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    organization_id: int
+    client_id: str
+    type: str
+    time: datetime
+    agent: str | None
+    conversation: str | None
+    properties: Mapping[str, Any]
+    late: bool
+
+
+def stored_events(
+    session: Session,
+    organization_ids: Collection[int],
+    types: Collection[str],
+    start: datetime,
+    end: datetime,
+    *,
+    whole_conversations: bool,
+) -> list[StoredEvent]:
+    """The stored events of these organizations and types in [start, end), in time
+    order; with `whole_conversations`, every event before `end` of the conversations
+    that have one in the period (their windows may start before it)."""
+    e = _EVENTS.c
+    query = select(e.organization_id, e.client_id, e.type, e.time, e.agent, e.conversation,
+                   e.properties, e.late).where(
+        e.organization_id.in_(organization_ids), e.type.in_(types), e.time < end
+    )  # fmt: skip
+    if whole_conversations:
+        touching = (
+            select(e.conversation)
+            .where(e.organization_id.in_(organization_ids), e.type.in_(types),
+                   e.time >= start, e.time < end)
+            .distinct()
+        )  # fmt: skip
+        query = query.where(e.conversation.in_(touching))
+    else:
+        query = query.where(e.time >= start)
+    rows = flushed(session).connection().execute(query.order_by(e.time, e.id))
+    return [StoredEvent(*row) for row in rows]
+
+
+def sub_accounts(session: Session, owner_id: int) -> list[tuple[int, str]]:
+    """(id, code) of the organization's sub-accounts (SUB-2)."""
+    o = _ORGANIZATIONS.c
+    query = select(o.id, o.code).where(o.parent_id == owner_id)
+    rows = flushed(session).connection().execute(query)
+    return [(row[0], row[1]) for row in rows]
+
+
+def organizations_with_parents(
+    session: Session, platform_id: int, codes: Collection[str]
+) -> dict[str, Organization]:
+    """The platform's organizations `codes` and their parents (which bill them, SUB-2),
+    by code: two queries. (ORM rows: the simulator hands these to ingestion too.)"""
+    named = list(
+        session.scalars(
+            select(Organization).where(
+                Organization.platform_id == platform_id, Organization.code.in_(codes)
+            )
+        )
+    )
+    parent_ids = {row.parent_id for row in named if row.parent_id is not None}
+    parents = session.scalars(select(Organization).where(Organization.id.in_(parent_ids)))
+    return {row.code: row for row in (*named, *parents)}
+
+
 # -- billing periods and subscriptions ---------------------------------------------------
 
 _PERIODS_OF = select(_PERIODS.c.organization_id, _PERIODS.c.start, _PERIODS.c.end).where(
@@ -99,6 +168,28 @@ def periods_of(
         return []
     rows = session.connection().execute(_PERIODS_OF, {"owners": sorted(owner_ids)})
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+_END_RUNNING = (
+    update(_PERIODS)
+    .where(
+        _PERIODS.c.organization_id == bindparam("org"),
+        _PERIODS.c.start < bindparam("at", type_=_PERIODS.c.start.type),
+        _PERIODS.c.end > bindparam("at", type_=_PERIODS.c.start.type),
+    )
+    .values(end=bindparam("at", type_=_PERIODS.c.start.type))
+)
+
+
+def end_periods_running_at(session: Session, organization_id: int, at: datetime) -> None:
+    """Periods of the organization still running at `at` end there."""
+    flushed(session).connection().execute(_END_RUNNING, {"org": organization_id, "at": at})
+
+
+def open_period(session: Session, organization_id: int, start: datetime, end: datetime) -> None:
+    """Record a billing period (once: a second one with the same start is ignored)."""
+    row = {"organization_id": organization_id, "start": start, "end": end}
+    insert_rows_ignoring(flushed(session), _PERIODS, [row])
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +331,39 @@ def counter_values(session: Session, keys: Iterable[CounterKey]) -> dict[Counter
     )  # fmt: skip
     found = {_key(row): CounterValue(int(row[4]), int(row[5])) for row in rows}
     return {key: value for key, value in found.items() if key in wanted}
+
+
+_ONE = select(_C.quantity, _C.answered).where(
+    _C.organization_id == bindparam("org"),
+    _C.meter == bindparam("meter"),
+    _C.period_start == bindparam("start", type_=_C.period_start.type),
+    _C.scope == bindparam("scope"),
+)
+_PARTS = select(_C.scope, _C.quantity, _C.answered).where(
+    _C.organization_id == bindparam("org"),
+    _C.meter == bindparam("meter"),
+    _C.period_start == bindparam("start", type_=_C.period_start.type),
+    _C.scope != TOTAL,
+)
+
+
+def counter_value(session: Session, key: CounterKey) -> CounterValue:
+    """One counter (zero when it has no row yet): one indexed read (USE-6)."""
+    row = session.connection().execute(
+        _ONE, {"org": key.owner_id, "meter": key.meter, "start": key.period_start,
+               "scope": key.scope},
+    ).first()  # fmt: skip
+    return CounterValue(0, 0) if row is None else CounterValue(int(row[0]), int(row[1]))
+
+
+def counter_parts(
+    session: Session, owner_id: int, meter: str, period_start: datetime
+) -> dict[str, CounterValue]:
+    """The counters of a meter's period but the whole organization's: by scope."""
+    rows = session.connection().execute(
+        _PARTS, {"org": owner_id, "meter": meter, "start": period_start}
+    )
+    return {row[0]: CounterValue(int(row[1]), int(row[2])) for row in rows}
 
 
 # -- unique values -----------------------------------------------------------------------

@@ -15,16 +15,12 @@ How a meter's stored quantity reads as its value (USE-5):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 from typing import Protocol
 
-from sqlalchemy import case, select, update
-
 from tabkeeper.db import usage_store
 from tabkeeper.db.tables import Organization, Subscription
-from tabkeeper.db.tables_usage import BillingPeriod, UsageCounter
 from tabkeeper.db.usage_store import CounterValue
 from tabkeeper.domain.catalog import Catalog, Meter
 from tabkeeper.domain.ingestion import SCALE, TOTAL, Changes, CounterKey, counter_value
@@ -32,129 +28,33 @@ from tabkeeper.domain.lifecycle import State, TrialSessionsUsedUp
 from tabkeeper.domain.thresholds import Notice, Standing, crossed
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.records import insert_once, notify
+from tabkeeper.services.records import notify
 
 __all__ = ["SCALE", "TOTAL"]
 
 
 def open_period(b: Billing, organization_id: int, start: datetime, end: datetime) -> None:
     """Record a period the organization is billed by (trial, or a paid period)."""
-    insert_once(
-        b.session, BillingPeriod, {"organization_id": organization_id, "start": start, "end": end}
-    )
+    usage_store.open_period(b.session, organization_id, start, end)
 
 
 def start_period(b: Billing, organization_id: int, start: datetime, end: datetime) -> None:
     """A new period starts at `start`: one still running then ends there (a trial turned
     paid, a change to another interval), and the new one is recorded."""
-    b.session.execute(
-        update(BillingPeriod)
-        .where(
-            BillingPeriod.organization_id == organization_id,
-            BillingPeriod.start < start,
-            BillingPeriod.end > start,
-        )
-        .values(end=start)
-    )
-    open_period(b, organization_id, start, end)
+    usage_store.end_periods_running_at(b.session, organization_id, start)
+    usage_store.open_period(b.session, organization_id, start, end)
 
 
-def period_start_at(b: Billing, organization_id: int, at: datetime) -> datetime | None:
-    """The start of the billing period holding `at`, or None outside every period."""
-    return b.session.scalar(
-        select(BillingPeriod.start)
-        .where(
-            BillingPeriod.organization_id == organization_id,
-            BillingPeriod.start <= at,
-            BillingPeriod.end > at,
-        )
-        .order_by(BillingPeriod.start.desc())
-        .limit(1)
-    )
-
-
-def _where(
-    organization_id: int, meter: str, period_start: datetime, scope: str
-) -> tuple[object, ...]:
-    return (
-        UsageCounter.organization_id == organization_id,
-        UsageCounter.meter == meter,
-        UsageCounter.period_start == period_start,
-        UsageCounter.scope == scope,
-    )
-
-
-def _ensure(
-    b: Billing, organization_id: int, meter: str, period_start: datetime, scope: str
-) -> None:
-    insert_once(
-        b.session,
-        UsageCounter,
-        {
-            "organization_id": organization_id,
-            "meter": meter,
-            "period_start": period_start,
-            "scope": scope,
-            "quantity": 0,
-            "answered": 0,
-        },
-    )
-
-
-def add(
-    b: Billing,
-    organization_id: int,
-    meter: str,
-    period_start: datetime,
-    scope: str,
-    quantity: int,
-    answered: int = 0,
-    *,
-    cap: int | None = None,
-) -> bool:
-    """Add to a counter. With `cap`, only when the quantity stays at or under it: one
-    conditional UPDATE, so concurrent adds never overshoot (LIM-3). False when refused."""
-    _ensure(b, organization_id, meter, period_start, scope)
-    statement = (
-        update(UsageCounter)
-        .where(*_where(organization_id, meter, period_start, scope))  # type: ignore[arg-type]
-        .values(
-            quantity=UsageCounter.quantity + quantity, answered=UsageCounter.answered + answered
-        )
-    )
-    if cap is not None:
-        statement = statement.where(UsageCounter.quantity + quantity <= cap)
-    result = b.session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
-
-
-def raise_to(
-    b: Billing, organization_id: int, meter: str, period_start: datetime, scope: str, value: int
-) -> None:
-    """A max meter: the counter becomes `value` when that is larger."""
-    _ensure(b, organization_id, meter, period_start, scope)
-    b.session.execute(
-        update(UsageCounter)
-        .where(*_where(organization_id, meter, period_start, scope))  # type: ignore[arg-type]
-        .values(quantity=case((UsageCounter.quantity < value, value), else_=UsageCounter.quantity))
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    quantity: int
-    answered: int
+Stored = CounterValue
+"""A counter's stored millionths (and answered windows, for billable sessions)."""
 
 
 def stored(
     b: Billing, organization_id: int, meter: str, period_start: datetime, scope: str = TOTAL
 ) -> Stored:
-    row = b.session.execute(
-        select(UsageCounter.quantity, UsageCounter.answered).where(
-            *_where(organization_id, meter, period_start, scope)  # type: ignore[arg-type]
-        )
-    ).first()
-    return Stored(0, 0) if row is None else Stored(int(row[0]), int(row[1]))
+    return usage_store.counter_value(
+        b.session, CounterKey(organization_id, meter, period_start, scope)
+    )
 
 
 def value_of(meter: Meter, found: Stored, answered_only: bool) -> Fraction:
@@ -180,15 +80,7 @@ def scopes(
     b: Billing, organization_id: int, meter: str, period_start: datetime
 ) -> dict[str, Stored]:
     """Every part of the period's usage of `meter`: sub-accounts and agents (SUB-2)."""
-    rows = b.session.execute(
-        select(UsageCounter.scope, UsageCounter.quantity, UsageCounter.answered).where(
-            UsageCounter.organization_id == organization_id,
-            UsageCounter.meter == meter,
-            UsageCounter.period_start == period_start,
-            UsageCounter.scope != TOTAL,
-        )
-    ).all()
-    return {scope: Stored(int(q), int(a)) for scope, q, a in rows}
+    return usage_store.counter_parts(b.session, organization_id, meter, period_start)
 
 
 class Counting(Protocol):

@@ -16,9 +16,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import select
-
-from tabkeeper.db.tables import Organization, Subscription, UsageEventRow
+from tabkeeper.db import usage_store
+from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.domain.catalog import Catalog, Meter, MeterKind, Plan
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.event_checks import STANDARD_TYPES, EventRefused, check_event
@@ -42,26 +41,10 @@ def _events(b: Billing, ids: list[int], meter: Meter, period: Period) -> list[Us
     types = [meter.event]
     if meter.kind is MeterKind.BILLABLE_SESSIONS:
         types.append(SESSION_STARTED)
-    query = select(UsageEventRow).where(
-        UsageEventRow.organization_id.in_(ids),
-        UsageEventRow.type.in_(types),
-        UsageEventRow.time < period.end,
-    )
-    if meter.kind is MeterKind.BILLABLE_SESSIONS:
-        touching = (
-            select(UsageEventRow.conversation)
-            .where(
-                UsageEventRow.organization_id.in_(ids),
-                UsageEventRow.type.in_(types),
-                UsageEventRow.time >= period.start,
-                UsageEventRow.time < period.end,
-            )
-            .distinct()
-        )
-        query = query.where(UsageEventRow.conversation.in_(touching))
-    else:
-        query = query.where(UsageEventRow.time >= period.start)
-    rows = b.session.scalars(query.order_by(UsageEventRow.time, UsageEventRow.id))
+    rows = usage_store.stored_events(
+        b.session, ids, types, period.start, period.end,
+        whole_conversations=meter.kind is MeterKind.BILLABLE_SESSIONS,
+    )  # fmt: skip
     return [
         UsageEvent(
             id=f"{row.organization_id}:{row.client_id}",
@@ -157,10 +140,7 @@ def current_usage(
     order: counter reads only, never the event history (USE-6)."""
     start = subscription.period_start
     sub_accounts = {
-        f"org:{row_id}": code
-        for row_id, code in b.session.execute(
-            select(Organization.id, Organization.code).where(Organization.parent_id == owner.id)
-        )
+        f"org:{row_id}": code for row_id, code in usage_store.sub_accounts(b.session, owner.id)
     }
     readings = []
     for code, meter in sorted(catalog.meters.items()):
@@ -262,14 +242,5 @@ def ingest_batch(b: Billing, raw_events: Sequence[object]) -> Ingested:
         for raw in raw_events
         if isinstance(raw, Mapping) and isinstance(raw.get("org"), str)
     }
-    named = list(
-        b.session.scalars(
-            select(Organization).where(
-                Organization.platform_id == b.platform.id, Organization.code.in_(codes)
-            )
-        )
-    )
-    parent_ids = {row.parent_id for row in named if row.parent_id is not None}
-    parents = b.session.scalars(select(Organization).where(Organization.id.in_(parent_ids)))
-    known = {row.code: row for row in (*named, *parents)}
+    known = usage_store.organizations_with_parents(b.session, b.platform_id, codes)
     return ingest(b, raw_events, catalog, known, default_time=b.now)
