@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,3 +128,18 @@ def test_the_earlier_stored_form_is_read() -> None:
          "windows": ["2026-03-01T00:00:00Z"], "answered": [False]}
     )  # fmt: skip
     assert state == RecentWindows(None, (T0,), (False,))
+
+
+def test_the_horizon_is_a_setting() -> None:
+    """TABKEEPER_LATE_EVENTS_HORIZON: 7 days by default; ISO 8601 or seconds; from 1 hour
+    to 366 days (a shorter or longer one is refused)."""
+    from pydantic import ValidationError
+
+    from tabkeeper.settings import Settings
+
+    assert Settings().late_events_horizon == timedelta(days=7)
+    assert Settings(late_events_horizon="P3D").late_events_horizon == timedelta(days=3)
+    assert Settings(late_events_horizon=7200).late_events_horizon == timedelta(hours=2)
+    for bad in (60, "P400D", "soon"):
+        with pytest.raises(ValidationError):
+            Settings(late_events_horizon=bad)

@@ -144,8 +144,9 @@ def _require_storable(event: Mapping[str, Any], path: str) -> None:
         if depth > MAX_DEPTH:
             raise EventRefused(f"{path}.properties: nested more than {MAX_DEPTH} levels deep")
         if isinstance(value, Mapping):
-            size += sum(_utf8(key, path) + 4 for key in value)
-            pending.extend((inner, depth + 1) for inner in value.values())
+            for key, inner in value.items():
+                size += _utf8(key, path) + 4
+                pending.append((inner, depth + 1))
         elif isinstance(value, list | tuple):
             pending.extend((inner, depth + 1) for inner in value)
         elif isinstance(value, str):
@@ -161,6 +162,9 @@ def _require_storable(event: Mapping[str, Any], path: str) -> None:
 
 
 def _utf8(text: object, path: str) -> int:
+    """The length of `text` in UTF-8 (refused when it is not valid Unicode)."""
+    if isinstance(text, str) and text.isascii():
+        return len(text)
     try:
         return len(str(text).encode("utf-8"))
     except UnicodeEncodeError:
