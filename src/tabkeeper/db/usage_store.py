@@ -52,7 +52,10 @@ def _insert(dialect: str) -> Callable[[Table], Any]:
 def insert_events(session: Session, rows: Sequence[Mapping[str, Any]]) -> set[tuple[int, str]]:
     """Store events unless stored before (USE-1): one multi-row INSERT … ON CONFLICT DO
     NOTHING RETURNING; the (organization id, client id) of those stored now."""
-    found = insert_rows_ignoring(session, _EVENTS, rows, ("organization_id", "client_id"))
+    ordered = sorted(rows, key=lambda row: (row["organization_id"], row["client_id"]))
+    # in key order: concurrent batches with ids in common wait for each other, never
+    # for each other in a circle
+    found = insert_rows_ignoring(session, _EVENTS, ordered, ("organization_id", "client_id"))
     return {(row[0], row[1]) for row in found}
 
 
