@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email.utils import parseaddr
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tabkeeper.domain.conversations import LATE_EVENTS_HORIZON
 
 SmtpSecurity = Literal["none", "starttls", "tls"]
 
@@ -29,6 +32,12 @@ class Settings(BaseSettings):
 
     Webhooks (NOT-1, NOT-2):
     TABKEEPER_WEBHOOK_TIMEOUT_SECONDS: how long one delivery may take (10).
+
+    Metering (USE-3):
+    TABKEEPER_LATE_EVENTS_HORIZON: how late a message may arrive and still move billable
+    sessions (default 7 days; seconds, or ISO 8601 such as `P3D`, from 1 hour to 366
+    days). An older message is stored and counted by every other meter but left out of
+    billable sessions, and the answer says so (docs/concepts.md, "Late events").
     """
 
     model_config = SettingsConfigDict(env_prefix="TABKEEPER_", extra="ignore")
@@ -44,6 +53,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "billing@localhost"
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    late_events_horizon: timedelta = Field(
+        default=LATE_EVENTS_HORIZON, ge=timedelta(hours=1), le=timedelta(days=366)
+    )
 
     @field_validator("smtp_host", "smtp_username")
     @classmethod

@@ -10,6 +10,7 @@ Quantities are decimal strings, exact (domain/metering.py `quantity_string`).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt, StringConstraints
 
 from tabkeeper.api.schemas import Code, Strict
 from tabkeeper.domain.decisions import Action, Reason
+from tabkeeper.domain.event_checks import MAX_DEPTH, UnreadableEvent
 
 MAX_EVENTS = 1_000
 """The most events one batch may carry (USE-1)."""
@@ -45,8 +47,107 @@ class EventsIn(Strict):
     )
 
 
+def read_events_body(body: bytes) -> Any:
+    """The JSON of `POST /events`. A body too deeply nested for the JSON reader (which
+    would refuse the whole batch) is read element by element: an event of `events` that
+    cannot be read alone becomes an UnreadableEvent, refused by its index (USE-2).
+    Malformed JSON raises ValueError (json.JSONDecodeError)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        pass
+    text = body.decode("utf-8")
+    decoder = json.JSONDecoder()
+    found: dict[str, Any] = {}
+    position = _expect(text, _blank(text, 0), "{")
+    if text[_blank(text, position)] == "}":
+        return found
+    while True:
+        key, position = decoder.raw_decode(text, _blank(text, position))
+        position = _blank(text, _expect(text, _blank(text, position), ":"))
+        end = _value_end(text, position)
+        if key == "events" and text[position] == "[":
+            found[key] = _elements(text, position + 1)
+        else:
+            found[key] = _one(text[position:end])
+        position = _blank(text, end)
+        if text[position : position + 1] == ",":
+            position += 1
+            continue
+        _expect(text, position, "}")
+        return found
+
+
+def _blank(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+def _expect(text: str, position: int, mark: str) -> int:
+    if text[position : position + 1] != mark:
+        raise json.JSONDecodeError(f"expected {mark!r}", text, position)
+    return position + 1
+
+
+def _value_end(text: str, position: int) -> int:
+    """Where the JSON value starting at `position` ends, found without recursion."""
+    depth, index, quoted = 0, position, False
+    while index < len(text):
+        mark = text[index]
+        if quoted:
+            if mark == "\\":
+                index += 2
+                continue
+            if mark == '"':
+                quoted = False
+                if depth == 0:
+                    return index + 1
+        elif mark == '"':
+            quoted = True
+        elif depth == 0 and (mark in ",]}" or mark in " \t\r\n"):
+            return index
+        elif mark in "[{":
+            depth += 1
+        elif mark in "]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    if depth or quoted:
+        raise json.JSONDecodeError("unterminated value", text, position)
+    return index
+
+
+def _elements(text: str, position: int) -> list[object]:
+    items: list[object] = []
+    position = _blank(text, position)
+    if text[position : position + 1] == "]":
+        return items
+    while True:
+        end = _value_end(text, position)
+        items.append(_one(text[position:end]))
+        position = _blank(text, end)
+        if text[position : position + 1] == "]":
+            return items
+        position = _blank(text, _expect(text, position, ","))
+
+
+def _one(text: str) -> object:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        return UnreadableEvent(f"nested more than {MAX_DEPTH} levels deep")
+
+
 class RefusedEvent(BaseModel):
     index: int = Field(description="The event's position in the batch, from 0.")
+    reason: str
+
+
+class SkippedEvent(BaseModel):
+    index: int = Field(description="The event's position in the batch, from 0.")
+    meter: str = Field(description="The meter the event is left out of.")
     reason: str
 
 
@@ -56,6 +157,12 @@ class EventsResult(BaseModel):
     accepted: int = Field(description="Events stored and counted now.")
     duplicates: int = Field(description="Events whose id was already stored: counted once.")
     refused: list[RefusedEvent]
+    skipped: list[SkippedEvent] | None = Field(
+        default=None,
+        description="Present only when some event was accepted and counted but left out "
+        "of one meter: the event lacks the field that meter reads, or a message arrived "
+        "beyond the late-events horizon (left out of billable sessions).",
+    )
 
 
 class CheckIn(Strict):

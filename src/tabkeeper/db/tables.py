@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -336,7 +337,9 @@ class UsageEventRow(Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "client_id"),
         Index("ix_events_organization_type_time", "organization_id", "type", "time"),
-    )
+        Index("ix_events_organization_conversation_time", "organization_id", "conversation",
+              "time"),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(_fk("organizations.id"))
@@ -347,6 +350,9 @@ class UsageEventRow(Base):
     time: Mapped[datetime]
     properties: Mapped[dict[str, Any]]
     received_at: Mapped[datetime]
+    late: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Left out of billable sessions: the message arrived before its conversation's
+    lateness floor (domain/conversations.py); every other meter counts it."""
 
 
 class DemoRequest(Base):

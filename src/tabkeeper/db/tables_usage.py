@@ -15,8 +15,9 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tabkeeper.db.tables import Base
+from tabkeeper.domain.ingestion import SCALE
 
-SCALE = 1_000_000
+__all__ = ["SCALE", "BillingPeriod", "Conversation", "UsageCounter", "UsageUniqueValue"]
 
 
 class BillingPeriod(Base):
@@ -65,8 +66,9 @@ class UsageUniqueValue(Base):
 
 
 class Conversation(Base):
-    """A conversation's billable windows (USE-3): domain/sessions.py's ConversationState,
-    stored, so that each message updates the count without reading the history."""
+    """A conversation's billable windows (USE-3): domain/conversations.py's bounded state
+    (a lateness floor and the windows that may still change), stored, so that each
+    message updates the count without reading the history."""
 
     __tablename__ = "conversations"
     __table_args__ = (

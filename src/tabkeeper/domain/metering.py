@@ -36,6 +36,12 @@ Conventions a caller relies on:
   accepts any value but a missing or null one.
 * A message needs a conversation and `properties.direction` "inbound" or "outbound";
   otherwise InvalidInput names the event id.
+* A field named `agent` or `conversation` is read from the event's own field when it
+  has one, else from its properties. With `leave_out_missing` (the recount of stored
+  events does this, as ingestion does), an event without the field a meter needs is
+  left out of that meter instead of raising.
+* A message marked `late` (it arrived beyond its conversation's lateness horizon,
+  domain/conversations.py) is left out of billable sessions; other meters count it.
 * Events are identified by id (USE-1): the same event passed twice is measured once (two
   overlapping reads may be merged); two different events with one id raise InvalidInput.
   The result never depends on the order of the events.
@@ -86,6 +92,8 @@ class UsageEvent:
     agent: str | None = None
     conversation: str | None = None
     properties: Mapping[str, object] = dataclass_field(default_factory=lambda: MappingProxyType({}))
+    late: bool = False
+    """Left out of billable sessions (arrived beyond the lateness horizon)."""
 
     def __post_init__(self) -> None:
         _text(self.id, "event id")
@@ -104,7 +112,12 @@ class UsageEvent:
 
 
 def measure(
-    meter: Meter, events: Iterable[UsageEvent], period: Period, answered_only: bool = False
+    meter: Meter,
+    events: Iterable[UsageEvent],
+    period: Period,
+    answered_only: bool = False,
+    *,
+    leave_out_missing: bool = False,
 ) -> Fraction:
     """The quantity of `meter` for `period` over `events` (CAT-3; see the module docs).
 
@@ -122,6 +135,8 @@ def measure(
     if meter.kind is MeterKind.COUNT:
         return Fraction(len(in_period))
     field_name = _field_name(meter)
+    if leave_out_missing:
+        in_period = [e for e in in_period if _value(e, field_name) is not None]
     if meter.kind is MeterKind.UNIQUE_COUNT:
         return Fraction(len({str(_present(event, field_name)) for event in in_period}))
     values = [_number(event, field_name) for event in in_period]
@@ -187,8 +202,14 @@ def _field_name(meter: Meter) -> str:
     return meter.field_name
 
 
+def _value(event: UsageEvent, field_name: str) -> object:
+    """The event's own agent or conversation for those names, else the property."""
+    own = {"agent": event.agent, "conversation": event.conversation}.get(field_name)
+    return own if own is not None else event.properties.get(field_name)
+
+
 def _present(event: UsageEvent, field_name: str) -> object:
-    value = event.properties.get(field_name)
+    value = _value(event, field_name)
     if value is None:
         raise InvalidInput(f"event {event.id!r}: properties.{field_name} is missing")
     return value
@@ -236,6 +257,8 @@ def _billable_sessions(messages: list[UsageEvent], period: Period, answered_only
     """USE-3/USE-4: windows per conversation, counted where they start."""
     conversations: dict[str, list[Message]] = {}
     for event in messages:
+        if event.late:
+            continue
         if event.conversation is None:
             raise InvalidInput(f"event {event.id!r}: a message needs a conversation")
         if event.type == SESSION_STARTED:

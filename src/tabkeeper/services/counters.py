@@ -14,150 +14,52 @@ How a meter's stored quantity reads as its value (USE-5):
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 from fractions import Fraction
+from typing import Protocol
 
-from sqlalchemy import case, select, update
-
-from tabkeeper.db.tables_usage import SCALE, BillingPeriod, UsageCounter
-from tabkeeper.domain.catalog import Meter, MeterKind, Rounding
+from tabkeeper.db import usage_store
+from tabkeeper.db.tables import Organization, Subscription
+from tabkeeper.db.usage_store import CounterValue
+from tabkeeper.domain.catalog import Catalog, Meter
+from tabkeeper.domain.ingestion import SCALE, TOTAL, Changes, CounterKey, counter_value
+from tabkeeper.domain.lifecycle import State, TrialSessionsUsedUp
+from tabkeeper.domain.thresholds import Notice, Standing, crossed
 from tabkeeper.services.context import Billing
-from tabkeeper.services.records import insert_once
+from tabkeeper.services.lifecycle import apply_event
+from tabkeeper.services.records import notify
 
-TOTAL = ""
+__all__ = ["SCALE", "TOTAL"]
 
 
 def open_period(b: Billing, organization_id: int, start: datetime, end: datetime) -> None:
     """Record a period the organization is billed by (trial, or a paid period)."""
-    insert_once(
-        b.session, BillingPeriod, {"organization_id": organization_id, "start": start, "end": end}
-    )
+    usage_store.open_period(b.session, organization_id, start, end)
 
 
 def start_period(b: Billing, organization_id: int, start: datetime, end: datetime) -> None:
     """A new period starts at `start`: one still running then ends there (a trial turned
     paid, a change to another interval), and the new one is recorded."""
-    b.session.execute(
-        update(BillingPeriod)
-        .where(
-            BillingPeriod.organization_id == organization_id,
-            BillingPeriod.start < start,
-            BillingPeriod.end > start,
-        )
-        .values(end=start)
-    )
-    open_period(b, organization_id, start, end)
+    usage_store.end_periods_running_at(b.session, organization_id, start)
+    usage_store.open_period(b.session, organization_id, start, end)
 
 
-def period_start_at(b: Billing, organization_id: int, at: datetime) -> datetime | None:
-    """The start of the billing period holding `at`, or None outside every period."""
-    return b.session.scalar(
-        select(BillingPeriod.start)
-        .where(
-            BillingPeriod.organization_id == organization_id,
-            BillingPeriod.start <= at,
-            BillingPeriod.end > at,
-        )
-        .order_by(BillingPeriod.start.desc())
-        .limit(1)
-    )
-
-
-def _where(
-    organization_id: int, meter: str, period_start: datetime, scope: str
-) -> tuple[object, ...]:
-    return (
-        UsageCounter.organization_id == organization_id,
-        UsageCounter.meter == meter,
-        UsageCounter.period_start == period_start,
-        UsageCounter.scope == scope,
-    )
-
-
-def _ensure(
-    b: Billing, organization_id: int, meter: str, period_start: datetime, scope: str
-) -> None:
-    insert_once(
-        b.session,
-        UsageCounter,
-        {
-            "organization_id": organization_id,
-            "meter": meter,
-            "period_start": period_start,
-            "scope": scope,
-            "quantity": 0,
-            "answered": 0,
-        },
-    )
-
-
-def add(
-    b: Billing,
-    organization_id: int,
-    meter: str,
-    period_start: datetime,
-    scope: str,
-    quantity: int,
-    answered: int = 0,
-    *,
-    cap: int | None = None,
-) -> bool:
-    """Add to a counter. With `cap`, only when the quantity stays at or under it: one
-    conditional UPDATE, so concurrent adds never overshoot (LIM-3). False when refused."""
-    _ensure(b, organization_id, meter, period_start, scope)
-    statement = (
-        update(UsageCounter)
-        .where(*_where(organization_id, meter, period_start, scope))  # type: ignore[arg-type]
-        .values(
-            quantity=UsageCounter.quantity + quantity, answered=UsageCounter.answered + answered
-        )
-    )
-    if cap is not None:
-        statement = statement.where(UsageCounter.quantity + quantity <= cap)
-    result = b.session.execute(statement)
-    return bool(getattr(result, "rowcount", 0))
-
-
-def raise_to(
-    b: Billing, organization_id: int, meter: str, period_start: datetime, scope: str, value: int
-) -> None:
-    """A max meter: the counter becomes `value` when that is larger."""
-    _ensure(b, organization_id, meter, period_start, scope)
-    b.session.execute(
-        update(UsageCounter)
-        .where(*_where(organization_id, meter, period_start, scope))  # type: ignore[arg-type]
-        .values(quantity=case((UsageCounter.quantity < value, value), else_=UsageCounter.quantity))
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    quantity: int
-    answered: int
+Stored = CounterValue
+"""A counter's stored millionths (and answered windows, for billable sessions)."""
 
 
 def stored(
     b: Billing, organization_id: int, meter: str, period_start: datetime, scope: str = TOTAL
 ) -> Stored:
-    row = b.session.execute(
-        select(UsageCounter.quantity, UsageCounter.answered).where(
-            *_where(organization_id, meter, period_start, scope)  # type: ignore[arg-type]
-        )
-    ).first()
-    return Stored(0, 0) if row is None else Stored(int(row[0]), int(row[1]))
+    return usage_store.counter_value(
+        b.session, CounterKey(organization_id, meter, period_start, scope)
+    )
 
 
 def value_of(meter: Meter, found: Stored, answered_only: bool) -> Fraction:
     """What the stored quantity means for `meter` (see the module's docs)."""
-    if meter.kind is MeterKind.BILLABLE_SESSIONS:
-        return Fraction(found.answered if answered_only else found.quantity, SCALE)
-    raw = Fraction(found.quantity, SCALE)
-    if meter.kind is not MeterKind.SUM or meter.rounding is Rounding.PER_EVENT_UP:
-        return raw
-    converted = raw / (meter.unit_seconds or 1)
-    return Fraction(math.ceil(converted)) if meter.rounding is Rounding.TOTAL_UP else converted
+    return counter_value(meter, found.quantity, found.answered, answered_only)
 
 
 def used(
@@ -178,12 +80,111 @@ def scopes(
     b: Billing, organization_id: int, meter: str, period_start: datetime
 ) -> dict[str, Stored]:
     """Every part of the period's usage of `meter`: sub-accounts and agents (SUB-2)."""
-    rows = b.session.execute(
-        select(UsageCounter.scope, UsageCounter.quantity, UsageCounter.answered).where(
-            UsageCounter.organization_id == organization_id,
-            UsageCounter.meter == meter,
-            UsageCounter.period_start == period_start,
-            UsageCounter.scope != TOTAL,
-        )
-    ).all()
-    return {scope: Stored(int(q), int(a)) for scope, q, a in rows}
+    return usage_store.counter_parts(b.session, organization_id, meter, period_start)
+
+
+class Counting(Protocol):
+    """What thresholds need of a billing organization (services/metering.py Account)."""
+
+    @property
+    def catalog(self) -> Catalog | None: ...
+    @property
+    def standing(self) -> Standing | None: ...
+    @property
+    def subscription_id(self) -> int | None: ...
+
+
+def write(b: Billing, changes: Changes, by_owner: Mapping[int, Counting]) -> None:
+    """Write a batch's changes: the new unique values (one insert), every counter once
+    (one upsert for the adds, one for the maxima), then the thresholds each counter
+    crossed, decided from its total before and after (domain/thresholds.py)."""
+    session = b.session
+    for owner_id, meter, period, value in usage_store.insert_unique_values(session, changes.unique):
+        index = changes.unique[(owner_id, meter, period, value)]
+        changes.add(CounterKey(owner_id, meter, period, TOTAL), SCALE, 0, index)
+    watched = [k for k in changes.raised if k.scope == TOTAL and by_owner[k.owner_id].standing]
+    raised_before = usage_store.counter_values(session, watched)
+    added = usage_store.add_to_counters(session, changes.added)
+    raised = usage_store.raise_counters(session, changes.raised)
+    due: list[tuple[tuple[int, int, datetime, int], Notice | None, CounterKey]] = []
+    for key, after in added.items():
+        quantity, answered = changes.added[key]
+        before = CounterValue(after.quantity - quantity, after.answered - answered)
+        if key.scope == TOTAL:
+            due += _crossings(by_owner[key.owner_id], key, before, after, changes.steps, False)
+    for key in watched:
+        before = raised_before.get(key, CounterValue(0, 0))
+        due += _crossings(by_owner[key.owner_id], key, before, raised[key], changes.steps, True)
+    for _, notice, key in sorted(due, key=lambda item: item[0]):
+        _carry_out(b, by_owner[key.owner_id], key, notice)
+
+
+def thresholds(
+    b: Billing, account: Counting, key: CounterKey, before: CounterValue, after: CounterValue
+) -> None:
+    """The notices of the thresholds one counter's change crossed (LIM-4, LIM-5, TRI-3),
+    and the trial's end when its sessions are used up (TRI-2)."""
+    for _, notice, _key in _crossings(account, key, before, after, {}, False):
+        _carry_out(b, account, key, notice)
+
+
+_Due = tuple[tuple[int, int, datetime, int], "Notice | None", CounterKey]
+
+
+def _crossings(
+    account: Counting,
+    key: CounterKey,
+    before: CounterValue,
+    after: CounterValue,
+    steps: Mapping[CounterKey, list[tuple[int, int, int]]],
+    is_max: bool,
+) -> list[_Due]:
+    """What crossing from `before` to `after` calls for (None: the trial's end), each with
+    its place: the event that crossed it first, the meter's place in the catalog, the
+    period, then the order of the domain's answer (as if the events came one by one)."""
+    standing, catalog = account.standing, account.catalog
+    if standing is None or catalog is None or key.meter not in catalog.meters:
+        return []
+    meter = catalog.meters[key.meter]
+    answered_only = standing.plan.answered_only
+
+    def value(found: CounterValue) -> Fraction:
+        return counter_value(meter, found.quantity, found.answered, answered_only)
+
+    found = crossed(meter, standing, key.period_start, value(before), value(after))
+    actions: list[Notice | None] = [*found.notices, *([None] if found.trial_used_up else [])]
+    if not actions:
+        return []
+    firsts: dict[str, int] = {}
+    running = before
+    for index, quantity, answered in sorted(steps.get(key, ()), key=lambda s: s[0]):
+        if is_max:
+            step = CounterValue(max(running.quantity, quantity), running.answered)
+        else:
+            step = CounterValue(running.quantity + quantity, running.answered + answered)
+        passed = crossed(meter, standing, key.period_start, value(running), value(step))
+        for notice in passed.notices:
+            firsts.setdefault(notice.kind, index)
+        if passed.trial_used_up:
+            firsts.setdefault("", index)
+        running = step
+    place = list(catalog.meters).index(key.meter)
+    return [
+        ((firsts.get(action.kind if action else "", -1), place, key.period_start, position),
+         action, key)
+        for position, action in enumerate(actions)
+    ]  # fmt: skip
+
+
+def _carry_out(b: Billing, account: Counting, key: CounterKey, notice: Notice | None) -> None:
+    """A notice, once per (organization, kind, period) (NOT-1); None: the trial ends."""
+    if notice is not None:
+        notify(b, key.owner_id, notice.kind, notice.dedupe_key, dict(notice.payload))
+        return
+    if account.subscription_id is None:
+        return
+    subscription = b.session.get(Subscription, account.subscription_id)
+    owner = b.session.get(Organization, key.owner_id)
+    assert subscription is not None and owner is not None
+    if subscription.state == State.TRIALING:
+        apply_event(b, subscription, owner, TrialSessionsUsedUp())

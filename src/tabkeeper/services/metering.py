@@ -1,337 +1,342 @@
-"""Metering (USE-1..6): each stored event updates the counters of the meters it feeds, in
-the same transaction, so current numbers never need the event history.
+"""Metering (USE-1..6): a batch of checked events stored and counted as a set, in the
+transaction of the batch, so current numbers never need the event history.
 
-- A duplicate event id is accepted and counted once, forever (USE-1): the event row's
-  unique key decides.
-- Usage counts in the billing period that contains it (USE-6), found in
-  `billing_periods`, so late and out-of-order events land where in-order ones would.
-- Billable sessions (USE-3, USE-4) keep each conversation's windows
-  (domain/sessions.py); a message that moves windows moves their counts between periods.
-- After the counters, the thresholds: usage alerts at 50/80/100% of what is included
-  (LIM-5), the session limit's 80/100% (LIM-4), the trial's 60/90% and its end by
-  sessions (TRI-2, TRI-3) — each notice once per period.
-- An `ai.used` event takes its credits (CRD-1) in the same transaction, once per event
-  id (services/credits.py); when the credits cannot cover it, or its feature has no
-  rate, the event is refused (and not stored) while the rest of its batch is kept.
+`record_batch` runs a fixed number of statements whatever the batch's size:
+- the subscriptions of the batch's billing organizations, one query (`accounts`);
+- `ai.used` events take their credits through the batch credit gate
+  (services/credit_batches.py, CRD-1): one the credits cannot cover, or whose feature
+  has no rate, is refused alone (and not stored), the rest of the batch kept;
+- the conversations the batch's messages touch, made when missing and locked, one
+  INSERT and one SELECT (db/conversations.py); a message before its conversation's
+  lateness floor is *late* (domain/conversations.py): stored, counted by every other
+  meter, left out of billable sessions and said so (`skipped`);
+- the events, one multi-row INSERT … ON CONFLICT DO NOTHING RETURNING: a duplicate id
+  is accepted and counted once, forever (USE-1);
+- the billing periods of the batch's organizations, one query; each event counts in the
+  period holding it (USE-6), found in memory;
+- the changes per counter (domain/ingestion.py), written with one upsert per kind of
+  change (services/counters.py), unique values with one insert; billable sessions
+  (USE-3, USE-4) from each conversation's windows before and after the batch, each window
+  counted in the period holding its start; the conversations written back in one go;
+- thresholds decided once per counter from its total before and after the batch
+  (domain/thresholds.py).
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
-from fractions import Fraction
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
-
-from tabkeeper.db.tables import Organization, Subscription, UsageEventRow
-from tabkeeper.db.tables_usage import SCALE, Conversation, UsageUniqueValue
-from tabkeeper.domain.catalog import Catalog, Meter, MeterKind, Plan, Rounding
+from tabkeeper.db import conversations as conversation_rows
+from tabkeeper.db import usage_store
+from tabkeeper.db.conversations import ConversationRow, NewConversation
+from tabkeeper.db.usage_store import CounterValue
+from tabkeeper.domain.catalog import Catalog, Meter, MeterKind
+from tabkeeper.domain.conversations import (
+    RecentWindows,
+    advance,
+    compact,
+    floor_at,
+    from_stored,
+    recover,
+    stored_form,
+    window_changes,
+)
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.event_checks import CheckedEvent
-from tabkeeper.domain.ledger import CreditsExhausted
-from tabkeeper.domain.lifecycle import State, TrialSessionsUsedUp
+from tabkeeper.domain.ingestion import (
+    SCALE,
+    TOTAL,
+    Changes,
+    CounterKey,
+    Periods,
+    Skipped,
+    count_event,
+    scopes,
+)
+from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import SESSION_STARTED
-from tabkeeper.domain.sessions import ConversationState, Direction, Message, add_message
-from tabkeeper.domain.utc import format_instant, parse_instant
-from tabkeeper.services import counters, credits
+from tabkeeper.domain.sessions import WINDOW, Direction, Message
+from tabkeeper.domain.thresholds import Standing
+from tabkeeper.services import counters
 from tabkeeper.services.context import Billing
-from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.records import insert_once, notify
+from tabkeeper.services.credit_batches import Use, consume_batch
+from tabkeeper.settings import Settings
 
 AI_USED = "ai.used"
-ALERT_PERCENTS = (50, 80, 100)
-LIMIT_PERCENTS = (80, 100)
-TRIAL_PERCENTS = (60, 90)
+LATE_REASON = "older than the late-events horizon: left out of billable sessions"
+
+
+@cache
+def late_events_horizon() -> timedelta:
+    """TABKEEPER_LATE_EVENTS_HORIZON (settings.py), read once."""
+    return Settings().late_events_horizon
 
 
 @dataclass(frozen=True, slots=True)
-class Plans:
-    """What the billing organization is on now: its subscription, catalog and plan."""
+class Pending:
+    """A checked event of a batch: its index, who it is by and who is billed for it."""
 
-    owner: Organization
-    subscription: Subscription | None
+    index: int
+    event: CheckedEvent
+    used_by_id: int
+    owner_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    stored: frozenset[int]
+    """Indexes of the events stored now (the others were stored before: duplicates)."""
+    refused: dict[int, str]
+    """`ai.used` events the credits could not cover: index → reason."""
+    skipped: tuple[Skipped, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What counting needs of a billing organization: its subscription's catalog and,
+    with a plan, what its thresholds depend on. No catalog: nothing is counted."""
+
+    owner_id: int
     catalog: Catalog | None
-    plan: Plan | None
+    standing: Standing | None
+    subscription_id: int | None
+
+    @property
+    def sessions_meters(self) -> list[Meter]:
+        if self.catalog is None:
+            return []
+        meters = self.catalog.meters.values()
+        return [m for m in meters if m.kind is MeterKind.BILLABLE_SESSIONS]
+
+    @property
+    def answered_only(self) -> bool:
+        return bool(self.standing and self.standing.plan.answered_only)
 
 
-def plans_of(b: Billing, owner: Organization) -> Plans:
-    subscription = b.session.scalars(
-        select(Subscription).where(Subscription.organization_id == owner.id)
-    ).first()
-    if subscription is None or subscription.state == State.NONE:
-        return Plans(owner, None, None, None)
-    catalog = b.catalog_of(subscription.catalog_version_id)
-    return Plans(owner, subscription, catalog, catalog.plans.get(subscription.plan_code))
-
-
-def record(
-    b: Billing,
-    organization: Organization,
-    owner: Organization,
-    event: CheckedEvent,
-    *,
-    session_cap: int | None = None,
-) -> bool:
-    """Store one checked event and count it. False for a duplicate id (counted once).
-
-    With `session_cap` (millionths), a new billable session is admitted only while the
-    period's count stays within it; otherwise `SessionCapReached` is raised and the
-    caller's transaction rolls back (LIM-3)."""
-    stored = insert_once(
-        b.session,
-        UsageEventRow,
-        {
-            "organization_id": organization.id,
-            "client_id": event.client_id,
-            "type": event.type,
-            "agent": event.agent,
-            "conversation": event.conversation,
-            "time": event.time,
-            "properties": dict(event.properties),
-            "received_at": b.now,
-        },
-    )
-    if not stored:
-        return False
-    found = plans_of(b, owner)
-    if event.type == AI_USED:
-        catalog = found.catalog or b.current_catalog()[1]
-        holding = credits.Holding(owner, found.subscription, catalog, found.plan)
-        try:
-            credits.consume_reported(
-                b, organization, holding, event.client_id, dict(event.properties), event.agent
-            )
-        except CreditsExhausted as error:
-            raise UseRefused(error.message) from None
-    if found.catalog is None:
-        return True
-    period = counters.period_start_at(b, owner.id, event.time)
-    scopes = _scopes(organization, owner, event.agent)
-    for meter in found.catalog.meters.values():
-        if meter.kind is MeterKind.BILLABLE_SESSIONS:
-            if event.type in (meter.event, SESSION_STARTED) and event.conversation:
-                _count_sessions(b, organization, owner, meter, event, found, session_cap)
+def accounts(b: Billing, owner_ids: set[int]) -> dict[int, Account]:
+    """The accounts of these billing organizations, in one query (catalogs from the
+    process's store: a version never changes)."""
+    found = {owner_id: Account(owner_id, None, None, None) for owner_id in owner_ids}
+    for row in usage_store.subscriptions_of(b.session, owner_ids):
+        if row.state == State.NONE:
             continue
-        if period is None or not _selects(meter, event):
-            continue
-        before = counters.used(b, owner.id, meter, period, False)
-        _count(b, owner.id, meter, period, scopes, event)
-        _crossed(b, found, meter, period, before)
-    return True
-
-
-class SessionCapReached(InvalidInput):
-    code = "session_cap_reached"
-
-
-class UseRefused(InvalidInput):
-    """An `ai.used` event the credits cannot cover (CRD-3): the event is refused alone."""
-
-    code = "credits_exhausted"
-
-
-def _scopes(organization: Organization, owner: Organization, agent: str | None) -> list[str]:
-    found = [counters.TOTAL]
-    if organization.id != owner.id:
-        found.append(f"org:{organization.id}")
-    if agent:
-        found.append(f"agent:{agent}")
+        catalog = b.store.catalog_by_id(b.session, b.platform_id, row.catalog_version_id)
+        plan = catalog.plans.get(row.plan_code)
+        standing = None
+        if plan is not None:
+            standing = Standing(plan, row.state, row.trial_sessions, row.session_limit,
+                                row.period_start)  # fmt: skip
+        found[row.owner_id] = Account(row.owner_id, catalog, standing, row.id)
     return found
 
 
-def _selects(meter: Meter, event: CheckedEvent) -> bool:
-    if event.type != meter.event:
+def record_batch(b: Billing, pending: Sequence[Pending], *, capped: bool = False) -> Counted:
+    """Store and count a batch of checked events, each id once (see the module).
+
+    `capped` (a session start, LIM-3: one event): a new billable session is admitted
+    only while the period's count stays within `session_cap`, by one conditional
+    upsert made before anything else is written; otherwise SessionCapReached."""
+    session = usage_store.flushed(b.session)
+    by_owner = accounts(b, {p.owner_id for p in pending})
+    refused = _take_credits(b, [p for p in pending if p.event.type == AI_USED])
+    kept = [p for p in pending if p.index not in refused]
+    touching = [p for p in kept if _in_sessions(by_owner[p.owner_id], p.event)]
+    rows = _conversations(b, touching)
+    states = {key: floor_at(from_stored(row.state), b.now, late_events_horizon())
+              for key, row in rows.items()}  # fmt: skip
+    late = {p.index for p in touching if states[_key(p)].is_late(p.event.time)}
+    periods = Periods(usage_store.periods_of(session, {p.owner_id for p in kept}))
+    changes = Changes()
+    if capped:  # the start is new unless it repeats an instant, which changes no window
+        taken = [p for p in touching if p.index not in late]
+        writes = _count_sessions(b, changes, by_owner, periods, rows, states, taken)
+        _admit(b, changes, by_owner)
+    new = usage_store.insert_events(session, [_row(b, p, p.index in late) for p in kept])
+    fresh = [p for p in kept if (p.used_by_id, p.event.client_id) in new]
+    skipped: list[Skipped] = []
+    for p in fresh:
+        catalog = by_owner[p.owner_id].catalog
+        period = periods.start_at(p.owner_id, p.event.time)
+        if catalog is None or period is None:
+            continue
+        skipped += count_event(changes, catalog.meters.values(), p.event, p.index,
+                               p.used_by_id, p.owner_id, period)  # fmt: skip
+    for p in fresh:
+        if p.index in late:
+            skipped += [Skipped(p.index, m.code, LATE_REASON)
+                        for m in by_owner[p.owner_id].sessions_meters]  # fmt: skip
+    if not capped:
+        touched = {p.index for p in touching}
+        taken = [p for p in fresh if p.index in touched and p.index not in late]
+        writes = _count_sessions(b, changes, by_owner, periods, rows, states, taken)
+    conversation_rows.write(session, writes, b.now)
+    counters.write(b, changes, by_owner)
+    return Counted(frozenset(p.index for p in fresh), refused, tuple(sorted(
+        skipped, key=lambda s: (s.index, s.meter))))  # fmt: skip
+
+
+def session_cap(account: Account) -> int | None:
+    """The most billable sessions the current period may count, in millionths: the
+    member-set limit, a hard-stop quota, or the trial's sessions, whichever is lowest."""
+    standing, catalog = account.standing, account.catalog
+    if standing is None or catalog is None:
+        return None
+    caps: list[int] = []
+    if standing.state == State.TRIALING and standing.trial_sessions:
+        caps.append(standing.trial_sessions)
+    if standing.session_limit:
+        caps.append(standing.session_limit)
+    for meter in account.sessions_meters:
+        if standing.plan.is_hard_stop(meter.code):
+            caps.append(int(standing.plan.includes[meter.code]))
+    return min(caps) * SCALE if caps else None
+
+
+def _admit(b: Billing, changes: Changes, by_owner: dict[int, Account]) -> None:
+    """LIM-3: each new billable session's period count, within the cap, first: one
+    conditional upsert per counter (SessionCapReached when it would pass the cap)."""
+    for key, (quantity, answered) in sorted(changes.added.items()):
+        account = by_owner[key.owner_id]
+        cap = session_cap(account)
+        if key.scope != TOTAL or quantity <= 0 or cap is None or account.answered_only:
+            continue
+        after = usage_store.add_within(b.session, key, quantity, answered, cap)
+        if after is None:
+            raise SessionCapReached("the session limit for this period is reached")
+        del changes.added[key]
+        before = CounterValue(after.quantity - quantity, after.answered - answered)
+        counters.thresholds(b, account, key, before, after)
+
+
+def _take_credits(b: Billing, uses: list[Pending]) -> dict[int, str]:
+    """CRD-1: the `ai.used` events' credits through the batch gate; refused: index →
+    reason."""
+    if not uses:
+        return {}
+    outcomes = consume_batch(b, [_use(p.event) for p in uses], checked=False)
+    return {
+        p.index: f"events[{p.index}]: {outcome.refused.message}"
+        for p, outcome in zip(uses, outcomes, strict=True)
+        if outcome.refused is not None
+    }
+
+
+def _use(event: CheckedEvent) -> Use:
+    feature = event.properties.get("feature")
+    return Use(event.org, feature if isinstance(feature, str) else "", event.client_id,
+               event.properties.get("quantity", 1), event.agent)  # fmt: skip
+
+
+def _in_sessions(account: Account, event: CheckedEvent) -> bool:
+    if event.conversation is None:
         return False
-    for key, wanted in meter.filter.items():
-        value = event.properties.get(key)
-        if key not in event.properties or isinstance(value, bool) != isinstance(wanted, bool):
-            return False
-        if value != wanted:
-            return False
-    return True
+    return any(event.type in (m.event, SESSION_STARTED) for m in account.sessions_meters)
 
 
-def micro(value: object, what: str) -> int:
-    """A property's number in millionths, exactly (at most six decimals)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise InvalidInput(f"{what}: expected a number")
-    number = Decimal(str(value)) * SCALE
-    if not number.is_finite() or number != number.to_integral_value() or number < 0:
-        raise InvalidInput(f"{what}: expected a number >= 0 with at most six decimals")
-    return int(number)
+def _key(p: Pending) -> tuple[int, str]:
+    assert p.event.conversation is not None
+    return (p.used_by_id, p.event.conversation)
 
 
-def _count(
-    b: Billing,
-    owner_id: int,
-    meter: Meter,
-    period: datetime,
-    scopes: list[str],
-    event: CheckedEvent,
-) -> None:
-    if meter.kind is MeterKind.COUNT:
-        for scope in scopes:
-            counters.add(b, owner_id, meter.code, period, scope, SCALE)
-        return
-    field = meter.field_name or ""
-    value = event.properties.get(field)
-    if meter.kind is MeterKind.UNIQUE_COUNT:
-        fresh = insert_once(
-            b.session,
-            UsageUniqueValue,
-            {"organization_id": owner_id, "meter": meter.code, "period_start": period,
-             "value": str(value)[:200]},
-        )  # fmt: skip
-        if fresh:
-            counters.add(b, owner_id, meter.code, period, counters.TOTAL, SCALE)
-        return
-    amount = micro(value, f"properties.{field}")
-    if meter.kind is MeterKind.MAX:
-        for scope in scopes:
-            counters.raise_to(b, owner_id, meter.code, period, scope, amount)
-        return
-    if meter.rounding is Rounding.PER_EVENT_UP:
-        amount = math.ceil(Fraction(amount, SCALE) / (meter.unit_seconds or 1)) * SCALE
-    for scope in scopes:
-        counters.add(b, owner_id, meter.code, period, scope, amount)
+def _conversations(b: Billing, touching: list[Pending]) -> dict[tuple[int, str], ConversationRow]:
+    wanted = {
+        _key(p): NewConversation(p.used_by_id, p.owner_id, _key(p)[1], p.event.agent)
+        for p in reversed(touching)  # the first event's agent, as one by one
+    }
+    return conversation_rows.locked(
+        b.session, set(wanted.values()), stored_form(RecentWindows()), b.now
+    )
+
+
+def _row(b: Billing, p: Pending, late: bool) -> dict[str, object]:
+    event = p.event
+    return {
+        "organization_id": p.used_by_id, "client_id": event.client_id, "type": event.type,
+        "agent": event.agent, "conversation": event.conversation, "time": event.time,
+        "properties": dict(event.properties), "received_at": b.now, "late": late,
+    }  # fmt: skip
+
+
+def message_of(event_type: str, time: datetime, direction: object) -> Message:
+    """A session start opens a window as an agent's (outbound) message would."""
+    if event_type == SESSION_STARTED:
+        return Message(time, Direction.OUTBOUND)
+    return Message(time, Direction.parse(direction))
 
 
 def _count_sessions(
     b: Billing,
-    organization: Organization,
-    owner: Organization,
-    meter: Meter,
-    event: CheckedEvent,
-    found: Plans,
-    cap: int | None,
-) -> None:
-    """USE-3/USE-4: the conversation's windows before and after this message; each
-    window counts in the period holding its start."""
-    assert event.conversation is not None
-    row = _conversation(b, organization, owner, event)
-    before = _state(row.state)
-    direction = (
-        Direction.OUTBOUND
-        if event.type == SESSION_STARTED
-        else Direction.parse(event.properties.get("direction"))
-    )
-    after, _ = add_message(before, Message(event.time, direction), answered_only=False)
-    row.state, row.updated_at = _stored_state(after), b.now
-    if row.agent is None and event.agent:
-        row.agent = event.agent
-    scopes = _scopes(organization, owner, row.agent)
-    change: Counter[tuple[datetime, bool]] = Counter()
-    for window in before.windows:
-        start = counters.period_start_at(b, owner.id, window.start)
-        if start is not None:
-            change[(start, window.answered)] -= 1
-    for window in after.windows:
-        start = counters.period_start_at(b, owner.id, window.start)
-        if start is not None:
-            change[(start, window.answered)] += 1
-    by_period: dict[datetime, tuple[int, int]] = {}
-    for (start, answered), delta in change.items():
-        windows, replied = by_period.get(start, (0, 0))
-        by_period[start] = (windows + delta, replied + (delta if answered else 0))
-    answered_only = bool(found.plan and found.plan.answered_only)
-    for start, (windows, replied) in sorted(by_period.items()):
-        if windows == 0 and replied == 0:
-            continue
-        before_used = counters.used(b, owner.id, meter, start, answered_only)
-        limited = cap is not None and windows > 0 and not answered_only
-        admitted = counters.add(
-            b, owner.id, meter.code, start, counters.TOTAL, windows * SCALE, replied * SCALE,
-            cap=cap if limited else None,
-        )  # fmt: skip
-        if not admitted:
-            raise SessionCapReached("the session limit for this period is reached")
-        for scope in scopes[1:]:
-            counters.add(b, owner.id, meter.code, start, scope, windows * SCALE, replied * SCALE)
-        _crossed(b, found, meter, start, before_used)
+    changes: Changes,
+    by_owner: dict[int, Account],
+    periods: Periods,
+    rows: dict[tuple[int, str], ConversationRow],
+    states: dict[tuple[int, str], RecentWindows],
+    fresh: list[Pending],
+) -> list[tuple[int, dict[str, Any], str | None]]:
+    """USE-3/USE-4: each conversation's windows before and after the batch's messages;
+    each window counts in the period holding its start (a message that moves windows
+    moves their counts between periods). The conversations' new states, to write."""
+    grouped: dict[tuple[int, str], list[Pending]] = {}
+    for p in fresh:
+        grouped.setdefault(_key(p), []).append(p)
+    writes = []
+    for key, row in rows.items():
+        before = states[key]
+        group = grouped.get(key, [])
+        agent = row.agent or next((p.event.agent for p in group if p.event.agent), None)
+        if group:
+            owner_id = group[0].owner_id
+            account = by_owner[owner_id]
+            after = conversation_windows(b, row, before, [p.event for p in group],
+                                         {m.event for m in account.sessions_meters})  # fmt: skip
+            parts = scopes(row.organization_id, owner_id, agent)
+            for (start, answered), delta in window_changes(before.windows, after.windows).items():
+                period = periods.start_at(owner_id, start)
+                if period is None:
+                    continue
+                opened, replied = _indexes(group, start)
+                for meter in account.sessions_meters:
+                    for scope in parts:
+                        counter = CounterKey(owner_id, meter.code, period, scope)
+                        changes.add(counter, delta * SCALE, 0, opened)
+                        if answered:
+                            changes.add(counter, 0, delta * SCALE, replied)
+            before = after
+        writes.append((row.id, stored_form(compact(before)), agent))
+    return writes
 
 
-def _conversation(
-    b: Billing, organization: Organization, owner: Organization, event: CheckedEvent
-) -> Conversation:
-    insert_once(
-        b.session,
-        Conversation,
-        {
-            "organization_id": organization.id,
-            "billing_organization_id": owner.id,
-            "conversation": event.conversation,
-            "agent": event.agent,
-            "state": _stored_state(ConversationState.empty()),
-            "updated_at": b.now,
-        },
-    )
-    row = b.session.scalars(
-        select(Conversation)
-        .where(
-            Conversation.organization_id == organization.id,
-            Conversation.conversation == event.conversation,
-        )
-        .with_for_update()
-    ).one()
-    return row
+def _indexes(group: list[Pending], start: datetime) -> tuple[int, int]:
+    """The batch's first event (by index) in the window starting at `start`, and its
+    first inbound one: the events that opened and answered it, for the order of notices."""
+    inside = [p for p in group if start <= p.event.time < start + WINDOW]
+    replies = [p for p in inside if p.event.properties.get("direction") == "inbound"]
+    first = min((p.index for p in inside), default=min(p.index for p in group))
+    return first, min((p.index for p in replies), default=first)
 
 
-def _stored_state(state: ConversationState) -> dict[str, Any]:
-    return {
-        "messages": [format_instant(t) for t in state.message_times],
-        "inbound": [format_instant(t) for t in state.inbound_times],
-        "windows": [format_instant(t) for t in state.window_starts],
-        "answered": list(state.window_answered),
-    }
+def conversation_windows(
+    b: Billing,
+    row: ConversationRow,
+    state: RecentWindows,
+    events: Sequence[CheckedEvent],
+    types: set[str],
+) -> RecentWindows:
+    """The conversation's windows with these (not late) messages added; a message in a
+    gap between its windows re-covers from there with the messages stored since."""
+    messages = [message_of(e.type, e.time, e.properties.get("direction")) for e in events]
+    after, since = advance(state, messages)
+    if since is None:
+        return after
+    stored = usage_store.messages_since(b.session, row.organization_id, row.conversation,
+                                        types | {SESSION_STARTED}, since)  # fmt: skip
+    earlier = [message_of(m.type, m.time, m.direction) for m in stored]
+    return recover(after, since, [*earlier, *messages])
 
 
-def _state(data: dict[str, Any]) -> ConversationState:
-    return ConversationState(
-        tuple(parse_instant(t) for t in data["messages"]),
-        tuple(parse_instant(t) for t in data["inbound"]),
-        tuple(parse_instant(t) for t in data["windows"]),
-        tuple(bool(a) for a in data["answered"]),
-    )
-
-
-def _crossed(b: Billing, found: Plans, meter: Meter, period: datetime, before: Fraction) -> None:
-    """Notices for thresholds this change crossed, each once per period."""
-    plan, subscription = found.plan, found.subscription
-    if plan is None or subscription is None:
-        return
-    answered_only = plan.answered_only
-    after = counters.used(b, found.owner.id, meter, period, answered_only)
-    key = format_instant(period)
-    owner_id = found.owner.id
-    numbers = {"meter": meter.code, "used": str(after), "period_start": key}
-    included = plan.includes.get(meter.code)
-    if included:
-        for percent in ALERT_PERCENTS:
-            if _passes(before, after, Fraction(included) * percent / 100):
-                notify(b, owner_id, f"usage.{meter.code}_{percent}", key,
-                       {**numbers, "included": str(included), "percent": percent})  # fmt: skip
-    if meter.kind is not MeterKind.BILLABLE_SESSIONS or period != subscription.period_start:
-        return
-    if subscription.state == State.TRIALING and subscription.trial_sessions:
-        trial = subscription.trial_sessions
-        for percent in TRIAL_PERCENTS:
-            if _passes(before, after, Fraction(trial * percent, 100)):
-                notify(b, owner_id, f"trial.sessions_{percent}", key,
-                       {**numbers, "limit": trial, "percent": percent})  # fmt: skip
-        if after >= trial:
-            apply_event(b, subscription, found.owner, TrialSessionsUsedUp())
-        return
-    limit = subscription.session_limit or (int(included) if included else None)
-    if limit:
-        for percent in LIMIT_PERCENTS:
-            if _passes(before, after, Fraction(limit * percent, 100)):
-                notify(b, owner_id, f"limit.sessions_{percent}", key,
-                       {**numbers, "limit": limit, "percent": percent})  # fmt: skip
-
-
-def _passes(before: Fraction, after: Fraction, mark: Fraction) -> bool:
-    return before < mark <= after
+class SessionCapReached(InvalidInput):
+    code = "session_cap_reached"

@@ -7,15 +7,13 @@ a rerun of the same work is a no-op instead of an error (INV-4, NOT-1).
 from __future__ import annotations
 
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, Table, bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from tabkeeper.db.inserts import insert_ignoring
 from tabkeeper.db.tables import DueWork, Notice, Subscription, SubscriptionHistory
 from tabkeeper.db.types import UtcDateTime
 from tabkeeper.domain.utc import format_instant
@@ -30,19 +28,12 @@ def table_of(model: Any) -> Table:
 
 
 def insert_once(session: Session, table: Any, values: dict[str, Any]) -> bool:
-    """Insert a row unless one with the same unique key exists; True when inserted."""
-    statement = _insert_ignoring(table.__table__, session.get_bind().dialect.name)
+    """Insert a row unless one with the same unique key exists; True when inserted
+    (db/inserts.py, whose multi-row form batches use)."""
+    statement = insert_ignoring(table.__table__, session.get_bind().dialect.name)
     # RETURNING says for sure whether a row went in; a driver's rowcount does not (with
-    # an implicit RETURNING, psycopg reports -1).
+    # an implicit RETURNING, psycopg reports -1). Through the session: it flushes first.
     return session.execute(statement, values).first() is not None
-
-
-@cache
-def _insert_ignoring(target: Table, dialect: str) -> Executable:
-    """INSERT … ON CONFLICT DO NOTHING into `target`, built once per table (the values
-    come as parameters): building statements is a good part of a renewal's time."""
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return insert(target).on_conflict_do_nothing().returning(target.c.id)
 
 
 def notify(

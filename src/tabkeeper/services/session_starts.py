@@ -1,11 +1,13 @@
 """Starting a session (LIM-3) and the monthly session limit (LIM-4).
 
-`start_session` checks and reserves in one step: the lifecycle and quota answer of the
-real-time check first, then the billable session is counted with a conditional UPDATE of
-the period's counter row (`quantity + 1 <= cap`). On PostgreSQL concurrent starts queue on
-that row and each re-reads it; on SQLite writers take turns (BEGIN IMMEDIATE). Either way
-a cap is never overshot: with 1 session left and 50 agents starting at once, exactly 1 is
-admitted.
+`start_session` is the real-time check (services/limits.py), then the start stored and
+counted as a batch of one (services/metering.py `record_batch`, capped): the
+conversation's row, made when missing and locked; the billable session counted with
+one conditional upsert of the period's counter row (`quantity + 1 <= cap`) before
+anything else is written; one insert of the start event; the conversation's state
+written back. On PostgreSQL concurrent starts queue on the counter row and each
+re-checks it; on SQLite writers take turns. Either way a cap is never overshot: with 1
+session left and 50 agents starting at once, exactly 1 is admitted.
 
 A start inside a conversation's open 24-hour window is not a new billable session and is
 always admitted (USE-3). On answered-only plans (USE-4) a start reserves nothing: the
@@ -17,13 +19,10 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
+from tabkeeper.db import conversations as conversation_rows
 from tabkeeper.db.tables import Organization
-from tabkeeper.db.tables_usage import SCALE, Conversation
 from tabkeeper.domain import fields
-from tabkeeper.domain.catalog import MeterKind
+from tabkeeper.domain.conversations import from_stored
 from tabkeeper.domain.decisions import (
     OK_MESSAGE,
     SESSION_LIMIT_MESSAGE,
@@ -35,35 +34,13 @@ from tabkeeper.domain.errors import InvalidInput, Refused
 from tabkeeper.domain.event_checks import CheckedEvent
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import SESSION_STARTED
-from tabkeeper.domain.sessions import WINDOW
-from tabkeeper.domain.utc import format_instant, parse_instant
+from tabkeeper.domain.utc import format_instant
 from tabkeeper.services.context import Billing
 from tabkeeper.services.limits import check
-from tabkeeper.services.metering import SessionCapReached, plans_of, record
-from tabkeeper.services.subscriptions import (
-    billing_organization,
-    require_subscription,
-)
+from tabkeeper.services.metering import Pending, SessionCapReached, record_batch
+from tabkeeper.services.subscriptions import require_subscription
 
 QUOTA_REASONS = (Reason.SESSION_LIMIT_REACHED, Reason.QUOTA_EXHAUSTED)
-
-
-def session_cap(b: Billing, organization: Organization) -> int | None:
-    """The most billable sessions the current period may count, in millionths: the
-    member-set limit, a hard-stop quota, or the trial's sessions, whichever is lowest."""
-    found = plans_of(b, billing_organization(b, organization))
-    subscription, plan, catalog = found.subscription, found.plan, found.catalog
-    if subscription is None or plan is None or catalog is None:
-        return None
-    caps: list[int] = []
-    if subscription.state == State.TRIALING and subscription.trial_sessions:
-        caps.append(subscription.trial_sessions)
-    if subscription.session_limit:
-        caps.append(subscription.session_limit)
-    for code, meter in catalog.meters.items():
-        if meter.kind is MeterKind.BILLABLE_SESSIONS and plan.is_hard_stop(code):
-            caps.append(int(plan.includes[code]))
-    return min(caps) * SCALE if caps else None
 
 
 def start_session(
@@ -78,7 +55,6 @@ def start_session(
         if decision.reason in QUOTA_REASONS and _in_open_window(b, organization, conversation):
             return Decision(True, Reason.OK, OK_MESSAGE, decision.numbers)
         return decision
-    owner = billing_organization(b, organization)
     event = CheckedEvent(
         client_id=_start_id(conversation, b.now),
         type=SESSION_STARTED,
@@ -88,10 +64,10 @@ def start_session(
         time=b.now,
         properties={},
     )
+    owner_id = organization.parent_id or organization.id
     try:
-        with b.session.begin_nested():
-            record(b, organization, owner, event, session_cap=session_cap(b, organization))
-    except (SessionCapReached, IntegrityError):
+        record_batch(b, [Pending(0, event, organization.id, owner_id)], capped=True)
+    except SessionCapReached:
         refused = check(b, organization, Action.START_SESSION)
         if refused.allowed:  # the last session was taken meanwhile by another start
             return _at_cap(decision)
@@ -109,16 +85,8 @@ def _start_id(conversation: str, at: datetime) -> str:
 
 def _in_open_window(b: Billing, organization: Organization, conversation: str) -> bool:
     """USE-3: the conversation's current 24-hour window is still open: not a new session."""
-    row = b.session.scalars(
-        select(Conversation).where(
-            Conversation.organization_id == organization.id,
-            Conversation.conversation == conversation,
-        )
-    ).first()
-    if row is None or not row.state["windows"]:
-        return False
-    last = parse_instant(row.state["windows"][-1])
-    return last <= b.now < last + WINDOW
+    row = conversation_rows.read(b.session, organization.id, conversation)
+    return row is not None and from_stored(dict(row.state)).open_at(b.now)
 
 
 def _at_cap(allowed: Decision) -> Decision:

@@ -9,7 +9,6 @@ Invoices and the real-time check read the counters kept up to date as events arr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,12 +16,12 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import select
-
-from tabkeeper.db.tables import Organization, Subscription, UsageEventRow
+from tabkeeper.db import usage_store
+from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.domain.catalog import Catalog, Meter, MeterKind, Plan
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.event_checks import STANDARD_TYPES, EventRefused, check_event
+from tabkeeper.domain.ingestion import Skipped, numeric_fields
 from tabkeeper.domain.invoicing import LineDraft, usage_line
 from tabkeeper.domain.levels import Level, usage_level
 from tabkeeper.domain.metering import SESSION_STARTED, UsageEvent, measure, quantity_string
@@ -31,7 +30,7 @@ from tabkeeper.domain.utc import format_instant
 from tabkeeper.services import counters
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import family_ids
-from tabkeeper.services.metering import record
+from tabkeeper.services.metering import Pending, record_batch
 
 AGENT_SCOPE = "agent:"
 AGENT_LENGTH = 64
@@ -42,26 +41,10 @@ def _events(b: Billing, ids: list[int], meter: Meter, period: Period) -> list[Us
     types = [meter.event]
     if meter.kind is MeterKind.BILLABLE_SESSIONS:
         types.append(SESSION_STARTED)
-    query = select(UsageEventRow).where(
-        UsageEventRow.organization_id.in_(ids),
-        UsageEventRow.type.in_(types),
-        UsageEventRow.time < period.end,
-    )
-    if meter.kind is MeterKind.BILLABLE_SESSIONS:
-        touching = (
-            select(UsageEventRow.conversation)
-            .where(
-                UsageEventRow.organization_id.in_(ids),
-                UsageEventRow.type.in_(types),
-                UsageEventRow.time >= period.start,
-                UsageEventRow.time < period.end,
-            )
-            .distinct()
-        )
-        query = query.where(UsageEventRow.conversation.in_(touching))
-    else:
-        query = query.where(UsageEventRow.time >= period.start)
-    rows = b.session.scalars(query.order_by(UsageEventRow.time, UsageEventRow.id))
+    rows = usage_store.stored_events(
+        b.session, ids, types, period.start, period.end,
+        whole_conversations=meter.kind is MeterKind.BILLABLE_SESSIONS,
+    )  # fmt: skip
     return [
         UsageEvent(
             id=f"{row.organization_id}:{row.client_id}",
@@ -74,6 +57,7 @@ def _events(b: Billing, ids: list[int], meter: Meter, period: Period) -> list[Us
             if row.conversation is None
             else f"{row.organization_id}:{row.conversation}",
             properties=row.properties,
+            late=row.late,
         )
         for row in rows
     ]
@@ -92,7 +76,8 @@ def recount_usage(
 ) -> Fraction:
     """The same quantity recounted from the stored events (a plain read, for checks and
     tests: the counters must always equal it)."""
-    return measure(meter, _events(b, family_ids(b, owner), meter, period), period, answered_only)
+    events = _events(b, family_ids(b, owner), meter, period)
+    return measure(meter, events, period, answered_only, leave_out_missing=True)
 
 
 def usage_lines(
@@ -155,10 +140,7 @@ def current_usage(
     order: counter reads only, never the event history (USE-6)."""
     start = subscription.period_start
     sub_accounts = {
-        f"org:{row_id}": code
-        for row_id, code in b.session.execute(
-            select(Organization.id, Organization.code).where(Organization.parent_id == owner.id)
-        )
+        f"org:{row_id}": code for row_id, code in usage_store.sub_accounts(b.session, owner.id)
     }
     readings = []
     for code, meter in sorted(catalog.meters.items()):
@@ -192,6 +174,8 @@ class Ingested:
     duplicates: int
     refused: tuple[tuple[int, str], ...]
     """(index, reason) of each refused event."""
+    skipped: tuple[Skipped, ...] = ()
+    """Events stored and counted, but left out of one meter: (index, meter, reason)."""
 
 
 def ingest(
@@ -203,21 +187,19 @@ def ingest(
     default_time: datetime | None = None,
 ) -> Ingested:
     """Store a batch of events: each bad one refused with its index and reason, the good
-    ones kept; a duplicate id is accepted and counted once (USE-1, USE-2)."""
+    ones kept and counted as a set (services/metering.py); a duplicate id is accepted
+    and counted once (USE-1, USE-2)."""
     known = set(STANDARD_TYPES) | {meter.event for meter in catalog.meters.values()}
-    numeric: dict[str, set[str]] = {}
-    for meter in catalog.meters.values():
-        if meter.kind in (MeterKind.SUM, MeterKind.MAX) and meter.field_name:
-            numeric.setdefault(meter.event, set()).add(meter.field_name)
-    unique = [m for m in catalog.meters.values() if m.kind is MeterKind.UNIQUE_COUNT]
+    numeric = numeric_fields(catalog.meters.values())
     organizations_by_id = {org.id: org for org in organizations.values()}
-    accepted = duplicates = 0
-    refused: list[tuple[int, str]] = []
+    refused: dict[int, str] = {}
+    firsts: dict[tuple[int, str], int] = {}
+    pending: list[Pending] = []
+    repeats: list[tuple[int, int]] = []
     for index, raw in enumerate(raw_events):
         here = f"{path}[{index}]"
         try:
             event = check_event(raw, here, known, numeric, b.now, default_time)
-            _require_storable(raw, here)
             organization = organizations.get(event.org)
             if organization is None:
                 raise EventRefused(f"{here}.org: unknown organization {event.org!r}")
@@ -229,35 +211,26 @@ def ingest(
                 raise EventRefused(
                     f"{here}.time: {format_instant(event.time)} is before the organization existed"
                 )
-            for meter in unique:
-                if meter.event == event.type and meter.field_name not in event.properties:
-                    raise EventRefused(f"{here}.properties.{meter.field_name}: missing field")
         except InvalidInput as error:
-            refused.append((index, error.message))
+            refused[index] = error.message
+            continue
+        first = firsts.setdefault((organization.id, event.client_id), index)
+        if first != index:
+            repeats.append((index, first))  # the same id again in this batch (USE-1)
             continue
         owner = organizations_by_id.get(organization.parent_id or 0, organization)
-        try:
-            with b.session.begin_nested():
-                stored = record(b, organization, owner, event)
-        except InvalidInput as error:
-            refused.append((index, f"{here}: {error.message}"))
-            continue
-        if stored:
-            accepted += 1
-        else:
-            duplicates += 1
-    return Ingested(accepted, duplicates, tuple(refused))
-
-
-def _require_storable(raw: object, here: str) -> None:
-    """The event must be plain JSON that any database stores: no NaN or infinite numbers
-    (JSON has none), no text that is not valid Unicode (a lone surrogate)."""
-    try:
-        json.dumps(raw, allow_nan=False, ensure_ascii=False, default=str).encode("utf-8")
-    except UnicodeEncodeError:
-        raise EventRefused(f"{here}: text must be valid Unicode") from None
-    except ValueError:
-        raise EventRefused(f"{here}: numbers must be finite (no NaN or Infinity)") from None
+        pending.append(Pending(index, event, organization.id, owner.id))
+    counted = record_batch(b, pending) if pending else None
+    stored = counted.stored if counted else frozenset()
+    if counted:
+        refused.update(counted.refused)
+    for index, first in repeats:
+        if first in refused:
+            refused[index] = refused[first].replace(f"{path}[{first}]", f"{path}[{index}]", 1)
+    accepted = len(stored)
+    duplicates = len(raw_events) - len(refused) - accepted
+    return Ingested(accepted, duplicates, tuple(sorted(refused.items())),
+                    counted.skipped if counted else ())  # fmt: skip
 
 
 def ingest_batch(b: Billing, raw_events: Sequence[object]) -> Ingested:
@@ -269,14 +242,5 @@ def ingest_batch(b: Billing, raw_events: Sequence[object]) -> Ingested:
         for raw in raw_events
         if isinstance(raw, Mapping) and isinstance(raw.get("org"), str)
     }
-    named = list(
-        b.session.scalars(
-            select(Organization).where(
-                Organization.platform_id == b.platform.id, Organization.code.in_(codes)
-            )
-        )
-    )
-    parent_ids = {row.parent_id for row in named if row.parent_id is not None}
-    parents = b.session.scalars(select(Organization).where(Organization.id.in_(parent_ids)))
-    known = {row.code: row for row in (*named, *parents)}
+    known = usage_store.organizations_with_parents(b.session, b.platform_id, codes)
     return ingest(b, raw_events, catalog, known, default_time=b.now)

@@ -18,7 +18,11 @@ reason (USE-2); a batch of more than 1,000 events is refused whole (422), storin
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from tabkeeper.api import schemas_metering as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
@@ -27,6 +31,7 @@ from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.domain.catalog import MeterKind
 from tabkeeper.domain.decisions import Decision
 from tabkeeper.domain.errors import Refused
+from tabkeeper.domain.event_checks import UnreadableEvent
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import quantity_string
 from tabkeeper.services import session_starts
@@ -53,18 +58,60 @@ def _decision(decision: Decision) -> schemas.Decision:
     )
 
 
-@router.post("/events")
-def record_events(body: schemas.EventsIn, api: ApiDep, caller: CallerDep) -> schemas.EventsResult:
+async def _events(request: Request) -> list[object]:
+    """The events of the body, read so that an event nested too deeply for the JSON
+    reader is refused by its index rather than the whole batch (schemas.EventsIn's
+    checks, with FastAPI's 422 answer, apply to the rest)."""
+    body = await request.body()
+    try:
+        parsed = schemas.read_events_body(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error",
+              "input": {}, "ctx": {"error": str(error)}}]
+        ) from None  # fmt: skip
+    events = parsed.get("events") if isinstance(parsed, dict) else None
+    shape = parsed
+    if isinstance(events, list):
+        readable = [{} if isinstance(e, UnreadableEvent) else e for e in events]
+        shape = {**parsed, "events": readable}
+    try:
+        schemas.EventsIn.model_validate(shape)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
+        ) from None
+    assert isinstance(events, list)
+    return events
+
+
+_EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": schemas.EventsIn.model_json_schema()}},
+    }
+}
+
+
+@router.post("/events", response_model_exclude_none=True, openapi_extra=_EVENTS_BODY)
+def record_events(
+    events: Annotated[list[object], Depends(_events)], api: ApiDep, caller: CallerDep
+) -> schemas.EventsResult:
     """Report usage (USE-1, USE-2): each event is stored and counted at once; a duplicate
     id is accepted and counted once, also across retries; each bad event is refused with
     its index and reason while the good ones are kept. Platform API key only."""
     caller.require_platform()
     with api.billing(caller) as b:
-        outcome = ingest_batch(b, body.events)
+        outcome = ingest_batch(b, events)
     return schemas.EventsResult(
         accepted=outcome.accepted,
         duplicates=outcome.duplicates,
         refused=[schemas.RefusedEvent(index=i, reason=r) for i, r in outcome.refused],
+        skipped=[
+            schemas.SkippedEvent(index=s.index, meter=s.meter, reason=s.reason)
+            for s in outcome.skipped
+        ]
+        or None,
     )
 
 
