@@ -59,8 +59,8 @@ class Bare:
         found = self._inserts.get(n)
         if found is None:
             row = "(" + ", ".join([self.mark] * 8) + ")"
-            found = self._inserts[n] = (
-                f"INSERT INTO events ({EVENT_COLUMNS}) VALUES " + ", ".join([row] * n)
+            found = self._inserts[n] = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES " + ", ".join(
+                [row] * n
             )
         return found
 

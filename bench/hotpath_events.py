@@ -93,7 +93,9 @@ def counter_changes(
     }
 
 
-def counter_keys(organization_id: int, period_start: datetime, agents: list[str]) -> list[CounterKey]:
+def counter_keys(
+    organization_id: int, period_start: datetime, agents: list[str]
+) -> list[CounterKey]:
     """Every counter a bare organization's events may change (created before a run)."""
     return [
         (organization_id, meter, period_start, scope)
@@ -115,7 +117,7 @@ def bare_plans(
 ) -> list[BarePlan]:
     """The same batches, as rows of the bare organization `organization_id`."""
     seen: set[str] = set()
-    received = datetime.now(UTC)
+    received = found[0][0].at if found and found[0] else period_start
     plans = []
     for batch in found:
         rows = []

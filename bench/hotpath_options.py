@@ -72,7 +72,9 @@ def options(doc: str | None, **defaults: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def add_size(parser: argparse.ArgumentParser, name: str, kind: type, default: Any, text: str) -> None:
+def add_size(
+    parser: argparse.ArgumentParser, name: str, kind: type, default: Any, text: str
+) -> None:
     """A size of one bench, with `--smoke` applying to it like the others."""
     parser.add_argument(f"--{name}", type=kind, help=f"{text} (default {default})")
     parser.set_defaults(defaults={**parser.get_default("defaults"), name: default})

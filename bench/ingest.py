@@ -32,11 +32,9 @@ Then the cost of one more message in a conversation of 10 messages and in one of
 
 from __future__ import annotations
 
-import argparse
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import hotpath_calls as tk
 import hotpath_events as ev
@@ -47,6 +45,7 @@ from hotpath_run import (
     Ran,
     Server,
     Tally,
+    Work,
     in_process,
     load,
     machine,
@@ -61,6 +60,7 @@ from hotpath_seed import (
     say,
     seed_conversation,
     stored_events,
+    wall_now,
 )
 
 
@@ -104,7 +104,7 @@ class Bench:
         return f"r{self.runs}"
 
     def _events(self, kind: str, client: int, label: str, n: int) -> list[ev.Event]:
-        first = datetime.now(UTC) - timedelta(hours=1)
+        first = wall_now() - timedelta(hours=1)
         return ev.events(kind, self.targets[kind][client], f"a{client}", f"{label}-{client}",
                          n, first)  # fmt: skip
 
@@ -114,7 +114,7 @@ class Bench:
     def _bare(self, kind: str, batch: int, clients: int, per_client: int, label: str) -> Ran:
         world = self.world
 
-        def make(client: int) -> ev_work:
+        def make(client: int) -> Work:
             bare = Bare(world.url)
             found = ev.batches(self._events(kind, client, label, per_client), batch)
             plans = ev.bare_plans(bare, found, self.bare_ids[client], world.start)
@@ -166,7 +166,7 @@ class Bench:
         n = max(batch, self.sizes.events // batch * batch)
         found = ev.batches(self._events(kind, 0, label, n), batch)
         engine = tk.make_engine(self.world.url)
-        tk.ingest(engine, self.world.platform_id, [], datetime.now(UTC))  # warm
+        tk.ingest(engine, self.world.platform_id, [], wall_now())  # warm
         counted = statement_counter(engine)
         before = self._stored(self.targets[kind][:1])
 
@@ -176,7 +176,7 @@ class Bench:
                 if time.monotonic() > deadline:
                     break
                 accepted, duplicates, refused = tk.ingest(
-                    engine, self.world.platform_id, ev.bodies(events), datetime.now(UTC)
+                    engine, self.world.platform_id, ev.bodies(events), wall_now()
                 )
                 assert duplicates == refused == 0, (duplicates, refused)
                 tally.operations += 1
@@ -200,7 +200,7 @@ class Bench:
         before = self._stored(self.targets[kind][:clients])
         key = self.world.api_key
 
-        def make(client: int) -> ev_work:
+        def make(client: int) -> Work:
             found = ev.batches(self._events(kind, client, label, per_client), batch)
             http = Http(running.port, key)
 
@@ -247,10 +247,10 @@ class Bench:
                  "properties": {"direction": "inbound" if j % 2 else "outbound"}}
                 for j in range(sizes.more)
             ]  # fmt: skip
-            tk.ingest(engine, world.platform_id, [], datetime.now(UTC))
+            tk.ingest(engine, world.platform_id, [], wall_now())
             cpu = time.process_time()
             for event in found:
-                accepted, _, _ = tk.ingest(engine, world.platform_id, [event], datetime.now(UTC))
+                accepted, _, _ = tk.ingest(engine, world.platform_id, [event], wall_now())
                 assert accepted == 1
             costs[name] = (time.process_time() - cpu) * 1000 / sizes.more
         engine.dispose()
@@ -261,9 +261,6 @@ class Bench:
             f"{costs['short']:.2f} ms in a conversation of 10 messages, {costs['long']:.2f} ms "
             f"in one of {sizes.long:,}: {ratio:.1f}x; exact; load {load()}"
         )
-
-
-ev_work = Callable[[float], Tally]
 
 
 def table(database: str, rows: list[Row]) -> str:
