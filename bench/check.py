@@ -190,7 +190,7 @@ def _row(
 
 
 def main() -> None:
-    parser = options(__doc__)
+    parser = options(__doc__, stored=100_000, background=20)
     add_size(parser, "checks", int, 5_000, "checks per run (over all clients)")
     add_size(parser, "usage", int, 200, "message events of the checked organization")
     arguments = parser.parse_args()

@@ -146,8 +146,9 @@ class Bench:
             require_exact(self.world, code, "after the run")
 
     def _record(self, path: str, kind: str, batch: int, clients: int, ran: Ran, bare: Ran,
-                statements: float | None) -> None:  # fmt: skip
+                statements: float | None, planned: int) -> None:  # fmt: skip
         n = ran.tally.counted
+        cut = "" if n == planned else f" (CUT SHORT by --seconds: {planned:,} planned)"
         row = Row(
             path, kind, batch, clients, n, n / ran.seconds, bare.tally.counted / bare.seconds,
             None if ran.server_cpu is None else ran.server_cpu * 1000 / n, statements, load(),
@@ -156,7 +157,7 @@ class Bench:
         cpu = "" if row.cpu_ms is None else f", {row.cpu_ms:.2f} ms CPU/event"
         sql = "" if statements is None else f", {statements:.1f} statements/event"
         say(
-            f"  {path:10} {kind:7} batch {batch:>5} clients {clients}: {n:,} events, "
+            f"  {path:10} {kind:7} batch {batch:>5} clients {clients}: {n:,} events{cut}, "
             f"{row.per_second:,.0f}/s; bare {row.bare_per_second:,.0f} rows/s; ratio "
             f"{row.ratio:.4f}{cpu}{sql}; exact; load {row.load}"
         )
@@ -190,7 +191,7 @@ class Bench:
         sent = sum(len(b) for b in found[: ran.tally.operations])
         self._verify(kind, 1, before, ran, sent)
         bare = self._bare(kind, batch, 1, n, label)
-        self._record("in-process", kind, batch, 1, ran, bare, statements)
+        self._record("in-process", kind, batch, 1, ran, bare, statements, n)
 
     def over_http(self, running: Server, kind: str, batch: int, clients: int) -> None:
         label = self._label()
@@ -226,7 +227,7 @@ class Bench:
         sent = ran.tally.operations * batch  # every batch is full
         self._verify(kind, clients, before, ran, sent)
         bare = self._bare(kind, batch, clients, per_client, label)
-        self._record("HTTP", kind, batch, clients, ran, bare, None)
+        self._record("HTTP", kind, batch, clients, ran, bare, None, per_client * clients)
 
     def conversation_cost(self) -> str:
         """CPU per message added, in-process, to a conversation of 10 and of `long`."""
