@@ -127,6 +127,6 @@ class Bare:
 
     def count(self, sql: str, *params: Any) -> int:
         self.cursor.execute(sql.replace("?", self.mark), params)
-        value = self.cursor.fetchone()[0]
+        row = self.cursor.fetchone()
         self.raw.commit()
-        return int(value or 0)
+        return int(row[0] or 0) if row else 0

@@ -26,6 +26,9 @@ class Sizes:
     def __getattr__(self, name: str) -> Any:  # for mypy: the attributes are dynamic
         raise AttributeError(name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+
     @classmethod
     def of(cls, arguments: argparse.Namespace, smoke: dict[str, Any] | None = None) -> Sizes:
         defaults: dict[str, Any] = arguments.defaults

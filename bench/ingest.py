@@ -273,7 +273,7 @@ def table(database: str, rows: list[Row]) -> str:
         for r in rows
     ]
     head = (
-        "| database | path | events | batch | clients | events sent | tabkeeper events/s "
+        "| database | path | kind | batch | clients | events sent | tabkeeper events/s "
         "| bare rows/s | ratio | CPU ms/event | statements/event | load 1/5 min |\n"
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     )
