@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import platform
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -105,7 +106,18 @@ def server(url: str) -> Iterator[Server]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for line, count in server_errors(log).items():
+            print(f"  the server logged {count} x {line}", flush=True)
         log.unlink(missing_ok=True)
+
+
+def server_errors(log: Path) -> dict[str, int]:
+    """The exceptions the server logged (their last line), with how many times."""
+    found: dict[str, int] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if re.match(r"^[\w.]+(Error|Exception): ", line):
+            found[line[:200]] = found.get(line[:200], 0) + 1
+    return found
 
 
 def _wait_healthy(found: Server) -> None:
@@ -159,10 +171,13 @@ class Tally:
     counted: int = 0
     latencies: list[float] = field(default_factory=list)
     cpu: float = 0.0
+    errors: int = 0
+    """Requests the server answered with an error (5xx), where a bench counts them."""
 
     def add(self, other: Tally) -> None:
         self.operations += other.operations
         self.counted += other.counted
+        self.errors += other.errors
         self.latencies.extend(other.latencies)
         self.cpu += other.cpu
 
