@@ -55,15 +55,15 @@ bench: install
 # The real-time path (issue 11): ingestion, the check, session starts, the check under
 # ingestion (docs/benchmarks.md); on SQLite, then on one durable PostgreSQL server.
 bench-hotpath: install
-	$(BIN)/python bench/ingest.py --events 2000 --database sqlite
+	$(BIN)/python bench/ingest.py --events 1000 --database sqlite
 	$(BIN)/python bench/check.py --database sqlite
 	$(BIN)/python bench/sessions.py --database sqlite
-	$(BIN)/python bench/mixed.py --seconds 30 --database sqlite
+	$(BIN)/python bench/mixed.py --seconds 20 --database sqlite
 	TABKEEPER_PG_DURABLE=1 scripts/with-postgres sh -c '\
-	  $(BIN)/python bench/ingest.py --events 2000 --database postgresql && \
+	  $(BIN)/python bench/ingest.py --events 1000 --database postgresql && \
 	  $(BIN)/python bench/check.py --database postgresql && \
 	  $(BIN)/python bench/sessions.py --database postgresql && \
-	  $(BIN)/python bench/mixed.py --seconds 30 --database postgresql'
+	  $(BIN)/python bench/mixed.py --seconds 20 --database postgresql'
 
 clean:
 	rm -rf $(VENV) tests/portal/node_modules .pytest-tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
