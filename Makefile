@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install system-deps browser-deps run lint test test-sqlite test-postgres bench clean
+.PHONY: install system-deps browser-deps run lint test test-sqlite test-postgres bench bench-hotpath clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,20 @@ bench: install
 	$(BIN)/python bench/credits.py --n 1000 --database sqlite
 	TABKEEPER_PG_DURABLE=1 scripts/with-postgres \
 	  $(BIN)/python bench/credits.py --n 1000 --database postgresql
+	$(MAKE) --no-print-directory bench-hotpath
+
+# The real-time path (issue 11): ingestion, the check, session starts, the check under
+# ingestion (docs/benchmarks.md); on SQLite, then on one durable PostgreSQL server.
+bench-hotpath: install
+	$(BIN)/python bench/ingest.py --events 1000 --database sqlite
+	$(BIN)/python bench/check.py --database sqlite
+	$(BIN)/python bench/sessions.py --database sqlite
+	$(BIN)/python bench/mixed.py --seconds 20 --database sqlite
+	TABKEEPER_PG_DURABLE=1 scripts/with-postgres sh -c '\
+	  $(BIN)/python bench/ingest.py --events 1000 --database postgresql && \
+	  $(BIN)/python bench/check.py --database postgresql && \
+	  $(BIN)/python bench/sessions.py --database postgresql && \
+	  $(BIN)/python bench/mixed.py --seconds 20 --database postgresql'
 
 clean:
 	rm -rf $(VENV) tests/portal/node_modules .pytest-tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
