@@ -29,10 +29,11 @@ import yaml
 from sqlalchemy import Engine, Table
 
 from tabkeeper.clock import SimulatedClock
-from tabkeeper.db.engine import make_engine, transaction
+from tabkeeper.db.engine import make_engine, read_transaction, transaction
 from tabkeeper.db.migrate import upgrade
 from tabkeeper.db.schema import METADATA
 from tabkeeper.db.tables_usage import SCALE
+from tabkeeper.domain.conversations import RecentWindows, stored_form
 from tabkeeper.domain.metering import SESSION_STARTED
 from tabkeeper.domain.periods import Period
 from tabkeeper.domain.sessions import ConversationState, Direction, Message
@@ -41,9 +42,8 @@ from tabkeeper.services import session_starts
 from tabkeeper.services.access import create_api_key
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
-from tabkeeper.services.context import CatalogStore, billing
-from tabkeeper.services.limits import check as limits_check
-from tabkeeper.services.metering import _stored_state
+from tabkeeper.services.context import CatalogStore, billing, billing_for
+from tabkeeper.services.limits import CreditsDue, check_by_code
 from tabkeeper.services.organizations import create_organization, organization_by_code
 from tabkeeper.services.subscriptions import plan_of, subscription_of
 from tabkeeper.services.usage import ingest_batch, measure_usage, recount_usage
@@ -111,7 +111,7 @@ def conversation_state(messages: list[tuple[datetime, bool]]) -> dict[str, Any]:
         Message(at, Direction.INBOUND if inbound else Direction.OUTBOUND)
         for at, inbound in messages
     )
-    return _stored_state(state)
+    return stored_form(RecentWindows(None, state.window_starts, state.window_answered))
 
 
 # -- the timed calls ----------------------------------------------------------------------
@@ -127,9 +127,19 @@ def ingest(
 
 
 def check(engine: Engine, platform_id: int, code: str, action: str, now: datetime) -> bool:
-    """Allowed or not, as `POST /v1/check` answers the platform's key."""
-    with billing(engine, platform_id, now, STORE) as b:
-        return limits_check(b, organization_by_code(b, code), action).allowed
+    """Allowed or not, as `POST /v1/check` answers the platform's key: the account in one
+    statement, in a read-only transaction (the writing one only when credits are due)."""
+    try:
+        with read_transaction(engine) as session:
+            b = billing_for(session, platform_id, now, STORE)
+            return check_by_code(b, code, action, visible=_everyone, refresh=False).allowed
+    except CreditsDue:
+        with billing(engine, platform_id, now, STORE) as b:
+            return check_by_code(b, code, action, visible=_everyone).allowed
+
+
+def _everyone(_organization: object) -> bool:
+    return True
 
 
 def start_session(
