@@ -13,14 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Executable, Table, Update, bindparam, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from tabkeeper.db.inserts import insert_rows_ignoring
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry, CreditGrant
 from tabkeeper.domain.ledger import GrantKind
 
@@ -149,14 +147,8 @@ def earlier_entries(session: Session, owner_id: int, keys: Sequence[str]) -> lis
     ]
 
 
-@cache
-def _new_entries(dialect: str) -> Executable:
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    return insert(_ENTRY_TABLE).on_conflict_do_nothing().returning(_ENTRIES.entry_key)
-
-
 def insert_entries(session: Session, entries: Sequence[dict[str, Any]]) -> list[str]:
     """Write entries, each once per key: the keys of those written now."""
-    statement = _new_entries(session.get_bind().dialect.name)
-    written = _run(session, statement, list(entries) if len(entries) > 1 else entries[0])
-    return [row[0] for row in written.all()]
+    session.flush()
+    written = insert_rows_ignoring(session, _ENTRY_TABLE, entries, returning=("entry_key",))
+    return [row[0] for row in written]
