@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     sessions (default 7 days; seconds, or ISO 8601 such as `P3D`, from 1 hour to 366
     days). An older message is stored and counted by every other meter but left out of
     billable sessions, and the answer says so (docs/concepts.md, "Late events").
+
+    Operations:
+    TABKEEPER_TELEMETRY: `true` turns on the web framework's OpenTelemetry HTTP traces and
+    metrics, sent to the providers the process configures (docs/operations.md). Off by
+    default: asking whether they are configured costs every request.
     """
 
     model_config = SettingsConfigDict(env_prefix="TABKEEPER_", extra="ignore")
@@ -56,6 +61,7 @@ class Settings(BaseSettings):
     late_events_horizon: timedelta = Field(
         default=LATE_EVENTS_HORIZON, ge=timedelta(hours=1), le=timedelta(days=366)
     )
+    telemetry: bool = False
 
     @field_validator("smtp_host", "smtp_username")
     @classmethod

@@ -6,7 +6,8 @@ their own engine, clock and payment provider.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
@@ -41,6 +42,7 @@ from tabkeeper.services.context import CATALOGS, CatalogStore
 from tabkeeper.settings import Settings
 
 ROUTERS = (
+    metering.router,  # first: the hot path (events, the check, session starts) is matched first
     catalog.router,
     organizations.router,
     access.router,
@@ -52,10 +54,12 @@ ROUTERS = (
     notices.router,
     webhooks.router,
     addons.router,
-    metering.router,
     credits.router,
     alerts.router,
 )
+
+
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 class Health(BaseModel):
@@ -84,6 +88,7 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        telemetry=None if settings.telemetry else _NO_TELEMETRY,
     )
     app.state.api = api
     install_problem_handlers(app)
@@ -97,10 +102,8 @@ def create_app(
             connection.execute(text("SELECT 1"))
         return Health(status="ok", database=engine.dialect.name, version=tabkeeper.__version__)
 
-    v1 = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
-    for router in ROUTERS:
-        v1.include_router(router)
-    app.include_router(v1)
+    for router in ROUTERS:  # each straight under the app: one level of routing, not two
+        app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(checkout_page.router)
     app.include_router(portal.router)  # the billing tab (PRT-1), with its static files
     return app

@@ -94,15 +94,14 @@ _EVENTS_BODY = {
 
 
 @router.post("/events", response_model_exclude_none=True, openapi_extra=_EVENTS_BODY)
-def record_events(
+async def record_events(
     events: Annotated[list[object], Depends(_events)], api: ApiDep, caller: CallerDep
 ) -> schemas.EventsResult:
     """Report usage (USE-1, USE-2): each event is stored and counted at once; a duplicate
     id is accepted and counted once, also across retries; each bad event is refused with
     its index and reason while the good ones are kept. Platform API key only."""
     caller.require_platform()
-    with api.billing(caller) as b:
-        outcome = ingest_batch(b, events)
+    outcome = await api.write(caller, lambda b: ingest_batch(b, events))
     return schemas.EventsResult(
         accepted=outcome.accepted,
         duplicates=outcome.duplicates,
@@ -116,33 +115,38 @@ def record_events(
 
 
 @router.post("/check")
-def check_action(body: schemas.CheckIn, api: ApiDep, caller: CallerDep) -> schemas.Decision:
+async def check_action(body: schemas.CheckIn, api: ApiDep, caller: CallerDep) -> schemas.Decision:
     """The real-time check (LIM-1, LIM-2): may this organization's agent start a new
     session, use AI feature `feature`, or add one more agent, seat or phone number now?
     Answered from the counters; nothing changes. 200 whether allowed or not."""
-    visible = caller.sees
+    code, action, feature, visible = body.organization, body.action, body.feature, caller.sees
     try:
-        with api.reading(caller) as b:
-            found = check_by_code(b, body.organization, body.action, body.feature,
-                                  visible=visible, refresh=False)  # fmt: skip
-    except CreditsDue:
-        with api.billing(caller) as b:
-            found = check_by_code(b, body.organization, body.action, body.feature,
-                                  visible=visible)  # fmt: skip
+        found = await api.read(
+            caller,
+            lambda b: check_by_code(b, code, action, feature, visible=visible, refresh=False),
+        )
+    except CreditsDue:  # a monthly credit grant is due first: written, then answered
+        found = await api.write(
+            caller, lambda b: check_by_code(b, code, action, feature, visible=visible)
+        )
     return _decision(found)
 
 
 @router.post("/sessions/start")
-def start_session(body: schemas.SessionStartIn, api: ApiDep, caller: CallerDep) -> schemas.Decision:
+async def start_session(
+    body: schemas.SessionStartIn, api: ApiDep, caller: CallerDep
+) -> schemas.Decision:
     """Check and start a session in one step (LIM-3): an admitted session is counted at
     once, so concurrent starts never overshoot a limit. A start within the conversation's
     open 24-hour window is not a new billable session (USE-3). 200 whether admitted or
     not. Platform API key only."""
     caller.require_platform()
-    with api.billing(caller) as b:
+
+    def start(b: Billing) -> Decision:
         organization = organization_for(b, caller, body.organization)
-        decision = session_starts.start_session(b, organization, body.agent, body.conversation)
-        return _decision(decision)
+        return session_starts.start_session(b, organization, body.agent, body.conversation)
+
+    return _decision(await api.write(caller, start))
 
 
 def _billed(b: Billing, caller: Caller, subscription_id: int) -> Organization:
