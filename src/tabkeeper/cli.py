@@ -181,6 +181,14 @@ def worker(
             typer.echo("stopped")
 
 
+SWITCH_INTERVAL = 0.0005
+"""Seconds a thread may keep the interpreter while another waits for it (Python's default
+is 0.005). A check waits for the interpreter at each step of its way (the event loop, the
+database's answer); behind a thread counting a batch of 1,000 events it would wait the
+whole default each time. A shorter turn keeps the check's latency within milliseconds
+while batches are ingested."""
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
@@ -215,6 +223,7 @@ def serve(
         worker_thread = start_worker_thread(engine, settings, provider, interval) if clock else None
         typer.echo(f"tabkeeper on http://{host}:{port} (health: /health, API docs: /docs)")
         typer.echo(f"HTTP parser: {http_parser()}; event loop: {event_loop()}")
+        sys.setswitchinterval(SWITCH_INTERVAL)
         try:
             uvicorn.run(app_, host=host, port=port, log_level="info", access_log=access_log)
         finally:
