@@ -101,13 +101,36 @@ def reader(engine: Engine) -> Engine:
     return found
 
 
+_statement_readers: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
+def statement_reader(engine: Engine) -> Engine:
+    """`engine` for a read of one statement: on PostgreSQL without BEGIN and COMMIT (in
+    autocommit the statement is its own transaction: one round trip instead of three,
+    and what it sees is what it would see in a READ COMMITTED transaction); on SQLite
+    the same as `reader`."""
+    found = _statement_readers.get(engine)
+    if found is None:
+        if engine.dialect.name == "postgresql":
+            found = engine.execution_options(isolation_level="AUTOCOMMIT", **{READ_ONLY: True})
+        else:
+            found = reader(engine)
+        _statement_readers[engine] = found
+    return found
+
+
 @contextmanager
-def read_transaction(engine: Engine) -> Iterator[Session]:
+def read_transaction(engine: Engine, *, one_statement: bool = False) -> Iterator[Session]:
     """A session for work that only reads. On SQLite it neither waits for a writer nor
     blocks one: it reads the snapshot of its first statement. Writing in it is a bug: on
     PostgreSQL the transaction is READ ONLY (a write fails, so the tests find it), on
-    SQLite the write would wait for, or fail against, a busy writer."""
-    with Session(reader(engine), expire_on_commit=False) as session, session.begin():
+    SQLite the write would wait for, or fail against, a busy writer.
+
+    `one_statement`: the work sends one statement (as the check does, once the catalog
+    version is cached): on PostgreSQL it goes alone, without BEGIN and COMMIT
+    (`statement_reader`); should the work send more, each is its own transaction."""
+    bind = statement_reader(engine) if one_statement else reader(engine)
+    with Session(bind, expire_on_commit=False) as session, session.begin():
         yield session
 
 
