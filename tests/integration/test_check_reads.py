@@ -146,3 +146,28 @@ def test_check_never_waits_for_a_writer(engine: Engine) -> None:
         thread.join()
     assert still_locked
     assert decision.reason is Reason.OK
+
+
+def test_a_one_statement_read_is_one_round_trip_on_postgresql(engine: Engine) -> None:
+    """LIM-1: the check's read (`read_transaction(one_statement=True)`) sends its one
+    statement alone on PostgreSQL: no transaction is open around it (autocommit, no
+    BEGIN/COMMIT), and it sees what is committed. On SQLite it is the plain read-only
+    transaction (a deferred BEGIN reading one snapshot)."""
+    world = _active(engine)
+    with read_transaction(engine, one_statement=True) as session:
+        b = billing_for(session, world.platform_id, world.clock.now(), world.store)
+        decision = check_by_code(b, "acme", "start_session", visible=_everyone, refresh=False)
+        driver = session.connection().connection.driver_connection
+        if is_sqlite(engine):
+            assert driver.in_transaction
+        else:
+            from psycopg.pq import TransactionStatus
+
+            assert driver.autocommit
+            assert driver.info.transaction_status == TransactionStatus.IDLE
+    assert decision == _read_check(world, "start_session")
+    with read_transaction(engine) as session:  # the plain read after it is a transaction
+        session.execute(text("SELECT 1"))
+        driver = session.connection().connection.driver_connection
+        if not is_sqlite(engine):
+            assert not driver.autocommit
