@@ -128,9 +128,10 @@ def ingest(
 
 def check(engine: Engine, platform_id: int, code: str, action: str, now: datetime) -> bool:
     """Allowed or not, as `POST /v1/check` answers the platform's key: the account in one
-    statement, in a read-only transaction (the writing one only when credits are due)."""
+    statement, read alone (on PostgreSQL without BEGIN/COMMIT), the writing transaction
+    only when credits are due."""
     try:
-        with read_transaction(engine) as session:
+        with read_transaction(engine, one_statement=True) as session:
             b = billing_for(session, platform_id, now, STORE)
             return check_by_code(b, code, action, visible=_everyone, refresh=False).allowed
     except CreditsDue:
