@@ -53,7 +53,7 @@ from tabkeeper.db.tables_credits import CreditBalance, CreditEntry
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
-from tabkeeper.services.context import CatalogStore, billing
+from tabkeeper.services.context import CatalogStore, billing, unit_of_work
 from tabkeeper.services.credit_batches import Use, consume_batch
 from tabkeeper.services.credit_purchases import grant_adjustment
 from tabkeeper.services.credits import consume_by_code
@@ -87,8 +87,8 @@ def seed(url: str, organizations: int) -> int:
     for i in range(organizations):
         with billing(engine, platform_id, START, store) as b:
             create_organization(b, f"org{i}", {"owner": "owner"})
-        subscribe_with_card(engine, platform_id, clock, provider, f"org{i}", "basic", "card_ok",
-                            store=store)  # fmt: skip
+        work = unit_of_work(engine, platform_id, clock, store)
+        subscribe_with_card(work, provider, f"org{i}", "basic", "card_ok")
         with billing(engine, platform_id, START, store) as b:
             grant_adjustment(b, organization_by_code(b, f"org{i}"), GIVEN, "bench")
     engine.dispose()

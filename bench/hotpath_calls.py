@@ -42,7 +42,7 @@ from tabkeeper.services import session_starts
 from tabkeeper.services.access import create_api_key
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
-from tabkeeper.services.context import CatalogStore, billing, billing_for
+from tabkeeper.services.context import CatalogStore, billing, billing_for, unit_of_work
 from tabkeeper.services.limits import CreditsDue, check_by_code
 from tabkeeper.services.organizations import create_organization, organization_by_code
 from tabkeeper.services.subscriptions import plan_of, subscription_of
@@ -85,10 +85,8 @@ def create_subscribed(
     with billing(engine, platform_id, now, STORE) as b:
         create_organization(b, code, {"owner": "owner"})
     clock = SimulatedClock(now)
-    subscribe_with_card(
-        engine, platform_id, clock, SandboxProvider(engine, clock), code, plan, "card_ok",
-        store=STORE,
-    )  # fmt: skip
+    work = unit_of_work(engine, platform_id, clock, STORE)
+    subscribe_with_card(work, SandboxProvider(engine, clock), code, plan, "card_ok")
 
 
 def create_plain(engine: Engine, platform_id: int, code: str, now: datetime) -> None:

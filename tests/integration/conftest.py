@@ -81,10 +81,7 @@ class World:
             create_organization(b, code, members or {"owner": "owner"})
 
     def subscribe(self, code: str, plan: str = "basic", card: str | None = "card_ok") -> int:
-        return subscribe_with_card(
-            self.engine, self.platform_id, self.clock, self.provider, code, plan, card,
-            store=self.store,
-        )  # fmt: skip
+        return subscribe_with_card(self.billing, self.provider, code, plan, card)
 
     def count(self, model: Any, *where: Any) -> int:
         with transaction(self.engine) as session:

@@ -28,7 +28,7 @@ from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services.access import create_api_key
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
-from tabkeeper.services.context import CatalogStore, billing
+from tabkeeper.services.context import CatalogStore, billing, unit_of_work
 from tabkeeper.services.organizations import (
     create_agent,
     create_organization,
@@ -69,9 +69,8 @@ def prepare(url: str) -> Prepared:
         with billing(engine, platform_id, clock.now(), store) as b:
             create_organization(b, "acme", {"owner": "owner"})
         provider = SandboxProvider(engine, clock)
-        subscribe_with_card(
-            engine, platform_id, clock, provider, "acme", "pro", "card_ok", store=store
-        )
+        work = unit_of_work(engine, platform_id, clock, store)
+        subscribe_with_card(work, provider, "acme", "pro", "card_ok")
         with billing(engine, platform_id, clock.now(), store) as b:
             create_agent(b, organization_by_code(b, "acme"), "bot")
     finally:

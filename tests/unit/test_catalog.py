@@ -347,6 +347,91 @@ def test_every_meter_kind_cat_3() -> None:
     )
 
 
+_SUM_OF_AGENT = (
+    "a sum meter needs a number, and 'agent' is the event's agent (a text); count its"
+    " distinct values with unique_count"
+)
+_SUM_OF_CONVERSATION = (
+    "a sum meter needs a number, and 'conversation' is the event's conversation (a text);"
+    " count its distinct values with unique_count"
+)
+_MAX_OF_AGENT = (
+    "a max meter needs a number, and 'agent' is the event's agent (a text); count its"
+    " distinct values with unique_count"
+)
+_MAX_OF_CONVERSATION = (
+    "a max meter needs a number, and 'conversation' is the event's conversation (a text);"
+    " count its distinct values with unique_count"
+)
+_TEXT_FIELD_METERS = [
+    ("sum of agent", {"kind": "sum", "event": "message", "field": "agent"}, _SUM_OF_AGENT),
+    ("sum of conversation", {"kind": "sum", "event": "message", "field": "conversation"},
+     _SUM_OF_CONVERSATION),
+    ("max of agent", {"kind": "max", "event": "call.ended", "field": "agent"}, _MAX_OF_AGENT),
+    ("max of conversation", {"kind": "max", "event": "message", "field": "conversation"},
+     _MAX_OF_CONVERSATION),
+    ("sum of agent in minutes, rounded",
+     {"kind": "sum", "event": "call.ended", "field": "agent", "unit_seconds": 60,
+      "rounding": "per_event_up"},
+     _SUM_OF_AGENT),
+    ("sum of conversation with a filter",
+     {"kind": "sum", "event": "message", "field": "conversation",
+      "filter": {"direction": "inbound"}},
+     _SUM_OF_CONVERSATION),
+    ("max of agent on a custom event", {"kind": "max", "event": "ai.used", "field": "agent"},
+     _MAX_OF_AGENT),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [pytest.param(spec, problem, id=name) for name, spec, problem in _TEXT_FIELD_METERS],
+)
+def test_cat3_sum_and_max_meters_of_agent_or_conversation_are_refused(
+    spec: dict[str, Any], problem: str
+) -> None:
+    """CAT-3: a meter may read the event's own `agent` and `conversation`, but those are
+    texts: a sum or max of one is refused when the catalog is built, with an error at the
+    meter's field that names the meter, the field and what to use instead (unique_count).
+    Tried: sum and max of each, in minutes with rounding, with a filter, on message,
+    call.ended and a custom event."""
+    with pytest.raises(InvalidConfig) as error:
+        build_catalog(_meter(spec, code="talk"), USD, "catalog")
+    assert str(error.value) == f"catalog.meters.talk.field: {problem}"
+    assert error.value.path == "catalog.meters.talk.field"
+    assert error.value.problem == problem
+    assert error.value.code == "invalid_config"
+
+
+def test_cat3_unique_count_of_agent_or_conversation_and_sums_of_lookalikes_build() -> None:
+    """CAT-3: counting distinct agents or conversations stays allowed, and so do sums and
+    maxima of properties whose names only resemble them."""
+    catalog = build_catalog(
+        {
+            "meters": {
+                "agents": {"kind": "unique_count", "event": "message", "field": "agent"},
+                "conversations": {
+                    "kind": "unique_count",
+                    "event": "message",
+                    "field": "conversation",
+                },
+                "agent_seconds": {"kind": "sum", "event": "call.ended", "field": "agent_seconds"},
+                "conversations_open": {
+                    "kind": "max",
+                    "event": "status",
+                    "field": "conversations",
+                },
+            },
+            "plans": {"basic": {"name": "Basic", "price": "1"}},
+        },
+        USD,
+    )
+    assert catalog.meters["agents"].field_name == "agent"
+    assert catalog.meters["conversations"].kind is MeterKind.UNIQUE_COUNT
+    assert catalog.meters["agent_seconds"].kind is MeterKind.SUM
+    assert catalog.meters["conversations_open"].kind is MeterKind.MAX
+
+
 def test_meters_of_event(example: Catalog) -> None:
     """CAT-3: the meters an event type feeds, in declaration order."""
     assert [m.code for m in example.meters_of_event("message")] == ["sessions", "interactions"]

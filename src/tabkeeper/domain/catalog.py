@@ -61,6 +61,13 @@ class CreditExpiry(StrEnum):
 
 FilterValue = str | int | bool
 
+EVENT_FIELDS = ("agent", "conversation")
+"""Names a meter's field may take from the event itself rather than its properties
+(domain/ingestion.py). They are texts (an agent's code, a conversation's id): a meter may
+count their distinct values (unique_count), never add them up (sum) or take the largest
+(max), and a catalog that asks for that is refused (CAT-3)."""
+_NUMERIC_KINDS = (MeterKind.SUM, MeterKind.MAX)
+
 
 @dataclass(frozen=True, slots=True)
 class Meter:
@@ -238,6 +245,12 @@ def _meter(code: str, raw: object, path: str) -> Meter:
     field_name = None
     if kind is not MeterKind.COUNT:
         field_name = fields.name(fields.required(doc, "field", path), fields.at(path, "field"))
+    if kind in _NUMERIC_KINDS and field_name in EVENT_FIELDS:
+        raise InvalidConfig(
+            fields.at(path, "field"),
+            f"a {kind} meter needs a number, and {field_name!r} is the event's {field_name}"
+            f" (a text); count its distinct values with unique_count",
+        )
     unit_seconds = doc.get("unit_seconds")
     rounding = doc.get("rounding", Rounding.NONE.value)
     return Meter(

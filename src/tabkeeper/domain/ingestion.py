@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from tabkeeper.domain.catalog import Meter, MeterKind, Rounding
+from tabkeeper.domain.catalog import EVENT_FIELDS, Meter, MeterKind, Rounding
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.event_checks import CheckedEvent
 
@@ -34,8 +34,6 @@ SCALE = 1_000_000
 """Counters keep millionths of a unit (events carry at most six decimals)."""
 TOTAL = ""
 UNIQUE_VALUE_LENGTH = 200
-EVENT_FIELDS = ("agent", "conversation")
-"""Names a meter's field may take from the event itself rather than its properties."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

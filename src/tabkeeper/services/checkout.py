@@ -13,10 +13,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tabkeeper.clock import Clock
 from tabkeeper.db.tables import CheckoutSession, Subscription
 from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.money import Money
@@ -27,7 +26,7 @@ from tabkeeper.payments.provider import (
     PaymentProvider,
 )
 from tabkeeper.services.access import Caller, organization_for
-from tabkeeper.services.context import CATALOGS, CatalogStore, UnitOfWork, billing
+from tabkeeper.services.context import UnitOfWork
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.payments import customer_of
 from tabkeeper.services.subscriptions import (
@@ -99,45 +98,43 @@ def open_checkout(
 
 
 def subscribe_with_card(
-    engine: Engine,
-    platform_id: int,
-    clock: Clock,
+    work: UnitOfWork,
     provider: PaymentProvider,
     organization: str,
     plan: str,
     card: str | None,
     addons: Mapping[str, int] | None = None,
-    store: CatalogStore = CATALOGS,
 ) -> int:
     """Subscribe `organization` to `plan`, paying the first invoice with `card` (a test
-    card of the sandbox, or None when there is none); returns the subscription's id.
+    card of the sandbox, or None when there is none); returns the subscription's id. Each
+    transaction is opened by `work`; the provider is called with none open.
 
     Refused with nothing started: the checks of `quote_subscription`, no card for a plan
     that costs something (payment_method_required), a declined card (card_declined)."""
-    with billing(engine, platform_id, clock.now(), store) as b:
+    with work() as b:
         org = organization_by_code(b, organization)
         quote = quote_subscription(b, org, plan, addons or {})
         customer = customer_of(org)
         currency = b.terms.currency
     if quote.amount_due_minor == 0:
-        with billing(engine, platform_id, clock.now(), store) as b:
-            key = f"free_{quote.organization_id}_{clock.now().isoformat()}"
+        with work() as b:
+            key = f"free_{quote.organization_id}_{b.now.isoformat()}"
             checkout = record_checkout(b, quote, "none", key, "")
             return _started(complete_subscription(b, checkout, None, None))
     if card is None:
         raise Refused("There is no card to pay the checkout with.", code="payment_method_required")
     amount = Money(quote.amount_due_minor, currency)
     started = provider.start_checkout(customer, amount, f"subscribe:{organization}:{plan}", "/")
-    with billing(engine, platform_id, clock.now(), store) as b:
+    with work() as b:
         record_checkout(b, quote, provider.name, started.id, started.url)
     try:
         card_on_file, result = provider.complete_checkout(started.id, card)
     except CardDeclined:
         declined = ChargeResult(False, "", amount, "card_declined", "Your card was declined.")
-        with billing(engine, platform_id, clock.now(), store) as b:
+        with work() as b:
             complete_subscription(b, _checkout(b.session, started.id), None, declined)
         raise
-    with billing(engine, platform_id, clock.now(), store) as b:
+    with work() as b:
         subscription = complete_subscription(
             b, _checkout(b.session, started.id), card_on_file, result
         )

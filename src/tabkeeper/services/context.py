@@ -11,6 +11,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, object_session
 
+from tabkeeper.clock import Clock
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import CatalogVersion, Platform
 from tabkeeper.domain.catalog import Catalog, build_catalog
@@ -164,3 +165,11 @@ def billing(
 UnitOfWork = Callable[[], AbstractContextManager[Billing]]
 """Opens one transaction of one platform (committed when its block ends): what a use case
 that must call the payment provider between transactions is given by its entry point."""
+
+
+def unit_of_work(
+    engine: Engine, platform_id: int, clock: Clock, store: CatalogStore = CATALOGS
+) -> UnitOfWork:
+    """The UnitOfWork of `platform_id` for callers outside a request (the simulator, the
+    demo, tests, benchmarks): each call opens a transaction as of the clock's time then."""
+    return lambda: billing(engine, platform_id, clock.now(), store)

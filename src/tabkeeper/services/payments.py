@@ -9,17 +9,22 @@ Collecting an invoice crosses the provider, so it runs in three steps:
 A crash between 1 and 3 leaves the work running; after its lease it is claimed again,
 the same attempt and key go to the provider, which answers with the first result instead
 of charging twice.
+
+The sequence is written once, here: `collect` claims and then `settle`s; the billing clock
+claims several collections in one transaction (worker/clock.py) and then `settle`s each.
+Nothing here opens or commits a transaction of its own: the entry point hands in the unit
+of work (services/context.py) that opens each one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
-from tabkeeper.clock import Clock
 from tabkeeper.db.tables import (
     DueWork,
     Invoice,
@@ -33,12 +38,13 @@ from tabkeeper.domain.lifecycle import PaymentFailed, PaymentSucceeded, State
 from tabkeeper.domain.money import Money
 from tabkeeper.payments.provider import CardOnFile, ChargeResult, PaymentProvider
 from tabkeeper.services.access import Caller, organization_for
-from tabkeeper.services.context import CATALOGS, Billing, CatalogStore, UnitOfWork, billing
+from tabkeeper.services.context import Billing, UnitOfWork
 from tabkeeper.services.invoices import mark_paid, open_invoices
 from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.records import moment_key, notify, queue, set_work_status, table_of
 
 Checkpoint = Callable[[str], None]
+Guard = Callable[[], AbstractContextManager[object]]
 LEASE = timedelta(minutes=5)
 """How long a claimed collection may run before another worker may take it over."""
 
@@ -285,29 +291,38 @@ def _organization(b: Billing, organization_id: int) -> Organization:
     return organization
 
 
-def collect(
-    engine: Engine,
-    platform_id: int,
-    clock: Clock,
+def settle(
+    work: UnitOfWork,
     provider: PaymentProvider,
-    invoice_id: int,
-    work_id: int | None = None,
+    claim: ClaimedAttempt,
     *,
     checkpoint: Checkpoint | None = None,
-    store: CatalogStore = CATALOGS,
-) -> ChargeResult | None:
-    """Collect one invoice now: claim, charge, record (each step safe to rerun)."""
-    with billing(engine, platform_id, clock.now(), store) as b:
-        work = b.session.get(DueWork, work_id, with_for_update=True) if work_id else None
-        claim = claim_attempt(b, invoice_id, work)
-    if claim is None:
-        return None
-    result = charge(provider, claim)
+    guard: Guard = nullcontext,
+) -> ChargeResult:
+    """Steps 2 and 3 of a claimed attempt: charged with no transaction open, then the
+    outcome recorded in a transaction of its own (`work`). `checkpoint` is called after
+    each ("charged", "recorded"); `guard()` wraps each step but not the checkpoints (the
+    billing clock hands its other claims back when one of them fails)."""
+    with guard():
+        result = charge(provider, claim)
     if checkpoint is not None:
         checkpoint("charged")
-    with billing(engine, platform_id, clock.now(), store) as b:
+    with guard(), work() as b:
         record_outcome(b, claim, result)
+    if checkpoint is not None:
+        checkpoint("recorded")
     return result
+
+
+def collect(work: UnitOfWork, provider: PaymentProvider, invoice_id: int) -> ChargeResult | None:
+    """Collect one invoice now: claim, charge, record (each step safe to rerun), each
+    transaction opened by `work` and none open while the provider is called. None when
+    there was nothing to collect (the invoice is no longer open or owes nothing)."""
+    with work() as b:
+        claim = claim_attempt(b, invoice_id, None)
+    if claim is None:
+        return None
+    return settle(work, provider, claim)
 
 
 def billed(organization: Organization) -> Organization:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -175,9 +176,8 @@ class Simulation:
             self._org(b, step.org)
         card = self.cards[step.org]
         subscribe_with_card(
-            self.engine, self.platform_id, self.clock, self.provider, step.org, step.plan,
+            self._billing, self.provider, step.org, step.plan,
             None if card is PaymentMethodChoice.NONE else card.value, step.addons,
-            store=self.store,
         )  # fmt: skip
 
     def _set_payment_method(self, step: SetPaymentMethod) -> None:
@@ -201,10 +201,7 @@ class Simulation:
             raise Refused("There is nothing to pay.", code="nothing_to_pay")
         failed = []
         for invoice_id in invoice_ids:
-            result = collect(
-                self.engine, self.platform_id, self.clock, self.provider, invoice_id,
-                store=self.store,
-            )  # fmt: skip
+            result = collect(self._billing, self.provider, invoice_id)
             if result is not None and not result.succeeded:
                 failed.append(result.failure_message or "declined")
         if failed:
@@ -264,7 +261,8 @@ class Simulation:
     _HANDLERS: ClassVar[dict[type, Callable[[Simulation, Any], None]]] = {}
 
     # -- plumbing ---------------------------------------------------------------------
-    def _billing(self) -> Any:
+    def _billing(self) -> AbstractContextManager[Billing]:
+        """One transaction of the platform as of the clock's time (a UnitOfWork)."""
         return billing(self.engine, self.platform_id, self.clock.now(), self.store)
 
     def _org(self, b: Billing, code: str | None) -> Organization:

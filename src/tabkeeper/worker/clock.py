@@ -6,9 +6,10 @@ workers never take the same row; SQLite: one writer at a time), done, and marked
 that same transaction. A crash rolls all of it back and leaves the work pending.
 
 Collecting an invoice crosses the payment provider, so it is claimed (marked running) in
-one transaction, charged outside, and recorded in another (services/payments.py). A
-collection left running by a crash is taken over after `lease`; the provider's
-idempotency key makes the second charge return the first one's result.
+one transaction, charged outside, and recorded in another: the steps of
+services/payments.py (`claim_attempt`, then `settle`), the same the API and the simulator
+take through `collect`. A collection left running by a crash is taken over after `lease`;
+the provider's idempotency key makes the second charge return the first one's result.
 
 Work is done as of its due time: a renewal's invoice is issued at the period boundary even
 when the worker runs later.
@@ -28,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine, Row, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
@@ -38,14 +40,8 @@ from tabkeeper.db.tables import DueWork, Organization, Platform
 from tabkeeper.db.types import UtcDateTime
 from tabkeeper.domain.utc import require_utc
 from tabkeeper.payments.provider import PaymentProvider
-from tabkeeper.services.context import CATALOGS, Billing, CatalogStore, billing_for
-from tabkeeper.services.payments import (
-    LEASE,
-    ClaimedAttempt,
-    charge,
-    claim_attempt,
-    record_outcome,
-)
+from tabkeeper.services.context import CATALOGS, Billing, CatalogStore, UnitOfWork, billing_for
+from tabkeeper.services.payments import LEASE, ClaimedAttempt, claim_attempt, settle
 from tabkeeper.services.records import set_work_status, table_of
 from tabkeeper.services.renewals import HANDLERS
 
@@ -227,17 +223,29 @@ class BillingClock:
             self.checkpoint(kind)
         for position, (b, claim) in enumerate(claims):
             rest = [later.work_id for _b, later in claims[position + 1 :] if later.work_id]
-            # (A crash, unlike an error, hands nothing back: the checkpoints stay outside.)
-            with self._handing_back(rest):
-                result = charge(self.provider, claim)
-            self.checkpoint("charged")
-            with self._handing_back(rest), transaction(self.engine) as session:
-                # The platform and terms as the claim read them (no query for them again).
-                platform = session.merge(b.platform, load=False)
-                now = require_utc(self.clock.now())
-                record_outcome(Billing(session, now, platform, b.terms, self.store), claim, result)
-            self.checkpoint("recorded")
+            # The guard wraps the charge and the record, not the checkpoints: a crash, unlike
+            # an error, hands nothing back.
+            settle(
+                self._recording(b),
+                self.provider,
+                claim,
+                checkpoint=self.checkpoint,
+                guard=partial(self._handing_back, rest),
+            )
         return done
+
+    def _recording(self, claimed: Billing) -> UnitOfWork:
+        """The transactions in which the outcome of a claim made in `claimed` is recorded:
+        with the platform and terms as the claim read them (no query for them again)."""
+
+        @contextmanager
+        def work() -> Iterator[Billing]:
+            with transaction(self.engine) as session:
+                platform = session.merge(claimed.platform, load=False)
+                now = require_utc(self.clock.now())
+                yield Billing(session, now, platform, claimed.terms, self.store)
+
+        return work
 
     @contextmanager
     def _handing_back(self, work_ids: list[int]) -> Iterator[None]:

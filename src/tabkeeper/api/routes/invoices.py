@@ -2,10 +2,11 @@
 
 An invoice is issued finalized with a gapless number; its lines (kind, description,
 quantity, unit amount, amount, period, details) add up exactly to its total. Paying now
-collects it with the default card through the provider (services.payments.collect, which
-opens its own transactions around the provider call): a success marks it paid and, when
-nothing else is owed, makes a past_due or suspended subscription active again (SUB-8,
-SUB-9); a decline is a 409 `payment_failed` whose `reason` is the provider's code.
+collects it with the default card through the provider (services.payments.collect, in
+transactions of the request's platform opened around the provider call): a success marks
+it paid and, when nothing else is owed, makes a past_due or suspended subscription active
+again (SUB-8, SUB-9); a decline is a 409 `payment_failed` whose `reason` is the
+provider's code.
 
 `GET /v1/invoices/{id}.pdf` downloads the invoice as a PDF with the same lines and totals
 (INV-3, tabkeeper.pdf); it is declared before `GET /v1/invoices/{id}` so that the `.pdf`
@@ -16,6 +17,7 @@ Owner, billing admin or the platform's key (ACL-1); another organization's invoi
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -161,9 +163,7 @@ def pay_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas
         row, _ = owned(b, caller, Invoice, invoice_id, "invoice")
         if row.status != "open" or row.amount_due_minor <= 0:
             raise _not_open(row)
-    result = collect(
-        api.engine, caller.platform_id, api.clock, api.provider, invoice_id, store=api.store
-    )
+    result = collect(partial(api.billing, caller), api.provider, invoice_id)
     with api.billing(caller) as b:
         row, organization = owned(b, caller, Invoice, invoice_id, "invoice")
         if result is None:  # another payment settled it in between

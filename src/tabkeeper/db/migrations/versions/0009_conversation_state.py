@@ -8,6 +8,12 @@ changes shape; rows in the earlier shape are read as they are and rewritten in t
 one at their next message, so no data is converted here). Events get `late` (a message
 left out of billable sessions), and an index by (organization, conversation, time) for
 the messages a conversation re-covers from.
+
+On SQLite the column is added in place (ALTER TABLE ... ADD COLUMN, `recreate='never'`):
+its default is a SQL expression (false()), for which Alembic's batch mode would otherwise
+rebuild the whole table, copying every event, and write the rebuilt table's constraints in
+the iteration order of a set of constraint objects (by their addresses in memory), so that
+two databases migrated alike could differ in the text of their `CREATE TABLE events`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('events', schema=None) as batch_op:
+    with op.batch_alter_table('events', schema=None, recreate='never') as batch_op:
         batch_op.add_column(
             sa.Column('late', sa.Boolean(), server_default=sa.false(), nullable=False)
         )
