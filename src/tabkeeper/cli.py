@@ -223,10 +223,12 @@ def serve(
         worker_thread = start_worker_thread(engine, settings, provider, interval) if clock else None
         typer.echo(f"tabkeeper on http://{host}:{port} (health: /health, API docs: /docs)")
         typer.echo(f"HTTP parser: {http_parser()}; event loop: {event_loop()}")
+        switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
         try:
             uvicorn.run(app_, host=host, port=port, log_level="info", access_log=access_log)
         finally:
+            sys.setswitchinterval(switch_interval)
             if worker_thread is not None:
                 worker_thread.stop()
 
