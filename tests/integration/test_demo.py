@@ -226,9 +226,7 @@ def test_serve_demo_prints_the_key_and_a_portal_url_per_organization(
 
     first = CliRunner().invoke(cli.app, arguments)
     assert first.exit_code == 0, first.output
-    assert served == [
-        {"host": "127.0.0.1", "port": 8123, "log_level": "info", "access_log": False}
-    ]
+    assert served == [{"host": "127.0.0.1", "port": 8123, "log_level": "info", "access_log": False}]
     key = re.search(r"API key: (tk_\S+)", first.output)
     assert key is not None
     urls = re.findall(r"http://127\.0\.0\.1:8123/portal/enter\?token=(ps_\S+)", first.output)
