@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import func, select
-
+from tabkeeper.db import organizations as rows
 from tabkeeper.db.tables import Agent, Member, Organization, PhoneNumber
 from tabkeeper.domain import fields
 from tabkeeper.domain.decisions import Action
@@ -24,11 +23,7 @@ ROLES = ("owner", "billing_admin", "member")
 
 
 def organization_by_code(b: Billing, code: str) -> Organization:
-    found = b.session.scalars(
-        select(Organization).where(
-            Organization.platform_id == b.platform_id, Organization.code == code
-        )
-    ).first()
+    found = rows.organization_by_code(b.session, b.platform_id, code)
     if found is None:
         raise InvalidInput(f"unknown organization {code!r}", code="unknown_organization")
     return found
@@ -46,11 +41,7 @@ def create_organization(
     """A new organization with its members; it starts on the free trial (TRI-1). A
     sub-account (SUB-2) has a parent and shares its subscription."""
     fields.name(code, "organization")
-    if b.session.scalars(
-        select(Organization.id).where(
-            Organization.platform_id == b.platform.id, Organization.code == code
-        )
-    ).first():
+    if rows.organization_exists(b.session, b.platform.id, code):
         raise Refused(f"The organization {code!r} exists already.", code="organization_exists")
     if not any(role == "owner" for role in members.values()):
         raise InvalidInput("an organization needs at least one owner")
@@ -79,9 +70,7 @@ def _add_member_row(b: Billing, organization: Organization, member: str, role: s
     fields.name(member, "member")
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    row = b.session.scalars(
-        select(Member).where(Member.organization_id == organization.id, Member.code == member)
-    ).first()
+    row = rows.member(b.session, organization.id, member)
     if row is not None and row.removed_at is None:
         raise Refused(f"{member} is a member already.", code="member_exists")
     if row is None:
@@ -114,24 +103,14 @@ def remove_member(b: Billing, organization: Organization, member: str) -> None:
     row = current_member(b, organization, member)
     if row is None:
         raise Refused(f"{member} is not a member.", code="unknown_member")
-    if row.role == "owner":
-        owners = b.session.scalar(
-            select(func.count()).where(
-                Member.organization_id == organization.id,
-                Member.role == "owner",
-                Member.removed_at.is_(None),
-            )
-        )
-        if (owners or 0) <= 1:
-            raise Refused("The last owner cannot be removed.", code="last_owner")
+    if row.role == "owner" and rows.count_owners(b.session, organization.id) <= 1:
+        raise Refused("The last owner cannot be removed.", code="last_owner")
     row.removed_at = b.now
 
 
 def create_agent(b: Billing, organization: Organization, agent: str) -> Agent:
     fields.name(agent, "agent")
-    row = b.session.scalars(
-        select(Agent).where(Agent.organization_id == organization.id, Agent.code == agent)
-    ).first()
+    row = rows.agent(b.session, organization.id, agent)
     if row is not None and row.status == "active":
         raise Refused(f"The agent {agent} exists already.", code="agent_exists")
     _require_allowed(b, organization, Action.ADD_AGENT)
@@ -145,13 +124,7 @@ def create_agent(b: Billing, organization: Organization, agent: str) -> Agent:
 
 
 def archive_agent(b: Billing, organization: Organization, agent: str) -> None:
-    row = b.session.scalars(
-        select(Agent).where(
-            Agent.organization_id == organization.id,
-            Agent.code == agent,
-            Agent.status == "active",
-        )
-    ).first()
+    row = rows.agent(b.session, organization.id, agent, active=True)
     if row is None:
         raise Refused(f"There is no active agent {agent}.", code="unknown_agent")
     row.status, row.archived_at = "archived", b.now
@@ -160,11 +133,7 @@ def archive_agent(b: Billing, organization: Organization, agent: str) -> None:
 def add_phone_number(b: Billing, organization: Organization, number: str) -> PhoneNumber:
     if not isinstance(number, str) or not 3 <= len(number) <= 32:
         raise InvalidInput(f"{number!r} is not a phone number")
-    row = b.session.scalars(
-        select(PhoneNumber).where(
-            PhoneNumber.organization_id == organization.id, PhoneNumber.number == number
-        )
-    ).first()
+    row = rows.phone_number(b.session, organization.id, number)
     if row is not None and row.status == "active":
         raise Refused(f"{number} is in use already.", code="phone_number_exists")
     _require_allowed(b, organization, Action.ADD_PHONE_NUMBER)
@@ -180,13 +149,7 @@ def add_phone_number(b: Billing, organization: Organization, number: str) -> Pho
 
 
 def release_phone_number(b: Billing, organization: Organization, number: str) -> None:
-    row = b.session.scalars(
-        select(PhoneNumber).where(
-            PhoneNumber.organization_id == organization.id,
-            PhoneNumber.number == number,
-            PhoneNumber.status == "active",
-        )
-    ).first()
+    row = rows.phone_number(b.session, organization.id, number, active=True)
     if row is None:
         raise Refused(f"{number} is not in use.", code="unknown_phone_number")
     row.status, row.released_at = "released", b.now
