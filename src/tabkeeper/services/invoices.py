@@ -11,55 +11,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, inspect, select, update
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import inspect
 
-from tabkeeper.db.tables import Invoice, InvoiceLine, Organization, Platform
-from tabkeeper.db.types import UtcDateTime
+from tabkeeper.db import invoices as rows
+from tabkeeper.db.tables import Invoice, Organization
 from tabkeeper.domain.invoicing import LineDraft, settle
 from tabkeeper.domain.money import decimal_string
 from tabkeeper.services.context import Billing
-from tabkeeper.services.records import notify, table_of
-
-_PLATFORMS = table_of(Platform)
-_LINES = table_of(InvoiceLine)
-_NEXT_NUMBER = (
-    update(_PLATFORMS)
-    .where(_PLATFORMS.c.id == bindparam("platform_id"))
-    .values(last_invoice_number=_PLATFORMS.c.last_invoice_number + 1)
-    .returning(_PLATFORMS.c.last_invoice_number)
-)
-_BY_SOURCE = select(Invoice).where(
-    Invoice.platform_id == bindparam("platform_id"),
-    Invoice.source_key == bindparam("source_key"),
-)
-_INVOICES = table_of(Invoice)
-_NEW_INVOICE = insert(_INVOICES).returning(_INVOICES.c.id)
-_NEW_LINES = insert(_LINES)
-_PAID = (
-    update(_INVOICES)
-    .where(_INVOICES.c.id == bindparam("invoice_id"))
-    .values(status="paid", paid_at=bindparam("paid_at", type_=UtcDateTime()))
-)
-"""Statements built once, the values as parameters: building them (and the ORM's
-bookkeeping for rows nothing reads back, such as the lines) is a good part of a
-renewal's time."""
+from tabkeeper.services.records import notify
 
 
 def next_invoice_number(b: Billing) -> str:
     """The platform's next number, gapless (INV-2): the counter row is updated in the
     invoice's own transaction, so a rolled-back invoice gives its number back."""
-    number = b.session.execute(_NEXT_NUMBER, {"platform_id": b.platform.id}).scalar_one()
-    # The loaded platform learns the new count, as if it had been read again.
-    set_committed_value(b.platform, "last_invoice_number", number)
+    number = rows.next_number(b.session, b.platform)
     return f"{b.terms.invoice_prefix}-{number:06d}"
 
 
 def find_invoice(b: Billing, source_key: str) -> Invoice | None:
-    return b.session.scalars(
-        _BY_SOURCE, {"platform_id": b.platform.id, "source_key": source_key}
-    ).first()
+    return rows.invoice_by_source(b.session, b.platform.id, source_key)
 
 
 def issue_invoice(
@@ -95,14 +65,10 @@ def issue_invoice(
         "period_end": period_end,
         "paid_at": b.now if paid else None,
     }
-    # A plain INSERT, then the row joins the session as if it had been read back: the
-    # same Invoice as an add() and flush() would give, for less than the flush costs.
-    invoice = Invoice(id=b.session.execute(_NEW_INVOICE, values).scalar_one(), **values)
-    make_transient_to_detached(invoice)
-    b.session.add(invoice)
+    invoice = rows.insert_invoice(b.session, values)
     if draft.lines:
-        b.session.execute(
-            _NEW_LINES,
+        rows.insert_lines(
+            b.session,
             [
                 {
                     "invoice_id": invoice.id,
@@ -134,10 +100,7 @@ def issue_invoice(
 def mark_paid(b: Billing, invoice: Invoice) -> None:
     """The invoice is settled (by a charge, or wholly by account credit): `invoice.paid`."""
     if invoice.status != "paid" and inspect(invoice).persistent:
-        # A plain UPDATE of a stored invoice, and the loaded one learns it (no flush).
-        b.session.execute(_PAID, {"invoice_id": invoice.id, "paid_at": b.now})
-        set_committed_value(invoice, "status", "paid")
-        set_committed_value(invoice, "paid_at", b.now)
+        rows.set_paid(b.session, invoice, b.now)  # the loaded invoice learns it (no flush)
     elif invoice.status != "paid":
         invoice.status, invoice.paid_at = "paid", b.now
     notify(
@@ -150,10 +113,4 @@ def mark_paid(b: Billing, invoice: Invoice) -> None:
 
 
 def open_invoices(b: Billing, organization_id: int) -> list[Invoice]:
-    return list(
-        b.session.scalars(
-            select(Invoice)
-            .where(Invoice.organization_id == organization_id, Invoice.status == "open")
-            .order_by(Invoice.id)
-        )
-    )
+    return rows.open_invoices(b.session, organization_id)
