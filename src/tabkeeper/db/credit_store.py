@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, Update, bindparam, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Executable, Select, Table, Update, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session, defer
 
 from tabkeeper.db.inserts import insert_rows_ignoring
+from tabkeeper.db.records import insert_once
+from tabkeeper.db.tables import CatalogVersion, Subscription
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry, CreditGrant
-from tabkeeper.domain.ledger import GrantKind
+from tabkeeper.db.tables_usage import BillingPeriod
+from tabkeeper.domain.ledger import EntryKind, GrantKind
 
 _BALANCE_TABLE = cast(Table, CreditBalance.__table__)
 _GRANT_TABLE = cast(Table, CreditGrant.__table__)
@@ -152,3 +155,129 @@ def insert_entries(session: Session, entries: Sequence[dict[str, Any]]) -> list[
     session.flush()
     written = insert_rows_ignoring(session, _ENTRY_TABLE, entries, returning=("entry_key",))
     return [row[0] for row in written]
+
+
+# -- the ledger's rows (services/credit_ledger.py): ORM rows the ledger changes -----------
+
+_HOLDING = (
+    select(Subscription, CatalogVersion)
+    .join(CatalogVersion, CatalogVersion.id == Subscription.catalog_version_id)
+    .where(Subscription.organization_id == bindparam("org"))
+    .options(defer(CatalogVersion.document))
+)
+_LOCKED_BALANCE = (
+    select(CreditBalance)
+    .where(CreditBalance.organization_id == bindparam("org"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_BALANCE = select(CreditBalance).where(CreditBalance.organization_id == bindparam("org"))
+_ALL_GRANTS = select(CreditGrant).where(CreditGrant.organization_id == bindparam("org"))
+_GRANT_ROWS = {
+    live_only: (_ALL_GRANTS.where(CreditGrant.remaining > 0) if live_only else _ALL_GRANTS)
+    .order_by(CreditGrant.id)
+    .execution_options(populate_existing=True)
+    for live_only in (False, True)
+}
+_PERIODS = (
+    select(BillingPeriod.start, BillingPeriod.end)
+    .where(
+        BillingPeriod.organization_id == bindparam("org"),
+        BillingPeriod.start >= bindparam("since"),
+        BillingPeriod.start <= bindparam("until"),
+    )
+    .order_by(BillingPeriod.start)
+)
+_BY_SOURCE = select(CreditGrant).where(
+    CreditGrant.organization_id == bindparam("org"), CreditGrant.source_key == bindparam("source")
+)
+_COUNT_KIND = (
+    select(func.count())
+    .select_from(CreditGrant)
+    .where(CreditGrant.organization_id == bindparam("org"), CreditGrant.kind == bindparam("kind"))
+)
+
+
+def subscription_with_version(
+    session: Session, owner_id: int
+) -> tuple[Subscription, CatalogVersion] | None:
+    """The organization's subscription with its catalog version, in one query; the
+    version's document is read only when asked for (the catalog store has it parsed)."""
+    found = session.execute(_HOLDING, {"org": owner_id}).first()
+    return None if found is None else (found[0], found[1])
+
+
+def locked_balance(session: Session, owner_id: int) -> CreditBalance:
+    """The organization's balance row (made when missing), locked for the transaction."""
+    insert_once(session, CreditBalance, {"organization_id": owner_id, "balance": 0,
+                                         "epoch": 0, "period_key": ""})  # fmt: skip
+    return session.scalars(_LOCKED_BALANCE, {"org": owner_id}).one()
+
+
+def balance_row(session: Session, owner_id: int) -> CreditBalance | None:
+    """The organization's balance row as it is (not locked; None when there is none)."""
+    return session.scalars(_BALANCE, {"org": owner_id}).first()
+
+
+def grant_rows(session: Session, owner_id: int, *, live_only: bool = True) -> list[CreditGrant]:
+    """The organization's grants (those with credits left when `live_only`), in id order,
+    read again."""
+    return list(session.scalars(_GRANT_ROWS[live_only], {"org": owner_id}))
+
+
+def grant_sources(session: Session, owner_id: int, prefix: str) -> set[str]:
+    """The source keys of the organization's grants that start with `prefix`."""
+    return set(
+        session.scalars(
+            select(CreditGrant.source_key).where(
+                CreditGrant.organization_id == owner_id,
+                CreditGrant.source_key.startswith(prefix, autoescape=True),
+            )
+        )
+    )
+
+
+def grant_by_source(session: Session, owner_id: int, source_key: str) -> CreditGrant | None:
+    return session.scalars(_BY_SOURCE, {"org": owner_id, "source": source_key}).first()
+
+
+def count_grants(session: Session, owner_id: int, kind: GrantKind) -> int:
+    """How many grants of `kind` the organization has had."""
+    return session.scalar(_COUNT_KIND, {"org": owner_id, "kind": kind.value}) or 0
+
+
+def billing_periods(
+    session: Session, owner_id: int, since: datetime, until: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The organization's billing periods starting within [since, until], in order: their
+    start and end."""
+    values = {"org": owner_id, "since": since, "until": until}
+    return [(start, end) for start, end in session.execute(_PERIODS, values)]
+
+
+def entries_query(owner_id: int) -> Select[Any]:
+    """The organization's ledger entries, as a query to page through (CRD-2)."""
+    return select(CreditEntry).where(CreditEntry.organization_id == owner_id)
+
+
+def spend_rows(
+    session: Session, owner_id: int, since: datetime, until: datetime
+) -> list[tuple[str | None, str | None, int | None, int | None]]:
+    """The use entries of [since, until) added up per feature and agent: feature, agent,
+    uses, credits (CRD-4)."""
+    rows = session.execute(
+        select(
+            CreditEntry.feature,
+            CreditEntry.agent,
+            func.sum(CreditEntry.uses),
+            -func.sum(CreditEntry.amount),
+        )
+        .where(
+            CreditEntry.organization_id == owner_id,
+            CreditEntry.kind == EntryKind.USE.value,
+            CreditEntry.at >= since,
+            CreditEntry.at < until,
+        )
+        .group_by(CreditEntry.feature, CreditEntry.agent)
+    ).all()
+    return [(feature, agent, uses, credits) for feature, agent, uses, credits in rows]

@@ -20,12 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import defer
-
-from tabkeeper.db.tables import CatalogVersion, Organization, Subscription
+from tabkeeper.db import credit_store
+from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry, CreditGrant
-from tabkeeper.db.tables_usage import BillingPeriod
 from tabkeeper.domain.catalog import Catalog, CreditExpiry, Plan
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.ledger import (
@@ -42,7 +39,6 @@ from tabkeeper.services import accounts
 from tabkeeper.services.accounts import BillingAccount
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import status_of
-from tabkeeper.services.records import insert_once
 from tabkeeper.services.subscriptions import billing_organization
 
 GRANTING_STATES = (State.TRIALING, State.ACTIVE, State.PAST_DUE, State.SUSPENDED)
@@ -65,12 +61,7 @@ def holding_of(b: Billing, organization: Organization) -> Holding:
     subscription with its catalog version, whose document is read only when the
     catalog store has not parsed it yet (a version never changes, CAT-6)."""
     owner = billing_organization(b, organization)
-    found = b.session.execute(
-        select(Subscription, CatalogVersion)
-        .join(CatalogVersion, CatalogVersion.id == Subscription.catalog_version_id)
-        .where(Subscription.organization_id == owner.id)
-        .options(defer(CatalogVersion.document))
-    ).first()
+    found = credit_store.subscription_with_version(b.session, owner.id)
     if found is None or found[0].state == State.NONE:
         return Holding(owner, None, b.current_catalog()[1], None)
     subscription, version = found
@@ -158,23 +149,11 @@ def is_due(row: CreditBalance, key: str, now: datetime) -> bool:
 
 def locked_balance(b: Billing, owner_id: int) -> CreditBalance:
     """The organization's balance row (made when missing), locked for the transaction."""
-    insert_once(b.session, CreditBalance, {"organization_id": owner_id, "balance": 0,
-                                           "epoch": 0, "period_key": ""})  # fmt: skip
-    return b.session.scalars(
-        select(CreditBalance)
-        .where(CreditBalance.organization_id == owner_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    return credit_store.locked_balance(b.session, owner_id)
 
 
 def grant_rows(b: Billing, owner_id: int, *, live_only: bool = True) -> list[CreditGrant]:
-    query = select(CreditGrant).where(CreditGrant.organization_id == owner_id)
-    if live_only:
-        query = query.where(CreditGrant.remaining > 0)
-    return list(
-        b.session.scalars(query.order_by(CreditGrant.id).execution_options(populate_existing=True))
-    )
+    return credit_store.grant_rows(b.session, owner_id, live_only=live_only)
 
 
 def as_grant(row: CreditGrant) -> Grant:
@@ -211,23 +190,10 @@ def _grant_included(
     plan, subscription = holding.plan, holding.subscription
     assert plan is not None and plan.credits is not None and subscription is not None
     prefix = f"included:{subscription.id}:"
-    made = set(
-        b.session.scalars(
-            select(CreditGrant.source_key).where(
-                CreditGrant.organization_id == holding.owner.id,
-                CreditGrant.source_key.startswith(prefix, autoescape=True),
-            )
-        )
+    made = credit_store.grant_sources(b.session, holding.owner.id, prefix)
+    periods = credit_store.billing_periods(
+        b.session, holding.owner.id, subscription.started_at, subscription.period_start
     )
-    periods = b.session.execute(
-        select(BillingPeriod.start, BillingPeriod.end)
-        .where(
-            BillingPeriod.organization_id == holding.owner.id,
-            BillingPeriod.start >= subscription.started_at,
-            BillingPeriod.start <= subscription.period_start,
-        )
-        .order_by(BillingPeriod.start)
-    ).all()
     for start, end in periods:
         source = f"{prefix}{format_instant(start)}"
         if source in made:
