@@ -11,15 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
-
-from tabkeeper.db.tables import (
-    Organization,
-    PhoneNumber,
-    Subscription,
-    UsageEventRow,
-)
-from tabkeeper.db.tables_usage import Conversation, UsageCounter, UsageUniqueValue
+from tabkeeper.db import organizations as rows
+from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.domain.errors import IllegalTransition, Refused
 from tabkeeper.domain.lifecycle import (
     CancelPurge,
@@ -149,27 +142,16 @@ def _carry_out(
 
 def family_ids(b: Billing, organization: Organization) -> list[int]:
     """The organization and its sub-accounts: they share one subscription (SUB-2)."""
-    children = b.session.scalars(
-        select(Organization.id).where(Organization.parent_id == organization.id)
-    ).all()
-    return [organization.id, *children]
+    return rows.family_ids(b.session, organization.id)
 
 
 def release_all_phone_numbers(b: Billing, organization: Organization) -> None:
     """SUB-7: the numbers the plan held are released, and a notice names them."""
     ids = family_ids(b, organization)
-    numbers = b.session.scalars(
-        select(PhoneNumber.number)
-        .where(PhoneNumber.organization_id.in_(ids), PhoneNumber.status == "active")
-        .order_by(PhoneNumber.number)
-    ).all()
+    numbers = rows.active_phone_numbers(b.session, ids)
     if not numbers:
         return
-    b.session.execute(
-        update(PhoneNumber)
-        .where(PhoneNumber.organization_id.in_(ids), PhoneNumber.status == "active")
-        .values(status="released", released_at=b.now)
-    )
+    rows.release_phone_numbers(b.session, ids, b.now)
     notify(
         b,
         organization.id,
@@ -182,9 +164,7 @@ def release_all_phone_numbers(b: Billing, organization: Organization) -> None:
 def purge_data(b: Billing, organization: Organization) -> None:
     """SUB-7: after the retention days, usage data goes; invoices stay (they are records)."""
     ids = family_ids(b, organization)
-    b.session.execute(delete(UsageEventRow).where(UsageEventRow.organization_id.in_(ids)))
-    for table in (Conversation, UsageCounter, UsageUniqueValue):
-        b.session.execute(delete(table).where(table.organization_id.in_(ids)))
+    rows.purge_usage(b.session, ids)
     organization.purged_at = b.now
 
 
