@@ -13,14 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
-
+from tabkeeper.db import subscriptions as rows
 from tabkeeper.db.tables import (
     CheckoutSession,
     DemoRequest,
     Organization,
     PaymentAttempt,
-    ScheduledChange,
     Subscription,
     SubscriptionAddon,
 )
@@ -63,8 +61,7 @@ def subscription_of(
     """The subscription of the organization (of its parent for a sub-account), locked for
     the transaction unless `lock` is False (a read, such as the real-time check)."""
     owner = billing_organization(b, organization)
-    query = select(Subscription).where(Subscription.organization_id == owner.id)
-    return b.session.scalars(query.with_for_update() if lock else query).first()
+    return rows.subscription_of(b.session, owner.id, lock=lock)
 
 
 def plan_of(b: Billing, subscription: Subscription) -> tuple[Catalog, Plan]:
@@ -277,9 +274,7 @@ def complete_subscription(
     apply_event(b, subscription, organization, CheckoutPaid(period_end=period_end))
     counters.start_period(b, organization.id, b.now, period_end)
     subscription.trial_ends_at = None
-    b.session.execute(
-        delete(SubscriptionAddon).where(SubscriptionAddon.subscription_id == subscription.id)
-    )
+    rows.delete_addons(b.session, subscription.id)
     addons: dict[str, int] = {str(k): int(v) for k, v in checkout.addons.items()}
     for code, quantity in sorted(addons.items()):
         b.session.add(
@@ -379,14 +374,7 @@ def resume(b: Billing, organization: Organization) -> Subscription:
 
 
 def drop_scheduled_changes(b: Billing, subscription: Subscription) -> None:
-    b.session.execute(
-        update(ScheduledChange)
-        .where(
-            ScheduledChange.subscription_id == subscription.id,
-            ScheduledChange.status.in_(("awaiting_approval", "scheduled")),
-        )
-        .values(status="canceled", decided_at=b.now)
-    )
+    rows.cancel_changes(b.session, subscription.id, ("awaiting_approval", "scheduled"), b.now)
     cancel_queued(b, subscription.organization_id, "apply_change")
 
 
