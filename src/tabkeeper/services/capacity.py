@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import func, select
-
-from tabkeeper.db.tables import Agent, Member, Organization, PhoneNumber, SubscriptionAddon
+from tabkeeper.db import organizations, subscriptions
+from tabkeeper.db.tables import Organization
 from tabkeeper.domain.catalog import Catalog, Plan, Resource
 from tabkeeper.domain.errors import Refused
 from tabkeeper.services.context import Billing
@@ -29,21 +28,11 @@ def in_use(b: Billing, organization: Organization) -> dict[Resource, int]:
     besides the account's holder: a plan with `seats: 0` is the owner alone, with no team
     (ADD-4), as the example of SCENARIOS.md has three members on a two-seat plan."""
     ids = family_ids(b, organization)
-    agents = b.session.scalar(
-        select(func.count()).where(Agent.organization_id.in_(ids), Agent.status == "active")
-    )
-    seats = b.session.scalar(
-        select(func.count()).where(Member.organization_id.in_(ids), Member.removed_at.is_(None))
-    )
-    numbers = b.session.scalar(
-        select(func.count()).where(
-            PhoneNumber.organization_id.in_(ids), PhoneNumber.status == "active"
-        )
-    )
+    agents, members, numbers = organizations.in_use(b.session, ids)
     return {
-        Resource.AGENTS: agents or 0,
-        Resource.SEATS: max((seats or 0) - 1, 0),
-        Resource.PHONE_NUMBERS: numbers or 0,
+        Resource.AGENTS: agents,
+        Resource.SEATS: max(members - 1, 0),
+        Resource.PHONE_NUMBERS: numbers,
     }
 
 
@@ -51,11 +40,7 @@ def addon_slots(b: Billing, subscription_id: int | None) -> dict[str, int]:
     """Add-on slots the subscription holds now, by add-on code."""
     if subscription_id is None:
         return {}
-    rows = b.session.execute(
-        select(SubscriptionAddon.addon_code, SubscriptionAddon.quantity).where(
-            SubscriptionAddon.subscription_id == subscription_id
-        )
-    ).all()
+    rows = subscriptions.addon_slots(b.session, subscription_id)
     return {code: quantity for code, quantity in rows if quantity > 0}
 
 
