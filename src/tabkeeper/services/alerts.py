@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from tabkeeper.db import alerts
 from tabkeeper.db.tables import Member, Organization
 from tabkeeper.db.tables_notify import UsageAlertSubscription
 from tabkeeper.domain.errors import InvalidInput, NotFound
@@ -38,13 +38,7 @@ def _member(b: Billing, organization: Organization, member: str) -> Member:
 def alert_meters(b: Billing, organization: Organization, member: str) -> list[str]:
     """The meters whose usage alerts `member` subscribed to, in code order."""
     row = _member(b, organization, member)
-    return list(
-        b.session.scalars(
-            select(UsageAlertSubscription.meter)
-            .where(UsageAlertSubscription.member_id == row.id)
-            .order_by(UsageAlertSubscription.meter)
-        )
-    )
+    return alerts.alert_meters(b.session, row.id)
 
 
 def set_alert_meters(
@@ -63,12 +57,7 @@ def set_alert_meters(
         wanted.add(meter)
     have = set(alert_meters(b, organization, member))
     if have - wanted:
-        b.session.execute(
-            delete(UsageAlertSubscription).where(
-                UsageAlertSubscription.member_id == row.id,
-                UsageAlertSubscription.meter.in_(sorted(have - wanted)),
-            )
-        )
+        alerts.drop_alert_meters(b.session, row.id, sorted(have - wanted))
     for meter in sorted(wanted - have):
         b.session.add(
             UsageAlertSubscription(
@@ -82,15 +71,5 @@ def set_alert_meters(
 def alert_subscribers(session: Session, organization_id: int, meter: str) -> list[str]:
     """The e-mail addresses of the organization's members subscribed to `meter`'s alerts
     (members removed since, or without an address, get nothing)."""
-    addresses = session.scalars(
-        select(Member.email)
-        .join(UsageAlertSubscription, UsageAlertSubscription.member_id == Member.id)
-        .where(
-            UsageAlertSubscription.organization_id == organization_id,
-            UsageAlertSubscription.meter == meter,
-            Member.removed_at.is_(None),
-            Member.email.is_not(None),
-        )
-        .order_by(Member.id)
-    )
+    addresses = alerts.subscriber_addresses(session, organization_id, meter)
     return [address.strip() for address in addresses if address and can_receive(address.strip())]
