@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from tabkeeper.db import organizations
+from tabkeeper.db.access import api_key_by_hash
 from tabkeeper.db.accounts import AccountFacts
 from tabkeeper.db.tables import Member, Organization, Platform
 from tabkeeper.db.tables_access import ApiKey
@@ -112,7 +114,7 @@ def revoke_api_key(session: Session, platform_id: int, key_id: int, now: datetim
 
 
 def caller_for_key(session: Session, key: str) -> Caller:
-    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == _hash(key))).first()
+    row = api_key_by_hash(session, _hash(key))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("The API key is not valid.")
     return Caller(row.platform_id)
@@ -192,13 +194,7 @@ def session_caller(session: Session, token: str, now: datetime) -> tuple[Caller,
 
 def member_row(session: Session, organization_id: int, member: str) -> Member | None:
     """The member `member` of the organization, unless removed (or never there)."""
-    return session.scalars(
-        select(Member).where(
-            Member.organization_id == organization_id,
-            Member.code == member,
-            Member.removed_at.is_(None),
-        )
-    ).first()
+    return organizations.current_member(session, organization_id, member)
 
 
 def credential_of(authorization: str | None) -> str:
@@ -288,12 +284,7 @@ def scoped(
     """`query` narrowed to what the caller sees, or to the one organization asked for."""
     if organization is not None:
         return query.where(organization_id == organization_for(b, caller, organization).id)
-    visible = select(Organization.id).where(Organization.platform_id == caller.platform_id)
-    if not caller.is_platform:
-        visible = visible.where(
-            (Organization.id == caller.organization_id)
-            | (Organization.parent_id == caller.organization_id)
-        )
+    visible = organizations.visible_ids(caller.platform_id, caller.organization_id)
     return query.where(organization_id.in_(visible))
 
 
