@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select
 
+from tabkeeper.db import credit_store
 from tabkeeper.db.tables import Organization
-from tabkeeper.db.tables_credits import CreditEntry, CreditGrant
+from tabkeeper.db.tables_credits import CreditGrant
 from tabkeeper.domain.errors import InvalidInput
-from tabkeeper.domain.ledger import EntryKind, GrantKind, draw_order
+from tabkeeper.domain.ledger import GrantKind, draw_order
 from tabkeeper.domain.utc import require_utc
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_ledger import (
@@ -77,7 +78,7 @@ def history_query(b: Billing, organization: Organization) -> Select[Any]:
     """The ledger of `organization`, brought up to date, for paging in id order (CRD-2)."""
     require_billing_level(organization)
     refreshed(b, holding_of(b, organization))
-    return select(CreditEntry).where(CreditEntry.organization_id == organization.id)
+    return credit_store.entries_query(organization.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,21 +119,7 @@ def spend(
     since, until = require_utc(since, "since"), require_utc(until, "until")
     if until <= since:
         raise InvalidInput("until: must be later than since", code="invalid_range")
-    rows = b.session.execute(
-        select(
-            CreditEntry.feature,
-            CreditEntry.agent,
-            func.sum(CreditEntry.uses),
-            -func.sum(CreditEntry.amount),
-        )
-        .where(
-            CreditEntry.organization_id == organization.id,
-            CreditEntry.kind == EntryKind.USE.value,
-            CreditEntry.at >= since,
-            CreditEntry.at < until,
-        )
-        .group_by(CreditEntry.feature, CreditEntry.agent)
-    ).all()
+    rows = credit_store.spend_rows(b.session, organization.id, since, until)
     features: dict[str, list[int]] = {}
     agents: dict[str, list[int]] = {}
     total = [0, 0]
