@@ -27,8 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-
+from tabkeeper.db import credit_store
 from tabkeeper.db.tables import Invoice, Organization
 from tabkeeper.db.tables_credits import CreditGrant
 from tabkeeper.domain import fields
@@ -95,15 +94,7 @@ def top_up(
     holding = holding_of(b, organization)
     total = top_up_price(holding.catalog, count, price, b.terms.currency)
     row = refreshed(b, holding)
-    bought = b.session.scalar(
-        select(func.count())
-        .select_from(CreditGrant)
-        .where(
-            CreditGrant.organization_id == organization.id,
-            CreditGrant.kind == GrantKind.PURCHASED.value,
-        )
-    )
-    n = (bought or 0) + 1
+    n = credit_store.count_grants(b.session, organization.id, GrantKind.PURCHASED) + 1
     line = credits_line(count, total)
     invoice = issue_invoice(b, organization, f"credits:{organization.id}:{n}", [line])
     queue_collection(b, invoice, b.now)
@@ -135,11 +126,7 @@ def grant_adjustment(
         raise InvalidInput("expires_at: must be later than now", code="invalid_expiry")
     row = refreshed(b, holding_of(b, organization))
     source = f"adjustment:{reference}"
-    found = b.session.scalars(
-        select(CreditGrant).where(
-            CreditGrant.organization_id == organization.id, CreditGrant.source_key == source
-        )
-    ).first()
+    found = credit_store.grant_by_source(b.session, organization.id, source)
     if found is not None:
         return Adjustment(found, row.balance, duplicate=True)
     made = grant(
