@@ -33,11 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from tabkeeper.db import credit_store as store
 from tabkeeper.db.tables import Organization
-from tabkeeper.db.tables_credits import CreditBalance
 from tabkeeper.domain.catalog import Plan
 from tabkeeper.domain.decisions import Action, Snapshot, decide
 from tabkeeper.domain.errors import NotFound, Refused
@@ -100,9 +97,7 @@ class Used:
 
 def current_balance(b: Billing, holding: Holding) -> int:
     """The balance now (CRD-3), after anything due; writes only when something is due."""
-    row = b.session.scalars(
-        select(CreditBalance).where(CreditBalance.organization_id == holding.owner.id)
-    ).first()
+    row = store.balance_row(b.session, holding.owner.id)
     key = period_key(holding.subscription, b.now)
     if row is None and not grants_credits(holding, key):
         return 0
