@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tabkeeper.db.catalogs import latest_version, platform_by_code
 from tabkeeper.db.tables import CatalogVersion, Platform
 from tabkeeper.domain import fields
 from tabkeeper.domain.catalog import build_catalog
@@ -22,7 +22,7 @@ def ensure_platform(
     fields.name(code, "platform")
     if settings is not None:
         build_terms(settings)
-    platform = session.scalars(select(Platform).where(Platform.code == code)).first()
+    platform = platform_by_code(session, code)
     if platform is None:
         platform = Platform(code=code, name=name, created_at=now, settings=dict(settings or {}))
         session.add(platform)
@@ -40,12 +40,7 @@ def import_catalog(
     terms = build_terms(platform.settings)
     catalog = build_catalog(document, terms.currency, "catalog")
     check_terms_with_catalog(terms, catalog, "settings")
-    latest = session.scalars(
-        select(CatalogVersion)
-        .where(CatalogVersion.platform_id == platform.id)
-        .order_by(CatalogVersion.version.desc())
-        .limit(1)
-    ).first()
+    latest = latest_version(session, platform.id)
     if (
         latest is not None
         and latest.document == document
