@@ -8,10 +8,11 @@ from datetime import datetime
 from threading import Lock
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, object_session
 
 from tabkeeper.clock import Clock
+from tabkeeper.db.catalogs import latest_version
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import CatalogVersion, Platform
 from tabkeeper.domain.catalog import Catalog, build_catalog
@@ -131,12 +132,7 @@ class Billing:
         return self.store.catalog(self.catalog_version(version_id))
 
     def current_version(self) -> CatalogVersion:
-        version = self.session.scalars(
-            select(CatalogVersion)
-            .where(CatalogVersion.platform_id == self.platform_id)
-            .order_by(CatalogVersion.version.desc())
-            .limit(1)
-        ).first()
+        version = latest_version(self.session, self.platform_id)
         if version is None:
             raise InvalidInput("this platform has no catalog yet; import one first")
         return version
