@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
+from tabkeeper.db import subscriptions as rows
 from tabkeeper.db.tables import Organization, ScheduledChange, Subscription
 from tabkeeper.domain.catalog import Catalog, Plan
 from tabkeeper.domain.errors import InvalidInput, Refused
@@ -62,14 +61,7 @@ def parse_when(when: str | None) -> Timing | datetime | None:
 
 
 def upcoming_change(b: Billing, subscription: Subscription) -> ScheduledChange | None:
-    return b.session.scalars(
-        select(ScheduledChange)
-        .where(
-            ScheduledChange.subscription_id == subscription.id,
-            ScheduledChange.status.in_(OPEN_CHANGE),
-        )
-        .order_by(ScheduledChange.id.desc())
-    ).first()
+    return rows.upcoming_change(b.session, subscription.id, OPEN_CHANGE)
 
 
 def change_plan(
