@@ -38,8 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-
+from tabkeeper.db import invoices as invoice_rows
+from tabkeeper.db import subscriptions as subscription_rows
 from tabkeeper.db.tables import Invoice, Organization, Subscription, SubscriptionAddon
 from tabkeeper.domain.catalog import AddOn, Catalog, Plan
 from tabkeeper.domain.errors import Forbidden, Refused
@@ -306,12 +306,7 @@ def _require_owner(b: Billing, organization: Organization, member: str | None) -
 
 
 def _rows(b: Billing, subscription: Subscription) -> dict[str, SubscriptionAddon]:
-    return {
-        row.addon_code: row
-        for row in b.session.scalars(
-            select(SubscriptionAddon).where(SubscriptionAddon.subscription_id == subscription.id)
-        )
-    }
+    return {row.addon_code: row for row in subscription_rows.addon_rows(b.session, subscription.id)}
 
 
 def _quote(b: Billing, slots: _Slots, quantity: int, after: SlotCount) -> SlotsQuote:
@@ -344,12 +339,5 @@ def _source_key(b: Billing, slots: _Slots) -> str:
     """`slots:<subscription>:<add-on>:<n>`: the n-th slot invoice of this add-on on this
     subscription (the subscription row is locked, so n is never taken twice)."""
     prefix = f"slots:{slots.subscription.id}:{slots.addon.code}:"
-    issued = b.session.scalar(
-        select(func.count())
-        .select_from(Invoice)
-        .where(
-            Invoice.platform_id == b.platform.id,
-            Invoice.source_key.startswith(prefix, autoescape=True),
-        )
-    )
-    return f"{prefix}{(issued or 0) + 1}"
+    issued = invoice_rows.count_by_source_prefix(b.session, b.platform.id, prefix)
+    return f"{prefix}{issued + 1}"
