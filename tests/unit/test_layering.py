@@ -10,6 +10,14 @@ services; services call repositories and the pure domain.
   no database and calls no service.
 
 Every import in a module counts, a function's own imports included.
+
+The repositories in `db` own the SQL (issue 11): a service module builds no statement and
+never calls `session.connection()`, so it imports none of sqlalchemy's statement builders
+(`select`, `update`, `insert`, `delete`, `text`, from any sqlalchemy module). The rule
+holds for the modules of `CLEANED_SERVICES`, which grows as modules are cleaned. Still to
+do: services/payments.py, renewals.py and checkout.py (they build statements);
+accounts.py, limits.py, metering.py and session_starts.py build none today but are being
+reworked, and join the list when that work lands.
 """
 
 from __future__ import annotations
@@ -96,3 +104,74 @@ def test_a_layer_does_not_import_what_it_must_not(layer: str, forbidden: str) ->
 def test_the_check_sees_every_form_of_import(source: str, module: str, found: bool) -> None:
     """The rule above is only as good as its reading of imports: every spelling of one."""
     assert bool(breaks(imported_modules(source, module), "tabkeeper.api.routes")) is found
+
+
+STATEMENT_BUILDERS = frozenset({"select", "update", "insert", "delete", "text"})
+CLEANED_SERVICES = (
+    "access", "addons", "alerts", "capacity", "catalog", "changes", "context",
+    "counters", "credit_batches", "credit_ledger", "credit_purchases", "credit_reports",
+    "credits", "invoices", "lifecycle", "organizations", "records", "subscriptions", "usage",
+)  # fmt: skip
+
+
+def sql_built(source: str) -> list[str]:
+    """Where `source` imports a statement builder of sqlalchemy, names one through an
+    imported sqlalchemy module (`sa.select`), or calls `.connection()`."""
+    found: list[str] = []
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy":
+            found += [
+                f"line {node.lineno}: {alias.name} from {node.module}"
+                for alias in node.names
+                if alias.name in STATEMENT_BUILDERS
+            ]
+        elif isinstance(node, ast.Import):
+            modules.update(
+                alias.asname or alias.name
+                for alias in node.names
+                if alias.name.split(".")[0] == "sqlalchemy"
+            )
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute):
+            base = node.value
+            if (
+                node.attr in STATEMENT_BUILDERS
+                and isinstance(base, ast.Name)
+                and base.id in modules
+            ):
+                found.append(f"line {node.lineno}: {base.id}.{node.attr}")
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "connection"
+        ):
+            found.append(f"line {node.lineno}: .connection()")
+    return found
+
+
+@pytest.mark.parametrize("module", CLEANED_SERVICES)
+def test_a_cleaned_service_builds_no_sql(module: str) -> None:
+    """Issue 11: the statements of `services/<module>.py` are built in `db`."""
+    path = PACKAGE / "services" / f"{module}.py"
+    assert sql_built(path.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("from sqlalchemy import select", True),
+        ("from sqlalchemy import Select, func", False),
+        ("from sqlalchemy.sql import text", True),
+        ("from sqlalchemy.dialects.postgresql import insert", True),
+        ("def f():\n    from sqlalchemy import delete as d\n", True),
+        ("import sqlalchemy as sa\nq = sa.update(t)", True),
+        ("import sqlalchemy\nq = sqlalchemy.select(t)", True),
+        ("s = session.connection()", True),
+        ("from tabkeeper.db import invoices\ninvoices.insert_lines(s, [])", False),
+        ("refused.update(counted)", False),
+    ],
+)
+def test_the_sql_check_sees_every_form(source: str, found: bool) -> None:
+    """The rule above is only as good as its reading: every spelling of a builder."""
+    assert bool(sql_built(source)) is found
