@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from tabkeeper.db.conversations import TABLE as CONVERSATIONS
 from tabkeeper.db.conversations import ConversationRow
-from tabkeeper.db.tables import Organization, Subscription
+from tabkeeper.db.tables import CatalogVersion, Organization, Subscription
 from tabkeeper.db.tables_credits import CreditBalance
 from tabkeeper.db.tables_usage import UsageCounter
 
@@ -79,6 +79,7 @@ class AccountFacts:
     id: int
     code: str
     parent_id: int | None
+    created_at: datetime
     owner_id: int
     owner_code: str
     trial_used: bool
@@ -111,6 +112,7 @@ _ACCOUNT_COLUMNS = (
     _USERS.c.id.label("used_by_id"),
     _USERS.c.code,
     _USERS.c.parent_id,
+    _USERS.c.created_at,
     _OWNERS.c.id.label("owner_id"),
     _OWNERS.c.code.label("owner_code"),
     _OWNERS.c.trial_used,
@@ -147,6 +149,19 @@ _STARTING: Select[Any] = select(
 )  # fmt: skip
 
 
+_VERSIONS = cast(Table, CatalogVersion.__table__)
+_CURRENT_CATALOG = (
+    select(_VERSIONS.c.id)
+    .where(_VERSIONS.c.platform_id == bindparam("platform"))
+    .order_by(_VERSIONS.c.version.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_BATCH: Select[Any] = select(
+    *_ACCOUNT_COLUMNS, _CURRENT_CATALOG.label("current_catalog")
+).select_from(_ACCOUNT_FROM)
+
+
 def _by_code(statement: Select[Any]) -> Select[Any]:
     return statement.where(
         _USERS.c.platform_id == bindparam("platform"), _USERS.c.code == bindparam("code")
@@ -181,6 +196,7 @@ _STATEMENTS: dict[tuple[str, bool | str], Select[Any]] = {
         )
         for counted in (False, True)
     },
+    ("codes", "batch"): _by_codes(_BATCH),
     ("code", "starting"): _by_code(_STARTING),
     ("id", "starting"): _by_id(_STARTING),
 }  # fmt: skip
@@ -227,6 +243,19 @@ def _one(
     if row.v_id is not None:
         found = ConversationRow(row.v_id, row.used_by_id, conversation, row.v_agent, row.v_state)
     return replace(_facts(rows, True), conversation=found)
+
+
+def batch_accounts(
+    session: Session, platform_id: int, codes: Iterable[str]
+) -> tuple[dict[str, AccountFacts], int | None]:
+    """`accounts_by_code` (without counters) and the id of the platform's current
+    catalog version (the newest; None when no organization was found), one statement."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}, None
+    rows = _run(session, ("codes", "batch"), {"platform": platform_id, "codes": wanted})
+    found = {row.code: _facts([row], False) for row in rows}
+    return found, rows[0].current_catalog if rows else None
 
 
 def accounts_by_id(
@@ -283,6 +312,7 @@ def _facts(rows: Sequence[Row[Any]], counted: bool) -> AccountFacts:
         id=row.used_by_id,
         code=row.code,
         parent_id=row.parent_id,
+        created_at=row.created_at,
         owner_id=row.owner_id,
         owner_code=row.owner_code,
         trial_used=bool(row.trial_used),

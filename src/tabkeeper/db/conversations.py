@@ -88,7 +88,7 @@ def _locking(dialect: str) -> Executable:
 
 @cache
 def _writing(dialect: str) -> Executable:
-    statement = _insert(dialect)(TABLE)
+    statement = _insert(dialect)(TABLE).inline()  # nothing returned
     excluded = statement.excluded
     return cast(
         Executable,
