@@ -10,8 +10,8 @@ In-process calls, each in its own transaction as the HTTP route does it:
   `services.organizations.organization_by_code` + `services.limits.check(b, org, action)`
   (what `POST /v1/check` runs for the platform's key);
 - `start_session(engine, platform_id, code, agent, conversation, now)`: `billing(...)` +
-  `organization_by_code` + `services.session_starts.start_session(b, org, agent,
-  conversation)` (what `POST /v1/sessions/start` runs).
+  `services.session_starts.start_session_by_code(b, code, agent, conversation,
+  visible=...)` (what `POST /v1/sessions/start` runs for the platform's key).
 Set-up and checks (not timed) use the other functions below.
 """
 
@@ -144,10 +144,12 @@ def _everyone(_organization: object) -> bool:
 def start_session(
     engine: Engine, platform_id: int, code: str, agent: str, conversation: str, now: datetime
 ) -> bool:
-    """Admitted or not, as `POST /v1/sessions/start`."""
+    """Admitted or not, as `POST /v1/sessions/start`: the account (with its counters and
+    the conversation) in one statement, in the writing transaction."""
     with billing(engine, platform_id, now, STORE) as b:
-        organization = organization_by_code(b, code)
-        return session_starts.start_session(b, organization, agent, conversation).allowed
+        return session_starts.start_session_by_code(
+            b, code, agent, conversation, visible=_everyone
+        ).allowed
 
 
 # -- checks (not timed) -------------------------------------------------------------------

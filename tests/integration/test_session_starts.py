@@ -10,12 +10,16 @@ import pytest
 from sqlalchemy import Engine
 
 from tabkeeper.domain.errors import InvalidInput, Refused
+from tabkeeper.domain.periods import Period
+from tabkeeper.services.context import billing
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.session_starts import (
     reset_session_limit,
     set_session_limit,
     start_session,
 )
+from tabkeeper.services.subscriptions import plan_of, subscription_of
+from tabkeeper.services.usage import measure_usage, recount_usage
 from tests.integration.conftest import World, make_world
 
 
@@ -115,3 +119,45 @@ def test_no_session_limit_on_the_trial(engine: Engine) -> None:
     with pytest.raises(Refused, match="paid plans") as raised, world.billing() as b:
         set_session_limit(b, organization_by_code(b, "acme"), 10)
     assert raised.value.code == "not_on_trial"
+
+
+def test_use3_concurrent_starts_in_one_conversation_open_one_session(engine: Engine) -> None:
+    """USE-3, LIM-3: 20 agents start the same new conversation at once, each at its own
+    instant within a minute (in whatever order they get through): all are admitted, and
+    they open one billable session, not one each (on PostgreSQL the conversation's row
+    is locked before it is counted); the counter equals the recount."""
+    world = make_world(engine)
+    world.organization("acme")
+    world.subscribe("acme", "basic")
+    world.clock.advance(timedelta(hours=1))
+    start = world.clock.now()
+    admitted: list[bool] = []
+    errors: list[BaseException] = []
+    gate = threading.Barrier(20)
+
+    def run(worker: int) -> None:
+        try:
+            gate.wait()
+            at = start + timedelta(seconds=3 * worker)
+            with billing(world.engine, world.platform_id, at, world.store) as b:
+                organization = organization_by_code(b, "acme")
+                admitted.append(start_session(b, organization, f"a{worker}", "k1").allowed)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert admitted == [True] * 20
+    with world.billing() as b:
+        owner = organization_by_code(b, "acme")
+        subscription = subscription_of(b, owner, lock=False)
+        assert subscription is not None
+        catalog, plan = plan_of(b, subscription)
+        period = Period(subscription.period_start, subscription.period_end, 0)
+        meter = catalog.meters["sessions"]
+        assert measure_usage(b, owner, meter, period, plan.answered_only) == 1
+        assert recount_usage(b, owner, meter, period, plan.answered_only) == 1

@@ -4,8 +4,10 @@ read once, as one read model, and handed down).
 One statement brings an organization, its billing organization (itself, or a
 sub-account's parent: SUB-2), that one's subscription and credit balance row, and, when
 asked, the whole-organization usage counters of the subscription's current period: one
-row per counter (the account's columns repeated), or one row with no counter. Statements
-are built once per process; the values come as parameters.
+row per counter (the account's columns repeated), or one row with no counter; and, when
+asked, one conversation of the organization (a session start's, USE-3: read, not locked;
+db/conversations.py says when that is enough). Statements are built once per process;
+the values come as parameters.
 
 What comes back are frozen facts (plain values), never ORM rows: services/accounts.py
 turns them into a `BillingAccount` with its catalog, plan, status and period.
@@ -14,7 +16,7 @@ turns them into a `BillingAccount` with its catalog, plan, status and period.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, cast
@@ -22,7 +24,9 @@ from typing import Any, cast
 from sqlalchemy import Row, Select, Table, and_, bindparam, func, literal, select
 from sqlalchemy.orm import Session
 
-from tabkeeper.db.tables import Organization, Subscription
+from tabkeeper.db.conversations import TABLE as CONVERSATIONS
+from tabkeeper.db.conversations import ConversationRow
+from tabkeeper.db.tables import CatalogVersion, Organization, Subscription
 from tabkeeper.db.tables_credits import CreditBalance
 from tabkeeper.db.tables_usage import UsageCounter
 
@@ -75,6 +79,7 @@ class AccountFacts:
     id: int
     code: str
     parent_id: int | None
+    created_at: datetime
     owner_id: int
     owner_code: str
     trial_used: bool
@@ -83,6 +88,8 @@ class AccountFacts:
     credits: CreditFacts | None
     counters: Mapping[str, CounterFacts] | None
     """The current period's counters by meter; None when they were not read."""
+    conversation: ConversationRow | None = None
+    """The conversation asked for, when it has a row."""
 
 
 _USERS = cast(Table, Organization.__table__).alias("used_by")
@@ -105,6 +112,7 @@ _ACCOUNT_COLUMNS = (
     _USERS.c.id.label("used_by_id"),
     _USERS.c.code,
     _USERS.c.parent_id,
+    _USERS.c.created_at,
     _OWNERS.c.id.label("owner_id"),
     _OWNERS.c.code.label("owner_code"),
     _OWNERS.c.trial_used,
@@ -114,19 +122,44 @@ _ACCOUNT_COLUMNS = (
     _B.c.refresh_at.label("b_refresh_at"),
 )
 _PLAIN: Select[Any] = select(*_ACCOUNT_COLUMNS).select_from(_ACCOUNT_FROM)
-_COUNTED: Select[Any] = select(
-    *_ACCOUNT_COLUMNS, _C.c.meter.label("c_meter"), _C.c.quantity.label("c_quantity"),
+_COUNTER_COLUMNS = (
+    _C.c.meter.label("c_meter"), _C.c.quantity.label("c_quantity"),
     _C.c.answered.label("c_answered"),
+)  # fmt: skip
+_COUNTED_FROM = _ACCOUNT_FROM.outerjoin(
+    _C,
+    and_(
+        _C.c.organization_id == _OWNERS.c.id,
+        _C.c.period_start == _S.c.period_start,
+        _C.c.scope == literal(TOTAL_SCOPE),
+    ),
+)
+_COUNTED: Select[Any] = select(*_ACCOUNT_COLUMNS, *_COUNTER_COLUMNS).select_from(_COUNTED_FROM)
+_V = CONVERSATIONS
+_CONVERSATION_COLUMNS = (
+    _V.c.id.label("v_id"), _V.c.agent.label("v_agent"), _V.c.state.label("v_state"),
+)  # fmt: skip
+_STARTING: Select[Any] = select(
+    *_ACCOUNT_COLUMNS, *_COUNTER_COLUMNS, *_CONVERSATION_COLUMNS
 ).select_from(
-    _ACCOUNT_FROM.outerjoin(
-        _C,
-        and_(
-            _C.c.organization_id == _OWNERS.c.id,
-            _C.c.period_start == _S.c.period_start,
-            _C.c.scope == literal(TOTAL_SCOPE),
-        ),
+    _COUNTED_FROM.outerjoin(
+        _V,
+        and_(_V.c.organization_id == _USERS.c.id, _V.c.conversation == bindparam("conversation")),
     )
 )  # fmt: skip
+
+
+_VERSIONS = cast(Table, CatalogVersion.__table__)
+_CURRENT_CATALOG = (
+    select(_VERSIONS.c.id)
+    .where(_VERSIONS.c.platform_id == bindparam("platform"))
+    .order_by(_VERSIONS.c.version.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_BATCH: Select[Any] = select(
+    *_ACCOUNT_COLUMNS, _CURRENT_CATALOG.label("current_catalog")
+).select_from(_ACCOUNT_FROM)
 
 
 def _by_code(statement: Select[Any]) -> Select[Any]:
@@ -148,29 +181,92 @@ def _by_id(statement: Select[Any]) -> Select[Any]:
     )
 
 
-_STATEMENTS = {
-    (kind, counted): select_(_COUNTED if counted else _PLAIN)
-    for kind, select_ in (("code", _by_code), ("codes", _by_codes), ("id", _by_id))
-    for counted in (False, True)
-}
+def _by_ids(statement: Select[Any]) -> Select[Any]:
+    return statement.where(
+        _USERS.c.platform_id == bindparam("platform"),
+        _USERS.c.id.in_(bindparam("organizations", expanding=True)),
+    )
+
+
+_STATEMENTS: dict[tuple[str, bool | str], Select[Any]] = {
+    **{
+        (kind, counted): select_(_COUNTED if counted else _PLAIN)
+        for kind, select_ in (
+            ("code", _by_code), ("codes", _by_codes), ("id", _by_id), ("ids", _by_ids)
+        )
+        for counted in (False, True)
+    },
+    ("codes", "batch"): _by_codes(_BATCH),
+    ("code", "starting"): _by_code(_STARTING),
+    ("id", "starting"): _by_id(_STARTING),
+}  # fmt: skip
 
 
 def account_by_code(
-    session: Session, platform_id: int, code: str, *, counters: bool = False
+    session: Session,
+    platform_id: int,
+    code: str,
+    *,
+    counters: bool = False,
+    conversation: str | None = None,
 ) -> AccountFacts | None:
-    """The platform's organization `code` as billing sees it (None when unknown)."""
-    rows = _run(session, ("code", counters), {"platform": platform_id, "code": code})
-    return _facts(rows, counters) if rows else None
+    """The platform's organization `code` as billing sees it (None when unknown); with
+    `conversation`, its counters and that conversation of the organization too."""
+    values: dict[str, Any] = {"platform": platform_id, "code": code}
+    return _one(session, "code", counters, values, conversation)
 
 
 def account_by_id(
-    session: Session, platform_id: int, organization_id: int, *, counters: bool = False
+    session: Session,
+    platform_id: int,
+    organization_id: int,
+    *,
+    counters: bool = False,
+    conversation: str | None = None,
 ) -> AccountFacts | None:
     """The platform's organization `organization_id` (None when not the platform's)."""
-    rows = _run(
-        session, ("id", counters), {"platform": platform_id, "organization": organization_id}
-    )
-    return _facts(rows, counters) if rows else None
+    values: dict[str, Any] = {"platform": platform_id, "organization": organization_id}
+    return _one(session, "id", counters, values, conversation)
+
+
+def _one(
+    session: Session, kind: str, counters: bool, values: dict[str, Any], conversation: str | None
+) -> AccountFacts | None:
+    if conversation is None:
+        rows = _run(session, (kind, counters), values)
+        return _facts(rows, counters) if rows else None
+    rows = _run(session, (kind, "starting"), {**values, "conversation": conversation})
+    if not rows:
+        return None
+    row = rows[0]
+    found = None
+    if row.v_id is not None:
+        found = ConversationRow(row.v_id, row.used_by_id, conversation, row.v_agent, row.v_state)
+    return replace(_facts(rows, True), conversation=found)
+
+
+def batch_accounts(
+    session: Session, platform_id: int, codes: Iterable[str]
+) -> tuple[dict[str, AccountFacts], int | None]:
+    """`accounts_by_code` (without counters) and the id of the platform's current
+    catalog version (the newest; None when no organization was found), one statement."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return {}, None
+    rows = _run(session, ("codes", "batch"), {"platform": platform_id, "codes": wanted})
+    found = {row.code: _facts([row], False) for row in rows}
+    return found, rows[0].current_catalog if rows else None
+
+
+def accounts_by_id(
+    session: Session, platform_id: int, organization_ids: Iterable[int]
+) -> dict[int, AccountFacts]:
+    """The platform's organizations `organization_ids` (others left out), one statement."""
+    wanted = sorted(set(organization_ids))
+    if not wanted:
+        return {}
+    rows = _run(session, ("ids", False), {"platform": platform_id, "organizations": wanted})
+    return {row.used_by_id: _facts([row], False) for row in rows}
 
 
 def accounts_by_code(
@@ -187,7 +283,7 @@ def accounts_by_code(
     return {code: _facts(found, counters) for code, found in grouped.items()}
 
 
-def _run(session: Session, kind: tuple[str, bool], values: dict[str, Any]) -> list[Row[Any]]:
+def _run(session: Session, kind: tuple[str, bool | str], values: dict[str, Any]) -> list[Row[Any]]:
     session.flush()  # plain statements on the connection do not flush the session
     return list(session.connection().execute(_STATEMENTS[kind], values))
 
@@ -216,6 +312,7 @@ def _facts(rows: Sequence[Row[Any]], counted: bool) -> AccountFacts:
         id=row.used_by_id,
         code=row.code,
         parent_id=row.parent_id,
+        created_at=row.created_at,
         owner_id=row.owner_id,
         owner_code=row.owner_code,
         trial_used=bool(row.trial_used),

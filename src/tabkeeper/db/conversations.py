@@ -1,30 +1,47 @@
-"""The SQL of conversations (USE-3, USE-4): the rows a batch touches, made when missing
-and read (locked) in one go, written back in one go.
+"""The SQL of conversations (USE-3, USE-4): the rows a batch touches, read safe from
+concurrent change in one statement, written back in one.
 
 A row's `state` is domain/conversations.py's stored form (a floor and the recent
 windows: bounded, whatever the number of messages).
+
+How a conversation is kept from changing under the transaction (concurrent starts or
+messages in one conversation must not both open a window):
+- PostgreSQL: one INSERT … ON CONFLICT DO UPDATE (of nothing) … RETURNING for all the
+  rows, in key order: a missing row is made (empty), an existing one locked, and each
+  comes back as it is now (a row another transaction is writing is waited for, then
+  read as that one committed it);
+- SQLite: the writing transaction holds the database from its BEGIN IMMEDIATE, so a
+  plain read is as good as a lock, and a row read with the account (db/accounts.py) is
+  taken as it is: no statement at all. A missing row is made when written back.
+The rows are written back with one INSERT … ON CONFLICT DO UPDATE (made when missing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Executable, Select, Table, bindparam, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from tabkeeper.db.inserts import insert_rows_ignoring
 from tabkeeper.db.tables_usage import Conversation
 
-_TABLE = cast(Table, Conversation.__table__)
-_C = _TABLE.c
+TABLE = cast(Table, Conversation.__table__)
+_C = TABLE.c
+Key = tuple[int, str]
+"""(organization id, conversation)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ConversationRow:
-    id: int
+    """A conversation as stored (`id` None: not stored yet, made when written back)."""
+
+    id: int | None
     organization_id: int
     conversation: str
     agent: str | None
@@ -39,93 +56,109 @@ class NewConversation:
     agent: str | None
 
 
-_LOCKED = (
-    select(_C.id, _C.organization_id, _C.conversation, _C.agent, _C.state)
-    .where(
-        _C.organization_id.in_(bindparam("orgs", expanding=True)),
-        _C.conversation.in_(bindparam("conversations", expanding=True)),
-    )
-    .order_by(_C.id)
+@dataclass(frozen=True, slots=True)
+class ConversationWrite:
+    """A conversation's state to store (the row made when missing)."""
+
+    organization_id: int
+    billing_organization_id: int
+    conversation: str
+    agent: str | None
+    state: Mapping[str, Any]
+
+
+def _insert(dialect: str) -> Callable[[Table], Any]:
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+_KEY = ("organization_id", "conversation")
+_RETURNED = (_C.id, _C.organization_id, _C.conversation, _C.agent, _C.state)
+
+
+@cache
+def _locking(dialect: str) -> Executable:
+    statement = _insert(dialect)(TABLE)
+    upsert = statement.on_conflict_do_update(index_elements=list(_KEY), set_={"agent": _C.agent})
+    return cast(Executable, upsert.returning(*_RETURNED))
+
+
+@cache
+def _writing(dialect: str) -> Executable:
+    statement = _insert(dialect)(TABLE).inline()  # nothing returned
+    excluded = statement.excluded
+    return cast(
+        Executable,
+        statement.on_conflict_do_update(
+            index_elements=list(_KEY),
+            set_={"state": excluded.state, "agent": excluded.agent,
+                  "updated_at": excluded.updated_at},
+        ),
+    )  # fmt: skip
+
+
+_READ: Select[Any] = select(*_RETURNED).where(
+    tuple_(_C.organization_id, _C.conversation).in_(bindparam("keys", expanding=True))
 )
-_READ = _LOCKED.with_for_update()
+
+
+def _row(found: Any) -> ConversationRow:
+    return ConversationRow(found[0], found[1], found[2], found[3], found[4])
 
 
 def locked(
-    session: Session, wanted: Collection[NewConversation], empty: Mapping[str, Any], now: datetime
-) -> dict[tuple[int, str], ConversationRow]:
-    """The conversations `wanted`, made (empty) when missing, locked for the transaction
-    (PostgreSQL; SQLite's writer holds the database), by (organization id, conversation):
-    one SELECT … FOR UPDATE; for those missing, one INSERT … ON CONFLICT DO NOTHING
-    RETURNING (and, for any another transaction made meanwhile, one more SELECT)."""
+    session: Session,
+    wanted: Collection[NewConversation],
+    empty: Mapping[str, Any],
+    now: datetime,
+    known: Mapping[Key, ConversationRow | None] | None = None,
+) -> dict[Key, ConversationRow]:
+    """The conversations `wanted` as they are now, safe from concurrent change until
+    the transaction ends (see the module), by (organization id, conversation); a
+    missing one empty, with the agent it is wanted with. `known`: rows already read in
+    this transaction (None: there is none), used as they are where that is safe."""
     if not wanted:
         return {}
-    pairs = {(w.organization_id, w.conversation) for w in wanted}
-    found = _select(session, pairs)
-    missing = sorted(
-        (w for w in wanted if (w.organization_id, w.conversation) not in found),
-        key=lambda w: (w.organization_id, w.conversation),
-    )
-    if missing:
+    ordered = sorted(wanted, key=lambda w: (w.organization_id, w.conversation))
+    if _dialect(session) == "postgresql":
         rows = [
             {"organization_id": w.organization_id,
              "billing_organization_id": w.billing_organization_id,
              "conversation": w.conversation, "agent": w.agent, "state": dict(empty),
              "updated_at": now}
-            for w in missing
+            for w in ordered
         ]  # fmt: skip
-        made = insert_rows_ignoring(session, _TABLE, rows, _COLUMNS)
-        for row in made:
-            found[(row[1], row[2])] = ConversationRow(row[0], row[1], row[2], row[3], row[4])
-        if len(made) < len(missing):
-            found.update(_select(session, pairs - set(found)))
-    return found
-
-
-_COLUMNS = ("id", "organization_id", "conversation", "agent", "state")
-
-
-def _select(
-    session: Session, pairs: set[tuple[int, str]]
-) -> dict[tuple[int, str], ConversationRow]:
-    rows = session.connection().execute(
-        _READ,
-        {"orgs": sorted({p[0] for p in pairs}), "conversations": sorted({p[1] for p in pairs})},
-    )
+        made = session.connection().execute(_locking("postgresql"), _parameters(rows))
+        return {(row[1], row[2]): _row(row) for row in made}
+    keys = [(w.organization_id, w.conversation) for w in ordered]
+    given = known or {}
+    found = {key: given[key] for key in keys if key in given}
+    unread = [key for key in keys if key not in given]
+    if unread:
+        found.update(dict.fromkeys(unread))
+        for row in session.connection().execute(_READ, {"keys": unread}):
+            found[(row[1], row[2])] = _row(row)
     return {
-        (row[1], row[2]): ConversationRow(row[0], row[1], row[2], row[3], row[4])
-        for row in rows
-        if (row[1], row[2]) in pairs
+        key: found[key] or ConversationRow(None, key[0], key[1], w.agent, empty)
+        for key, w in zip(keys, ordered, strict=True)
     }
 
 
-def read(session: Session, organization_id: int, conversation: str) -> ConversationRow | None:
-    """One conversation, not locked (None when it has no row yet)."""
-    row = (
-        session.connection()
-        .execute(_LOCKED, {"orgs": [organization_id], "conversations": [conversation]})
-        .first()
-    )
-    return None if row is None else ConversationRow(row[0], row[1], row[2], row[3], row[4])
-
-
-_WRITE = (
-    update(_TABLE)
-    .where(_C.id == bindparam("row_id"))
-    .values(
-        state=bindparam("new_state", type_=_C.state.type),
-        agent=bindparam("new_agent", type_=_C.agent.type),
-        updated_at=bindparam("at", type_=_C.updated_at.type),
-    )
-)
-
-
-def write(
-    session: Session, states: Iterable[tuple[int, Mapping[str, Any], str | None]], now: datetime
-) -> None:
-    """Write back (row id, state, agent) of conversations: one executemany UPDATE."""
+def write(session: Session, states: Iterable[ConversationWrite], now: datetime) -> None:
+    """Store the conversations' states (each row made when missing): one statement."""
     rows = [
-        {"row_id": row_id, "new_state": dict(state), "new_agent": agent, "at": now}
-        for row_id, state, agent in states
-    ]
+        {"organization_id": s.organization_id, "billing_organization_id": s.billing_organization_id,
+         "conversation": s.conversation, "agent": s.agent, "state": dict(s.state),
+         "updated_at": now}
+        for s in sorted(states, key=lambda s: (s.organization_id, s.conversation))
+    ]  # fmt: skip
     if rows:
-        session.connection().execute(_WRITE, rows)
+        session.connection().execute(_writing(_dialect(session)), _parameters(rows))
+
+
+def _parameters(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | dict[str, Any]:
+    """One row as a plain statement (an executemany costs more for one)."""
+    return rows if len(rows) > 1 else rows[0]

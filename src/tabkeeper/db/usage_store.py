@@ -1,6 +1,6 @@
-"""The SQL of metering (USE-1, USE-6, CAT-3): events, billing periods, counters, unique
-values and the subscriptions a batch is counted for, each a set-based statement built
-once per process.
+"""The SQL of metering (USE-1, USE-6, CAT-3): events, billing periods, counters and unique
+values, each a set-based statement built once per process (the accounts a batch is
+counted for come from db/accounts.py).
 
 Every function runs plain statements on the session's connection; callers flush the
 session first when it holds changes these statements must see (`flushed`).
@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from tabkeeper.db.inserts import insert_rows_ignoring
-from tabkeeper.db.tables import Organization, Subscription, UsageEventRow
+from tabkeeper.db.tables import Organization, UsageEventRow
 from tabkeeper.db.tables_usage import BillingPeriod, UsageCounter, UsageUniqueValue
 from tabkeeper.domain.ingestion import TOTAL, CounterKey
 
@@ -28,7 +28,6 @@ _EVENTS = cast(Table, UsageEventRow.__table__)
 _COUNTERS = cast(Table, UsageCounter.__table__)
 _UNIQUE = cast(Table, UsageUniqueValue.__table__)
 _PERIODS = cast(Table, BillingPeriod.__table__)
-_SUBSCRIPTIONS = cast(Table, Subscription.__table__)
 _ORGANIZATIONS = cast(Table, Organization.__table__)
 
 
@@ -139,24 +138,7 @@ def sub_accounts(session: Session, owner_id: int) -> list[tuple[int, str]]:
     return [(row[0], row[1]) for row in rows]
 
 
-def organizations_with_parents(
-    session: Session, platform_id: int, codes: Collection[str]
-) -> dict[str, Organization]:
-    """The platform's organizations `codes` and their parents (which bill them, SUB-2),
-    by code: two queries. (ORM rows: the simulator hands these to ingestion too.)"""
-    named = list(
-        session.scalars(
-            select(Organization).where(
-                Organization.platform_id == platform_id, Organization.code.in_(codes)
-            )
-        )
-    )
-    parent_ids = {row.parent_id for row in named if row.parent_id is not None}
-    parents = session.scalars(select(Organization).where(Organization.id.in_(parent_ids)))
-    return {row.code: row for row in (*named, *parents)}
-
-
-# -- billing periods and subscriptions ---------------------------------------------------
+# -- billing periods ---------------------------------------------------
 
 _PERIODS_OF = select(_PERIODS.c.organization_id, _PERIODS.c.start, _PERIODS.c.end).where(
     _PERIODS.c.organization_id.in_(bindparam("owners", expanding=True))
@@ -193,35 +175,6 @@ def open_period(session: Session, organization_id: int, start: datetime, end: da
     """Record a billing period (once: a second one with the same start is ignored)."""
     row = {"organization_id": organization_id, "start": start, "end": end}
     insert_rows_ignoring(flushed(session), _PERIODS, [row])
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionFacts:
-    """What counting and thresholds need of a billing organization's subscription."""
-
-    id: int
-    owner_id: int
-    state: str
-    plan_code: str
-    catalog_version_id: int
-    trial_sessions: int | None
-    session_limit: int | None
-    period_start: datetime
-
-
-_S = _SUBSCRIPTIONS.c
-_SUBSCRIPTIONS_OF = select(
-    _S.id, _S.organization_id, _S.state, _S.plan_code, _S.catalog_version_id,
-    _S.trial_sessions, _S.session_limit, _S.period_start,
-).where(_S.organization_id.in_(bindparam("owners", expanding=True)))  # fmt: skip
-
-
-def subscriptions_of(session: Session, owner_ids: Collection[int]) -> list[SubscriptionFacts]:
-    """The subscriptions of these billing organizations, in one query."""
-    if not owner_ids:
-        return []
-    rows = session.connection().execute(_SUBSCRIPTIONS_OF, {"owners": sorted(owner_ids)})
-    return [SubscriptionFacts(*row) for row in rows]
 
 
 # -- counters ----------------------------------------------------------------------------

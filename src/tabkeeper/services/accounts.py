@@ -64,21 +64,54 @@ class BillingAccount:
         return value_of(meter, Stored(found.quantity, found.answered), answered_only)
 
 
-def account_by_code(b: Billing, code: str, *, counters: bool = False) -> BillingAccount | None:
-    """The platform's organization `code` (None when it has none of that code)."""
-    found = repository.account_by_code(b.session, b.platform_id, code, counters=counters)
+def account_by_code(
+    b: Billing, code: str, *, counters: bool = False, conversation: str | None = None
+) -> BillingAccount | None:
+    """The platform's organization `code` (None when it has none of that code). With
+    `conversation`: read with its counters and that conversation's row (a session
+    start's, USE-3), still one statement."""
+    found = repository.account_by_code(
+        b.session, b.platform_id, code, counters=counters, conversation=conversation
+    )
     return None if found is None else _account(b, found)
 
 
 def account_of(
-    b: Billing, organization: Organization | int, *, counters: bool = False
+    b: Billing,
+    organization: Organization | int,
+    *,
+    counters: bool = False,
+    conversation: str | None = None,
 ) -> BillingAccount:
     """The account of an organization of the platform (InvalidInput when it is not)."""
     organization_id = organization if isinstance(organization, int) else organization.id
-    found = repository.account_by_id(b.session, b.platform_id, organization_id, counters=counters)
+    found = repository.account_by_id(
+        b.session, b.platform_id, organization_id, counters=counters, conversation=conversation
+    )
     if found is None:
         raise InvalidInput(f"unknown organization {organization_id}")
     return _account(b, found)
+
+
+def batch_accounts(
+    b: Billing, codes: set[str] | list[str]
+) -> tuple[dict[str, BillingAccount], Catalog]:
+    """The accounts of the platform's organizations `codes` (unknown ones left out) and
+    the platform's current catalog (what a batch of events is checked against), in one
+    statement (the catalog parsed once per process, CAT-6)."""
+    found, version_id = repository.batch_accounts(b.session, b.platform_id, codes)
+    if version_id is None:
+        _, catalog = b.current_catalog()
+    else:
+        catalog = b.store.catalog_by_id(b.session, b.platform_id, version_id)
+    return {code: _account(b, facts) for code, facts in found.items()}, catalog
+
+
+def accounts_of(b: Billing, organization_ids: set[int] | list[int]) -> dict[int, BillingAccount]:
+    """The accounts of the platform's organizations `organization_ids` by id (others
+    left out), in one statement."""
+    found = repository.accounts_by_id(b.session, b.platform_id, organization_ids)
+    return {organization_id: _account(b, facts) for organization_id, facts in found.items()}
 
 
 def accounts_by_code(

@@ -2,37 +2,42 @@
 transaction of the batch, so current numbers never need the event history.
 
 `record_batch` runs a fixed number of statements whatever the batch's size:
-- the subscriptions of the batch's billing organizations, one query (`accounts`);
+- the accounts of the batch's billing organizations (services/accounts.py: subscription,
+  plan, current period), one query, unless the caller read them already (a session
+  start has its account);
 - `ai.used` events take their credits through the batch credit gate
   (services/credit_batches.py, CRD-1): one the credits cannot cover, or whose feature
   has no rate, is refused alone (and not stored), the rest of the batch kept;
-- the conversations the batch's messages touch, made when missing and locked, one
-  INSERT and one SELECT (db/conversations.py); a message before its conversation's
-  lateness floor is *late* (domain/conversations.py): stored, counted by every other
-  meter, left out of billable sessions and said so (`skipped`);
+- the conversations the batch's messages touch, safe from concurrent change, one
+  statement (db/conversations.py; none on SQLite for a conversation the caller read in
+  this transaction); a message before its conversation's lateness floor is *late*
+  (domain/conversations.py): stored, counted by every other meter, left out of billable
+  sessions and said so (`skipped`);
 - the events, one multi-row INSERT … ON CONFLICT DO NOTHING RETURNING: a duplicate id
   is accepted and counted once, forever (USE-1);
-- the billing periods of the batch's organizations, one query; each event counts in the
-  period holding it (USE-6), found in memory;
+- each event counts in the billing period holding it (USE-6): the account's current
+  period when it holds it, else found among every period of the batch's organizations,
+  read with one query the first time an event falls outside the current period (a late
+  one): a batch of events all in the current period sends no period query;
 - the changes per counter (domain/ingestion.py), written with one upsert per kind of
   change (services/counters.py), unique values with one insert; billable sessions
   (USE-3, USE-4) from each conversation's windows before and after the batch, each window
-  counted in the period holding its start; the conversations written back in one go;
+  counted in the period holding its start; the conversations written back in one
+  statement;
 - thresholds decided once per counter from its total before and after the batch
   (domain/thresholds.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
 
 from tabkeeper.db import conversations as conversation_rows
 from tabkeeper.db import usage_store
-from tabkeeper.db.conversations import ConversationRow, NewConversation
+from tabkeeper.db.conversations import ConversationRow, ConversationWrite, Key, NewConversation
 from tabkeeper.db.usage_store import CounterValue
 from tabkeeper.domain.catalog import Catalog, Meter, MeterKind
 from tabkeeper.domain.conversations import (
@@ -59,9 +64,11 @@ from tabkeeper.domain.ingestion import (
 )
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import SESSION_STARTED
+from tabkeeper.domain.periods import Period
 from tabkeeper.domain.sessions import WINDOW, Direction, Message
 from tabkeeper.domain.thresholds import Standing
 from tabkeeper.services import counters
+from tabkeeper.services.accounts import BillingAccount, accounts_of
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_batches import Use, consume_batch
 from tabkeeper.settings import Settings
@@ -98,12 +105,14 @@ class Counted:
 @dataclass(frozen=True, slots=True)
 class Account:
     """What counting needs of a billing organization: its subscription's catalog and,
-    with a plan, what its thresholds depend on. No catalog: nothing is counted."""
+    with a plan, what its thresholds depend on, and its current period. No catalog:
+    nothing is counted."""
 
     owner_id: int
     catalog: Catalog | None
     standing: Standing | None
     subscription_id: int | None
+    period: Period | None = None
 
     @property
     def sessions_meters(self) -> list[Meter]:
@@ -117,50 +126,94 @@ class Account:
         return bool(self.standing and self.standing.plan.answered_only)
 
 
-def accounts(b: Billing, owner_ids: set[int]) -> dict[int, Account]:
-    """The accounts of these billing organizations, in one query (catalogs from the
-    process's store: a version never changes)."""
-    found = {owner_id: Account(owner_id, None, None, None) for owner_id in owner_ids}
-    for row in usage_store.subscriptions_of(b.session, owner_ids):
-        if row.state == State.NONE:
-            continue
-        catalog = b.store.catalog_by_id(b.session, b.platform_id, row.catalog_version_id)
-        plan = catalog.plans.get(row.plan_code)
-        standing = None
-        if plan is not None:
-            standing = Standing(plan, row.state, row.trial_sessions, row.session_limit,
-                                row.period_start)  # fmt: skip
-        found[row.owner_id] = Account(row.owner_id, catalog, standing, row.id)
+def counting(account: BillingAccount) -> Account:
+    """What counting needs of the billing organization of `account` (read once,
+    services/accounts.py; the catalog from the process's store)."""
+    subscription, catalog = account.subscription, account.catalog
+    if subscription is None or catalog is None:
+        return Account(account.owner_id, None, None, None)
+    plan = catalog.plans.get(subscription.plan_code)
+    standing = None
+    if plan is not None:
+        standing = Standing(plan, subscription.state, subscription.trial_sessions,
+                            subscription.session_limit, subscription.period_start)  # fmt: skip
+    return Account(account.owner_id, catalog, standing, subscription.id, account.period)
+
+
+def _accounts(
+    b: Billing, owner_ids: set[int], known: Iterable[BillingAccount]
+) -> dict[int, Account]:
+    """The accounts of these billing organizations: those known, the others in one query."""
+    found = {a.owner_id: counting(a) for a in known if a.owner_id in owner_ids}
+    missing = owner_ids - found.keys()
+    if missing:
+        read = accounts_of(b, missing)
+        for owner_id in missing:
+            account = read.get(owner_id)
+            found[owner_id] = counting(account) if account else Account(owner_id, None, None, None)
     return found
 
 
-def record_batch(b: Billing, pending: Sequence[Pending], *, capped: bool = False) -> Counted:
+class _Periods:
+    """The start of the billing period holding an instant: the account's current period
+    when it holds it; else found among every period of the batch's organizations, read
+    once, the first time it is needed (USE-6)."""
+
+    def __init__(self, b: Billing, by_owner: Mapping[int, Account]) -> None:
+        self._b = b
+        self._by_owner = by_owner
+        self._all: Periods | None = None
+
+    def start_at(self, owner_id: int, at: datetime) -> datetime | None:
+        current = self._by_owner[owner_id].period
+        if current is not None and current.start <= at < current.end:
+            return current.start
+        if self._all is None:
+            self._all = Periods(usage_store.periods_of(self._b.session, set(self._by_owner)))
+        return self._all.start_at(owner_id, at)
+
+
+def record_batch(
+    b: Billing,
+    pending: Sequence[Pending],
+    *,
+    capped: bool = False,
+    accounts: Iterable[BillingAccount] = (),
+    conversations: Mapping[Key, ConversationRow | None] | None = None,
+) -> Counted:
     """Store and count a batch of checked events, each id once (see the module).
+
+    `accounts`: the batch's accounts the caller read in this transaction (the others
+    are read here); `conversations`: conversations it read in this transaction (None:
+    there is none), by (organization id, conversation).
 
     `capped` (a session start, LIM-3: one event): a new billable session is admitted
     only while the period's count stays within `session_cap`, by one conditional
     upsert made before anything else is written; otherwise SessionCapReached."""
     session = usage_store.flushed(b.session)
-    by_owner = accounts(b, {p.owner_id for p in pending})
+    by_owner = _accounts(b, {p.owner_id for p in pending}, accounts)
     refused = _take_credits(b, [p for p in pending if p.event.type == AI_USED])
     kept = [p for p in pending if p.index not in refused]
     touching = [p for p in kept if _in_sessions(by_owner[p.owner_id], p.event)]
-    rows = _conversations(b, touching)
+    wanted = _wanted(touching)
+    rows = conversation_rows.locked(
+        session, list(wanted.values()), stored_form(RecentWindows()), b.now, conversations
+    )
     states = {key: floor_at(from_stored(row.state), b.now, late_events_horizon())
               for key, row in rows.items()}  # fmt: skip
     late = {p.index for p in touching if states[_key(p)].is_late(p.event.time)}
-    periods = Periods(usage_store.periods_of(session, {p.owner_id for p in kept}))
+    periods = _Periods(b, by_owner)
     changes = Changes()
     if capped:  # the start is new unless it repeats an instant, which changes no window
         taken = [p for p in touching if p.index not in late]
-        writes = _count_sessions(b, changes, by_owner, periods, rows, states, taken)
+        writes = _count_sessions(b, changes, by_owner, periods, rows, states, taken, wanted)
         _admit(b, changes, by_owner)
     new = usage_store.insert_events(session, [_row(b, p, p.index in late) for p in kept])
     fresh = [p for p in kept if (p.used_by_id, p.event.client_id) in new]
     skipped: list[Skipped] = []
     for p in fresh:
         catalog = by_owner[p.owner_id].catalog
-        period = periods.start_at(p.owner_id, p.event.time)
+        period = periods.start_at(p.owner_id, p.event.time) if catalog else None
         if catalog is None or period is None:
             continue
         skipped += count_event(changes, catalog.meters.values(), p.event, p.index,
@@ -172,7 +225,7 @@ def record_batch(b: Billing, pending: Sequence[Pending], *, capped: bool = False
     if not capped:
         touched = {p.index for p in touching}
         taken = [p for p in fresh if p.index in touched and p.index not in late]
-        writes = _count_sessions(b, changes, by_owner, periods, rows, states, taken)
+        writes = _count_sessions(b, changes, by_owner, periods, rows, states, taken, wanted)
     conversation_rows.write(session, writes, b.now)
     counters.write(b, changes, by_owner)
     return Counted(frozenset(p.index for p in fresh), refused, tuple(sorted(
@@ -242,14 +295,11 @@ def _key(p: Pending) -> tuple[int, str]:
     return (p.used_by_id, p.event.conversation)
 
 
-def _conversations(b: Billing, touching: list[Pending]) -> dict[tuple[int, str], ConversationRow]:
-    wanted = {
+def _wanted(touching: list[Pending]) -> dict[Key, NewConversation]:
+    return {
         _key(p): NewConversation(p.used_by_id, p.owner_id, _key(p)[1], p.event.agent)
         for p in reversed(touching)  # the first event's agent, as one by one
     }
-    return conversation_rows.locked(
-        b.session, set(wanted.values()), stored_form(RecentWindows()), b.now
-    )
 
 
 def _row(b: Billing, p: Pending, late: bool) -> dict[str, object]:
@@ -272,11 +322,12 @@ def _count_sessions(
     b: Billing,
     changes: Changes,
     by_owner: dict[int, Account],
-    periods: Periods,
-    rows: dict[tuple[int, str], ConversationRow],
-    states: dict[tuple[int, str], RecentWindows],
+    periods: _Periods,
+    rows: dict[Key, ConversationRow],
+    states: dict[Key, RecentWindows],
     fresh: list[Pending],
-) -> list[tuple[int, dict[str, Any], str | None]]:
+    wanted: Mapping[Key, NewConversation],
+) -> list[ConversationWrite]:
     """USE-3/USE-4: each conversation's windows before and after the batch's messages;
     each window counts in the period holding its start (a message that moves windows
     moves their counts between periods). The conversations' new states, to write."""
@@ -306,7 +357,9 @@ def _count_sessions(
                         if answered:
                             changes.add(counter, 0, delta * SCALE, replied)
             before = after
-        writes.append((row.id, stored_form(compact(before)), agent))
+        billed = wanted[key].billing_organization_id
+        writes.append(ConversationWrite(row.organization_id, billed, row.conversation, agent,
+                                        stored_form(compact(before))))  # fmt: skip
     return writes
 
 

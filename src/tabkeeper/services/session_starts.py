@@ -1,13 +1,18 @@
 """Starting a session (LIM-3) and the monthly session limit (LIM-4).
 
-`start_session` is the real-time check (services/limits.py), then the start stored and
-counted as a batch of one (services/metering.py `record_batch`, capped): the
-conversation's row, made when missing and locked; the billable session counted with
-one conditional upsert of the period's counter row (`quantity + 1 <= cap`) before
-anything else is written; one insert of the start event; the conversation's state
-written back. On PostgreSQL concurrent starts queue on the counter row and each
-re-checks it; on SQLite writers take turns. Either way a cap is never overshot: with 1
-session left and 50 agents starting at once, exactly 1 is admitted.
+`start_session` reads the account once (services/accounts.py: the organization, its
+billing organization, subscription, the current period's counters and the
+conversation's row, one statement), decides from it as the real-time check does
+(services/limits.py `decide_for`), then stores and counts the start as a batch of one
+(services/metering.py `record_batch`, capped, handed that account): on PostgreSQL the
+conversation's row made when missing and locked (one statement; on SQLite the writer
+holds the database and the row read with the account is used as it is); the billable
+session counted with one conditional upsert of the period's counter row (`quantity + 1
+<= cap`) before the event or any counter is written; one insert of the start event; the
+conversation's state written back; the other counters (per agent, per sub-account) in
+one upsert. On PostgreSQL concurrent starts queue on the counter row and each re-checks
+it; on SQLite writers take turns. Either way a cap is never overshot: with 1 session
+left and 50 agents starting at once, exactly 1 is admitted.
 
 A start inside a conversation's open 24-hour window is not a new billable session and is
 always admitted (USE-3). On answered-only plans (USE-4) a start reserves nothing: the
@@ -17,9 +22,11 @@ session becomes billable, and counts against the limit, when the end user replie
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 
-from tabkeeper.db import conversations as conversation_rows
+from tabkeeper.db.accounts import AccountFacts
+from tabkeeper.db.conversations import ConversationRow
 from tabkeeper.db.tables import Organization
 from tabkeeper.domain import fields
 from tabkeeper.domain.conversations import from_stored
@@ -30,13 +37,14 @@ from tabkeeper.domain.decisions import (
     Decision,
     Reason,
 )
-from tabkeeper.domain.errors import InvalidInput, Refused
+from tabkeeper.domain.errors import InvalidInput, NotFound, Refused
 from tabkeeper.domain.event_checks import CheckedEvent
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import SESSION_STARTED
 from tabkeeper.domain.utc import format_instant
+from tabkeeper.services.accounts import BillingAccount, account_by_code, account_of
 from tabkeeper.services.context import Billing
-from tabkeeper.services.limits import check
+from tabkeeper.services.limits import decide_for
 from tabkeeper.services.metering import Pending, SessionCapReached, record_batch
 from tabkeeper.services.subscriptions import require_subscription
 
@@ -47,28 +55,59 @@ def start_session(
     b: Billing, organization: Organization, agent: str, conversation: str
 ) -> Decision:
     """LIM-1, LIM-3: may this agent start a session now? If so it is counted at once."""
+    account = account_of(b, organization, counters=True, conversation=_wanted(conversation))
+    return _start(b, account, agent, conversation)
+
+
+def start_session_by_code(
+    b: Billing,
+    code: str,
+    agent: str,
+    conversation: str,
+    *,
+    visible: Callable[[AccountFacts], bool],
+) -> Decision:
+    """`start_session` for the organization `code`, its account (with its counters and
+    the conversation) read in one statement; NotFound unless `visible` says the caller
+    may see it (ACL-3)."""
+    account = account_by_code(b, code, counters=True, conversation=_wanted(conversation))
+    if account is None or not visible(account.facts):
+        raise NotFound("No such organization.")
+    return _start(b, account, agent, conversation)
+
+
+def _wanted(conversation: object) -> str | None:
+    return conversation if isinstance(conversation, str) else None
+
+
+def _start(b: Billing, account: BillingAccount, agent: str, conversation: str) -> Decision:
     fields.name(agent, "agent")
     if not isinstance(conversation, str) or not 1 <= len(conversation) <= 200:
         raise InvalidInput("conversation: expected a text of 1 to 200 characters")
-    decision = check(b, organization, Action.START_SESSION)
+    decision = decide_for(b, account, Action.START_SESSION)
+    row = account.facts.conversation
     if not decision.allowed:
-        if decision.reason in QUOTA_REASONS and _in_open_window(b, organization, conversation):
+        if decision.reason in QUOTA_REASONS and _in_open_window(row, b.now):
             return Decision(True, Reason.OK, OK_MESSAGE, decision.numbers)
         return decision
     event = CheckedEvent(
         client_id=_start_id(conversation, b.now),
         type=SESSION_STARTED,
-        org=organization.code,
+        org=account.facts.code,
         agent=agent,
         conversation=conversation,
         time=b.now,
         properties={},
     )
-    owner_id = organization.parent_id or organization.id
+    used_by = account.organization_id
     try:
-        record_batch(b, [Pending(0, event, organization.id, owner_id)], capped=True)
+        record_batch(
+            b, [Pending(0, event, used_by, account.owner_id)], capped=True, accounts=[account],
+            conversations={(used_by, conversation): row},
+        )  # fmt: skip
     except SessionCapReached:
-        refused = check(b, organization, Action.START_SESSION)
+        again = account_of(b, used_by, counters=True)
+        refused = decide_for(b, again, Action.START_SESSION)
         if refused.allowed:  # the last session was taken meanwhile by another start
             return _at_cap(decision)
         return refused
@@ -83,10 +122,9 @@ def _start_id(conversation: str, at: datetime) -> str:
     return f"{SESSION_STARTED}:{conversation}:{format_instant(at)}"
 
 
-def _in_open_window(b: Billing, organization: Organization, conversation: str) -> bool:
+def _in_open_window(row: ConversationRow | None, now: datetime) -> bool:
     """USE-3: the conversation's current 24-hour window is still open: not a new session."""
-    row = conversation_rows.read(b.session, organization.id, conversation)
-    return row is not None and from_stored(dict(row.state)).open_at(b.now)
+    return row is not None and from_stored(dict(row.state)).open_at(now)
 
 
 def _at_cap(allowed: Decision) -> Decision:

@@ -9,12 +9,12 @@ Invoices and the real-time check read the counters kept up to date as events arr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 from tabkeeper.db import usage_store
 from tabkeeper.db.tables import Organization, Subscription
@@ -28,6 +28,7 @@ from tabkeeper.domain.metering import SESSION_STARTED, UsageEvent, measure, quan
 from tabkeeper.domain.periods import Period
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.services import counters
+from tabkeeper.services.accounts import BillingAccount, batch_accounts
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import family_ids
 from tabkeeper.services.metering import Pending, record_batch
@@ -178,20 +179,32 @@ class Ingested:
     """Events stored and counted, but left out of one meter: (index, meter, reason)."""
 
 
+class Known(Protocol):
+    """An organization events may name: what ingestion checks and counts by."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def parent_id(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
 def ingest(
     b: Billing,
     raw_events: Sequence[object],
     catalog: Catalog,
-    organizations: dict[str, Organization],
+    organizations: Mapping[str, Known],
     path: str = "events",
     default_time: datetime | None = None,
+    accounts: Iterable[BillingAccount] = (),
 ) -> Ingested:
     """Store a batch of events: each bad one refused with its index and reason, the good
     ones kept and counted as a set (services/metering.py); a duplicate id is accepted
-    and counted once (USE-1, USE-2)."""
+    and counted once (USE-1, USE-2). `accounts`: those of the organizations, when the
+    caller read them (the others are read by the batch, at most one statement)."""
     known = set(STANDARD_TYPES) | {meter.event for meter in catalog.meters.values()}
     numeric = numeric_fields(catalog.meters.values())
-    organizations_by_id = {org.id: org for org in organizations.values()}
     refused: dict[int, str] = {}
     firsts: dict[tuple[int, str], int] = {}
     pending: list[Pending] = []
@@ -218,9 +231,9 @@ def ingest(
         if first != index:
             repeats.append((index, first))  # the same id again in this batch (USE-1)
             continue
-        owner = organizations_by_id.get(organization.parent_id or 0, organization)
-        pending.append(Pending(index, event, organization.id, owner.id))
-    counted = record_batch(b, pending) if pending else None
+        owner_id = organization.parent_id or organization.id  # SUB-2: the parent bills
+        pending.append(Pending(index, event, organization.id, owner_id))
+    counted = record_batch(b, pending, accounts=accounts) if pending else None
     stored = counted.stored if counted else frozenset()
     if counted:
         refused.update(counted.refused)
@@ -234,13 +247,14 @@ def ingest(
 
 
 def ingest_batch(b: Billing, raw_events: Sequence[object]) -> Ingested:
-    """`ingest` with the platform's current catalog and the organizations the batch
-    names (and their parents, which bill them: SUB-2), each loaded once."""
-    _, catalog = b.current_catalog()
+    """`ingest` with the platform's current catalog and the accounts of the
+    organizations the batch names (with their billing organizations, SUB-2), read
+    together in one statement (services/accounts.py)."""
     codes = {
         raw["org"]
         for raw in raw_events
         if isinstance(raw, Mapping) and isinstance(raw.get("org"), str)
     }
-    known = usage_store.organizations_with_parents(b.session, b.platform_id, codes)
-    return ingest(b, raw_events, catalog, known, default_time=b.now)
+    found, catalog = batch_accounts(b, codes)
+    known = {code: account.facts for code, account in found.items()}
+    return ingest(b, raw_events, catalog, known, default_time=b.now, accounts=found.values())

@@ -142,10 +142,12 @@ async def start_session(body: schemas.SessionStartIn, api: ApiDep, caller: Calle
     open 24-hour window is not a new billable session (USE-3). 200 whether admitted or
     not. Platform API key only."""
     caller.require_platform()
+    code, agent, conversation = body.organization, body.agent, body.conversation
 
     def start(b: Billing) -> Decision:
-        organization = organization_for(b, caller, body.organization)
-        return session_starts.start_session(b, organization, body.agent, body.conversation)
+        return session_starts.start_session_by_code(
+            b, code, agent, conversation, visible=caller.sees
+        )
 
     return _decision(await api.write(caller, start))
 
