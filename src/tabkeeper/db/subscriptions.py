@@ -12,12 +12,19 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
-from tabkeeper.db.tables import ScheduledChange, Subscription, SubscriptionAddon
+from tabkeeper.db.tables import CatalogVersion, ScheduledChange, Subscription, SubscriptionAddon
 
 _SUBSCRIPTION = select(Subscription).where(Subscription.organization_id == bindparam("org"))
 _LOCKED_SUBSCRIPTION = _SUBSCRIPTION.with_for_update()
+_LOCKED_WITH_VERSION = (
+    select(Subscription, CatalogVersion)
+    .join(CatalogVersion, CatalogVersion.id == Subscription.catalog_version_id)
+    .where(Subscription.organization_id == bindparam("org"))
+    .options(defer(CatalogVersion.document))
+    .with_for_update(of=Subscription)
+)
 _ADDONS = select(SubscriptionAddon).where(
     SubscriptionAddon.subscription_id == bindparam("subscription")
 )
@@ -31,6 +38,20 @@ def subscription_of(session: Session, owner_id: int, *, lock: bool) -> Subscript
     transaction when `lock`."""
     statement = _LOCKED_SUBSCRIPTION if lock else _SUBSCRIPTION
     return session.scalars(statement, {"org": owner_id}).first()
+
+
+def locked_with_version(
+    session: Session, owner_id: int
+) -> tuple[Subscription, CatalogVersion] | None:
+    """The subscription of the billing organization `owner_id`, locked for the
+    transaction (its row only), with its catalog version but not the version's document
+    (the parsed catalog is kept per process; the document is read only when it is not
+    there yet), so that the catalog needs no query of its own."""
+    row = session.execute(_LOCKED_WITH_VERSION, {"org": owner_id}).first()
+    if row is None:
+        return None
+    subscription, version = row
+    return subscription, version
 
 
 def addon_rows(session: Session, subscription_id: int) -> list[SubscriptionAddon]:

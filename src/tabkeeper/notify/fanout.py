@@ -22,13 +22,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tabkeeper.db.records import insert_once
 from tabkeeper.db.tables import Member, Notice
 from tabkeeper.db.tables_notify import Delivery, WebhookEndpoint
 from tabkeeper.notify.email import can_receive, new_message_id
 from tabkeeper.notify.kinds import matches, usage_kind
 from tabkeeper.notify.webhooks import new_webhook_id
 from tabkeeper.services.alerts import alert_subscribers
-from tabkeeper.services.records import insert_once
 from tabkeeper.settings import Settings
 
 BILLING_ROLES = ("owner", "billing_admin")

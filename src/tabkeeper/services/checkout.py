@@ -13,10 +13,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from tabkeeper.db.tables import CheckoutSession, Subscription
+from tabkeeper.db.payments import checkout_session
+from tabkeeper.db.tables import Subscription
 from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.money import Money
 from tabkeeper.payments.provider import (
@@ -132,21 +130,15 @@ def subscribe_with_card(
     except CardDeclined:
         declined = ChargeResult(False, "", amount, "card_declined", "Your card was declined.")
         with work() as b:
-            complete_subscription(b, _checkout(b.session, started.id), None, declined)
+            complete_subscription(b, checkout_session(b.session, started.id), None, declined)
         raise
     with work() as b:
         subscription = complete_subscription(
-            b, _checkout(b.session, started.id), card_on_file, result
+            b, checkout_session(b.session, started.id), card_on_file, result
         )
     if not result.succeeded or subscription is None:
         raise Refused(result.failure_message or "Your card was declined.", code="card_declined")
     return subscription.id
-
-
-def _checkout(session: Session, checkout_id: str) -> CheckoutSession:
-    return session.scalars(
-        select(CheckoutSession).where(CheckoutSession.provider_checkout_id == checkout_id)
-    ).one()
 
 
 def _started(subscription: Subscription | None) -> int:

@@ -23,16 +23,10 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, insert, select, update
-
-from tabkeeper.db.tables import (
-    DueWork,
-    Invoice,
-    Organization,
-    PaymentAttempt,
-    PaymentMethod,
-    Subscription,
-)
+from tabkeeper.db import payments as store
+from tabkeeper.db.records import set_work_status
+from tabkeeper.db.subscriptions import subscription_of
+from tabkeeper.db.tables import DueWork, Invoice, Organization, PaymentMethod
 from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.lifecycle import PaymentFailed, PaymentSucceeded, State
 from tabkeeper.domain.money import Money
@@ -41,7 +35,7 @@ from tabkeeper.services.access import Caller, organization_for
 from tabkeeper.services.context import Billing, UnitOfWork
 from tabkeeper.services.invoices import mark_paid, open_invoices
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.records import moment_key, notify, queue, set_work_status, table_of
+from tabkeeper.services.records import moment_key, notify, queue
 
 Checkpoint = Callable[[str], None]
 Guard = Callable[[], AbstractContextManager[object]]
@@ -56,11 +50,7 @@ def customer_of(organization: Organization) -> str:
 
 def save_payment_method(b: Billing, organization: Organization, card: CardOnFile) -> PaymentMethod:
     """Keep `card` as the organization's default method; only brand and last 4 (PAY-2)."""
-    b.session.execute(
-        update(PaymentMethod)
-        .where(PaymentMethod.organization_id == organization.id)
-        .values(is_default=False)
-    )
+    store.clear_default_methods(b.session, organization.id)
     method = PaymentMethod(
         organization_id=organization.id,
         provider=card.provider,
@@ -78,23 +68,11 @@ def save_payment_method(b: Billing, organization: Organization, card: CardOnFile
 
 
 def clear_payment_methods(b: Billing, organization: Organization) -> None:
-    b.session.execute(
-        update(PaymentMethod)
-        .where(PaymentMethod.organization_id == organization.id)
-        .values(is_default=False)
-    )
-
-
-_DEFAULT_METHOD = (
-    select(PaymentMethod)
-    .where(PaymentMethod.organization_id == bindparam("organization_id"), PaymentMethod.is_default)
-    .order_by(PaymentMethod.id.desc())
-    .limit(1)
-)
+    store.clear_default_methods(b.session, organization.id)
 
 
 def default_payment_method(b: Billing, organization_id: int) -> PaymentMethod | None:
-    return b.session.scalars(_DEFAULT_METHOD, {"organization_id": organization_id}).first()
+    return store.default_method(b.session, organization_id)
 
 
 def queue_collection(b: Billing, invoice: Invoice, due_at: datetime) -> None:
@@ -116,48 +94,23 @@ class ClaimedAttempt:
     description: str
 
 
-_ATTEMPTS_OF = (
-    select(PaymentAttempt)
-    .where(PaymentAttempt.invoice_id == bindparam("invoice_id"))
-    .order_by(PaymentAttempt.id)
-)
-_ATTEMPTS = table_of(PaymentAttempt)
-_NEW_ATTEMPT = insert(_ATTEMPTS).returning(_ATTEMPTS.c.id)
-"""Statements built once (the values come as parameters): building them is a good part of
-a collection's time. The attempt is written with a plain INSERT: nothing reads it back
-from the session."""
-
-
-_INVOICE_FOR_UPDATE = (
-    select(Invoice)
-    .where(Invoice.id == bindparam("invoice_id"))
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-
-
-def _locked_invoice(b: Billing, invoice_id: int) -> Invoice | None:
-    """session.get(Invoice, id, with_for_update=True), with a statement built once."""
-    return b.session.scalars(_INVOICE_FOR_UPDATE, {"invoice_id": invoice_id}).first()
-
-
 def claim_attempt(b: Billing, invoice_id: int, work: DueWork | None) -> ClaimedAttempt | None:
     """Step 1: the attempt to collect `invoice_id` (an unfinished one is reused)."""
-    invoice = _locked_invoice(b, invoice_id)
+    invoice = store.locked_invoice(b.session, invoice_id)
     if invoice is None or invoice.status != "open" or invoice.amount_due_minor <= 0:
         if work is not None:
             set_work_status(b.session, work, "done", b.now)
         return None
     # The invoice's attempts in one read: the unfinished one, and the last number.
-    attempts = b.session.scalars(_ATTEMPTS_OF, {"invoice_id": invoice.id}).all()
+    attempts = store.attempts_of(b.session, invoice.id)
     attempt = next((found for found in attempts if found.status == "processing"), None)
     method = default_payment_method(b, invoice.organization_id)
     if attempt is None:
         number = max((found.attempt_no for found in attempts), default=0) + 1
         key = f"tk_{b.platform.code}_{invoice.id}_{number}"
         amount_minor = invoice.amount_due_minor
-        attempt_id = b.session.execute(
-            _NEW_ATTEMPT,
+        attempt_id = store.insert_attempt(
+            b.session,
             {
                 "invoice_id": invoice.id,
                 "attempt_no": number,
@@ -168,7 +121,7 @@ def claim_attempt(b: Billing, invoice_id: int, work: DueWork | None) -> ClaimedA
                 "payment_method_id": method.id if method else None,
                 "attempted_at": b.now,
             },
-        ).scalar_one()
+        )
         token = method.token if method else None
     else:
         attempt_id, key, amount_minor = attempt.id, attempt.idempotency_key, attempt.amount_minor
@@ -207,48 +160,24 @@ def charge(provider: PaymentProvider, claim: ClaimedAttempt) -> ChargeResult:
     )
 
 
-_RECORD_ATTEMPT = (
-    update(_ATTEMPTS)
-    .where(_ATTEMPTS.c.id == bindparam("attempt_id"), _ATTEMPTS.c.status == "processing")
-    .values(
-        status=bindparam("outcome"),
-        provider_reference=bindparam("reference"),
-        failure_code=bindparam("code"),
-        failure_message=bindparam("message"),
-    )
-    .returning(_ATTEMPTS.c.id)
-)
-"""The outcome goes onto the attempt only while it is unfinished: one conditional UPDATE
-(the row stays locked until the transaction ends), so of two workers recording the same
-attempt one writes it and the other is told it was already written."""
-_SUBSCRIPTION_OF = (
-    select(Subscription)
-    .where(Subscription.organization_id == bindparam("organization_id"))
-    .with_for_update()
-)
-
-
 def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> bool:
     """Step 3: write what the provider answered; False when another worker already did."""
-    recorded = b.session.execute(
-        _RECORD_ATTEMPT,
-        {
-            "attempt_id": claim.attempt_id,
-            "outcome": "succeeded" if result.succeeded else "failed",
-            "reference": result.reference or None,
-            "code": result.failure_code,
-            "message": result.failure_message,
-        },
-    ).first()
-    if recorded is None:
+    # Only while the attempt is unfinished (db/payments.py): of two workers recording
+    # the same attempt, one writes it and the other is told it was already written.
+    if not store.record_attempt(
+        b.session,
+        claim.attempt_id,
+        "succeeded" if result.succeeded else "failed",
+        result.reference or None,
+        result.failure_code,
+        result.failure_message,
+    ):
         return False
-    invoice = _locked_invoice(b, claim.invoice_id)
+    invoice = store.locked_invoice(b.session, claim.invoice_id)
     assert invoice is not None
     if claim.work_id is not None:
         set_work_status(b.session, claim.work_id, "done", b.now)
-    subscription = b.session.scalars(
-        _SUBSCRIPTION_OF, {"organization_id": invoice.organization_id}
-    ).first()
+    subscription = subscription_of(b.session, invoice.organization_id, lock=True)
     if result.succeeded:
         mark_paid(b, invoice)
         b.session.flush()

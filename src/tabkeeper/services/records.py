@@ -10,15 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from tabkeeper.db import records
-from tabkeeper.db.records import insert_once as insert_once
-from tabkeeper.db.records import set_work_status as set_work_status
-from tabkeeper.db.records import table_of as table_of
+from tabkeeper.db.records import insert_once
 from tabkeeper.db.tables import DueWork, Notice, Subscription
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.services.context import Billing
-
-# `insert_once`, `set_work_status` and `table_of` live in db/records.py; they are named
-# here as well for the modules that import them from here.
 
 
 def notify(

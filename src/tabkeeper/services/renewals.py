@@ -16,17 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import defer
-
-from tabkeeper.db.tables import (
-    CatalogVersion,
-    DueWork,
-    Organization,
-    ScheduledChange,
-    Subscription,
-    SubscriptionAddon,
-)
+from tabkeeper.db import subscriptions as subscription_rows
+from tabkeeper.db.tables import DueWork, Organization, ScheduledChange, Subscription
 from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.invoicing import LineDraft
 from tabkeeper.domain.lifecycle import (
@@ -59,31 +50,9 @@ from tabkeeper.services.usage import usage_lines
 Handler = Callable[[Billing, DueWork], None]
 
 
-_SUBSCRIPTION_OF = (
-    select(Subscription)
-    .where(Subscription.organization_id == bindparam("organization_id"))
-    .with_for_update()
-)
-_SUBSCRIPTION_AND_VERSION_OF = (
-    select(Subscription, CatalogVersion)
-    .join(CatalogVersion, CatalogVersion.id == Subscription.catalog_version_id)
-    .where(Subscription.organization_id == bindparam("organization_id"))
-    .options(defer(CatalogVersion.document))
-    .with_for_update(of=Subscription)
-)
-"""The subscription, locked, with its catalog version (not its document: the parsed
-catalog is kept per process; the document is read only when it is not there yet), so
-that the catalog needs no query of its own. Statements built once."""
-_ADDONS_OF = select(SubscriptionAddon).where(
-    SubscriptionAddon.subscription_id == bindparam("subscription_id")
-)
-
-
 def _subscription(b: Billing, work: DueWork) -> tuple[Subscription, Organization] | None:
     organization = b.session.get(Organization, work.organization_id)
-    subscription = b.session.scalars(
-        _SUBSCRIPTION_OF, {"organization_id": work.organization_id}
-    ).first()
+    subscription = subscription_rows.subscription_of(b.session, work.organization_id, lock=True)
     if organization is None or subscription is None:
         return None
     return subscription, organization
@@ -92,9 +61,9 @@ def _subscription(b: Billing, work: DueWork) -> tuple[Subscription, Organization
 def period_end(b: Billing, work: DueWork) -> None:
     """Renew at the boundary (plan in advance, usage in arrears), or end a canceled one."""
     organization = b.session.get(Organization, work.organization_id)
-    locked = b.session.execute(
-        _SUBSCRIPTION_AND_VERSION_OF, {"organization_id": work.organization_id}
-    ).first()
+    # The subscription, locked, with its catalog version (db/subscriptions.py), so that
+    # the catalog needs no query of its own.
+    locked = subscription_rows.locked_with_version(b.session, work.organization_id)
     if organization is None or locked is None:
         return
     # The version is held while the catalog is looked up: the session keeps only what is
@@ -141,7 +110,7 @@ def period_end(b: Billing, work: DueWork) -> None:
         _move_waiting_change(b, subscription)
     period = Period(new_start, new_end, index)
     slots = {}
-    for row in b.session.scalars(_ADDONS_OF, {"subscription_id": subscription.id}):
+    for row in subscription_rows.addon_rows(b.session, subscription.id):
         row.quantity = row.quantity_next_period
         if row.addon_code in catalog.addons:
             slots[row.addon_code] = row.quantity

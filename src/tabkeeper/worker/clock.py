@@ -36,13 +36,13 @@ from sqlalchemy.orm import Session
 
 from tabkeeper.clock import Clock, SimulatedClock
 from tabkeeper.db.engine import is_sqlite, transaction
+from tabkeeper.db.records import set_work_status, table_of
 from tabkeeper.db.tables import DueWork, Organization, Platform
 from tabkeeper.db.types import UtcDateTime
 from tabkeeper.domain.utc import require_utc
 from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.services.context import CATALOGS, Billing, CatalogStore, UnitOfWork, billing_for
 from tabkeeper.services.payments import LEASE, ClaimedAttempt, claim_attempt, settle
-from tabkeeper.services.records import set_work_status, table_of
 from tabkeeper.services.renewals import HANDLERS
 
 Checkpoint = Callable[[str], None]
