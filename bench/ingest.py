@@ -155,7 +155,7 @@ class Bench:
         )  # fmt: skip
         self.rows.append(row)
         cpu = "" if row.cpu_ms is None else f", {row.cpu_ms:.2f} ms CPU/event"
-        sql = "" if statements is None else f", {statements:.1f} statements/event"
+        sql = "" if statements is None else f", {statements:.3f} statements/event"
         say(
             f"  {path:10} {kind:7} batch {batch:>5} clients {clients}: {n:,} events{cut}, "
             f"{row.per_second:,.0f}/s; bare {row.bare_per_second:,.0f} rows/s; ratio "
@@ -269,7 +269,7 @@ def table(database: str, rows: list[Row]) -> str:
         f"| {database} | {r.path} | {r.kind} | {r.batch:,} | {r.clients} | {r.events:,} "
         f"| {r.per_second:,.0f} | {r.bare_per_second:,.0f} | {r.ratio:.4f} "
         f"| {'' if r.cpu_ms is None else f'{r.cpu_ms:.2f}'} "
-        f"| {'' if r.statements is None else f'{r.statements:.1f}'} | {r.load} |"
+        f"| {'' if r.statements is None else f'{r.statements:.3f}'} | {r.load} |"
         for r in rows
     ]
     head = (
