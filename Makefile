@@ -25,9 +25,9 @@ run: install
 	$(BIN)/tabkeeper serve --demo --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
-	$(BIN)/mypy --strict src
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy --strict src bench
 
 # Debian's Chromium and axe-core for the billing tab's browser tests (tests/portal/).
 browser-deps:

@@ -189,7 +189,7 @@ def timed(
         ready.get(timeout=120)
     started = time.perf_counter()
     go.set()
-    ended = max(done.get(timeout=3600) for _ in processes)
+    ended: float = max(done.get(timeout=3600) for _ in processes)
     for process in processes:
         process.join()
         if process.exitcode != 0:
