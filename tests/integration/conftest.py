@@ -4,14 +4,15 @@ organizations through the real services."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 
 from tabkeeper.clock import SimulatedClock
 from tabkeeper.db.engine import transaction
@@ -111,3 +112,43 @@ def make_world(engine: Engine, settings: dict[str, Any] | None = None) -> World:
 @pytest.fixture
 def world(engine: Engine) -> Iterator[World]:
     yield make_world(engine)
+
+
+@contextmanager
+def statements_sent(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements `engine` sends inside the block, whitespace collapsed
+    (`before_cursor_execute`: what goes through SQLAlchemy; SQLite's BEGIN goes to the
+    driver directly and is not among them)."""
+    sent: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def all_at_once(count: int, work: Callable[[int], object]) -> None:
+    """`work(0)` … `work(count - 1)`, each in a thread of its own, released together at a
+    barrier; returns when all have ended, and fails with the first error any of them
+    raised."""
+    gate = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            gate.wait()
+            work(index)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]

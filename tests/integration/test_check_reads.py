@@ -6,13 +6,10 @@ due (CRD-2) is brought up to date in a writing transaction instead."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 
 from tabkeeper.db.engine import is_sqlite, read_transaction, transaction
 from tabkeeper.db.tables import Organization
@@ -22,22 +19,8 @@ from tabkeeper.services.context import billing_for
 from tabkeeper.services.limits import CreditsDue, check, check_by_code
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.session_starts import start_session
-from tests.integration.conftest import World, make_world
+from tests.integration.conftest import World, make_world, statements_sent
 from tests.integration.test_credits import credits_world
-
-
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    sent: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _everyone(_organization: object) -> bool:
@@ -69,7 +52,7 @@ def test_check_is_one_statement(engine: Engine, action: str) -> None:
     world = _active(engine)
     feature = "summary" if action == "use_ai" else None
     _read_check(world, action, feature)  # the catalog version is cached per process
-    with _statements(engine) as sent:
+    with statements_sent(engine) as sent:
         decision = _read_check(world, action, feature)
     selects = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 1, sent

@@ -15,34 +15,17 @@ batch's size; no billing-period query while the events are in the current period
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from tabkeeper.db.engine import is_sqlite
 from tabkeeper.domain.decisions import Decision
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.session_starts import set_session_limit, start_session_by_code
 from tabkeeper.services.usage import ingest_batch
-from tests.integration.conftest import World, make_world
-
-
-@contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
-    sent: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+from tests.integration.conftest import World, make_world, statements_sent
 
 
 def _everyone(_organization: object) -> bool:
@@ -76,7 +59,7 @@ def test_lim3_a_start_reads_the_account_once(engine: Engine, limit: int | None) 
     with a session limit (the conditional counter upsert); the account, its counters and
     the conversation are read by one SELECT."""
     world = _world(engine, limit)
-    with _statements(engine) as sent:
+    with statements_sent(engine) as sent:
         assert _start(world, "k1").allowed
     selects = [s for s in sent if s.startswith("SELECT")]
     assert len(selects) == 1, sent
@@ -94,7 +77,7 @@ def test_use3_a_start_in_an_open_window_counts_nothing(engine: Engine) -> None:
     world = _world(engine, 100)
     assert _start(world, "k1").allowed
     world.clock.advance(timedelta(hours=1))
-    with _statements(engine) as sent:
+    with statements_sent(engine) as sent:
         assert _start(world, "k1").allowed
     assert _writes(sent, "usage_counters") == [], sent
     assert len(sent) == (3 if is_sqlite(engine) else 4), sent
@@ -104,7 +87,7 @@ def test_lim4_a_start_refused_at_the_limit_is_one_read(engine: Engine) -> None:
     """LIM-4: at the session limit a new conversation is refused from the one read of the
     account; nothing is written."""
     world = _world(engine, 1)
-    with _statements(engine) as sent:
+    with statements_sent(engine) as sent:
         assert not _start(world, "k1").allowed
     assert len(sent) == 1 and sent[0].startswith("SELECT"), sent
 
@@ -122,7 +105,7 @@ def test_use1_a_batch_is_five_statements_whatever_its_size(engine: Engine, size:
          "properties": {"direction": "outbound" if i % 2 else "inbound"}}
         for i in range(size)
     ]  # fmt: skip
-    with _statements(engine) as sent, world.billing() as b:
+    with statements_sent(engine) as sent, world.billing() as b:
         assert ingest_batch(b, events).accepted == size
     assert len([s for s in sent if s.startswith("SELECT")]) == (2 if is_sqlite(engine) else 1)
     assert not [s for s in sent if "billing_periods" in s], sent

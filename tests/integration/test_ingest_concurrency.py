@@ -5,7 +5,6 @@ anything twice; the counters equal a recount of the stored events."""
 from __future__ import annotations
 
 import random
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ from tabkeeper.domain.periods import Period
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.subscriptions import plan_of, subscription_of
 from tabkeeper.services.usage import ingest_batch, measure_usage, recount_usage
-from tests.integration.conftest import World
+from tests.integration.conftest import World, all_at_once
 
 
 def _events(start: Any) -> list[dict[str, Any]]:
@@ -41,27 +40,16 @@ def test_overlapping_batches_at_once_count_each_event_once(world: World) -> None
     start = world.clock.now() + timedelta(minutes=1)
     world.clock.advance(timedelta(days=4))
     events = _events(start)
-    errors: list[BaseException] = []
-    gate = threading.Barrier(4)
 
     def client(seed: int) -> None:
         mine = list(events)
         random.Random(seed).shuffle(mine)
-        try:
-            gate.wait()
-            for first in range(0, len(mine), 45):
-                with world.billing() as b:
-                    outcome = ingest_batch(b, mine[first : first + 45])
-                assert outcome.refused == ()
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
+        for first in range(0, len(mine), 45):
+            with world.billing() as b:
+                outcome = ingest_batch(b, mine[first : first + 45])
+            assert outcome.refused == ()
 
-    threads = [threading.Thread(target=client, args=(seed,)) for seed in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    all_at_once(4, client)  # fails with the first error a client raised
     assert world.count(UsageEventRow) == len(events)
     with world.billing() as b:
         owner = organization_by_code(b, "acme")

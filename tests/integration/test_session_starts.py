@@ -20,7 +20,7 @@ from tabkeeper.services.session_starts import (
 )
 from tabkeeper.services.subscriptions import plan_of, subscription_of
 from tabkeeper.services.usage import measure_usage, recount_usage
-from tests.integration.conftest import World, make_world
+from tests.integration.conftest import World, all_at_once, make_world
 
 
 def _start(world: World, conversation: str, agent: str = "a1") -> bool:
@@ -132,25 +132,14 @@ def test_use3_concurrent_starts_in_one_conversation_open_one_session(engine: Eng
     world.clock.advance(timedelta(hours=1))
     start = world.clock.now()
     admitted: list[bool] = []
-    errors: list[BaseException] = []
-    gate = threading.Barrier(20)
 
     def run(worker: int) -> None:
-        try:
-            gate.wait()
-            at = start + timedelta(seconds=3 * worker)
-            with billing(world.engine, world.platform_id, at, world.store) as b:
-                organization = organization_by_code(b, "acme")
-                admitted.append(start_session(b, organization, f"a{worker}", "k1").allowed)
-        except BaseException as error:  # pragma: no cover - reported below
-            errors.append(error)
+        at = start + timedelta(seconds=3 * worker)
+        with billing(world.engine, world.platform_id, at, world.store) as b:
+            organization = organization_by_code(b, "acme")
+            admitted.append(start_session(b, organization, f"a{worker}", "k1").allowed)
 
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    all_at_once(20, run)  # fails with the first error a start raised
     assert admitted == [True] * 20
     with world.billing() as b:
         owner = organization_by_code(b, "acme")

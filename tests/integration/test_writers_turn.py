@@ -10,6 +10,7 @@ import threading
 from sqlalchemy import Engine, text
 
 from tabkeeper.db.engine import _writers_turn, is_sqlite, transaction
+from tests.integration.conftest import all_at_once
 
 THREADS = 8
 EACH = 40
@@ -22,28 +23,15 @@ def test_concurrent_writers_lose_nothing(engine: Engine) -> None:
     with transaction(engine) as session:
         session.execute(text("CREATE TABLE turns_probe (id INTEGER PRIMARY KEY, n INTEGER)"))
         session.execute(text("INSERT INTO turns_probe VALUES (1, 0)"))
-    errors: list[BaseException] = []
-    start = threading.Barrier(THREADS)
     read = "SELECT n FROM turns_probe WHERE id = 1" + ("" if is_sqlite(engine) else " FOR UPDATE")
 
-    def add() -> None:
-        start.wait()
-        try:
-            for _ in range(EACH):
-                with transaction(engine) as session:
-                    n = session.execute(text(read)).scalar_one()
-                    session.execute(
-                        text("UPDATE turns_probe SET n = :n WHERE id = 1"), {"n": n + 1}
-                    )
-        except BaseException as error:
-            errors.append(error)
+    def add(_thread: int) -> None:
+        for _ in range(EACH):
+            with transaction(engine) as session:
+                n = session.execute(text(read)).scalar_one()
+                session.execute(text("UPDATE turns_probe SET n = :n WHERE id = 1"), {"n": n + 1})
 
-    threads = [threading.Thread(target=add) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    all_at_once(THREADS, add)  # fails with the first error a thread saw
     with transaction(engine) as session:
         assert session.execute(text("SELECT n FROM turns_probe")).scalar_one() == THREADS * EACH
         session.execute(text("DROP TABLE turns_probe"))
