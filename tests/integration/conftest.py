@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -17,12 +18,15 @@ from sqlalchemy import Engine, event, func, select
 from tabkeeper.clock import SimulatedClock
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import Invoice, Notice
+from tabkeeper.domain.periods import Period
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.payments.sandbox_store import SandboxCharge
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
 from tabkeeper.services.context import Billing, CatalogStore, billing
-from tabkeeper.services.organizations import create_organization
+from tabkeeper.services.organizations import create_organization, organization_by_code
+from tabkeeper.services.subscriptions import plan_of, subscription_of
+from tabkeeper.services.usage import measure_usage, recount_usage
 from tabkeeper.worker.clock import BillingClock, Checkpoint
 
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -96,6 +100,23 @@ class World:
 
     def notices(self, kind: str) -> int:
         return self.count(Notice, Notice.kind == kind)
+
+    def usage_and_recount(self, code: str) -> dict[str, tuple[Fraction, Fraction]]:
+        """Each meter of `code`'s current period: (what the counters say, the recount of
+        its stored events)."""
+        with self.billing() as b:
+            owner = organization_by_code(b, code)
+            subscription = subscription_of(b, owner, lock=False)
+            assert subscription is not None
+            catalog, plan = plan_of(b, subscription)
+            period = Period(subscription.period_start, subscription.period_end, 0)
+            return {
+                meter.code: (
+                    measure_usage(b, owner, meter, period, plan.answered_only),
+                    recount_usage(b, owner, meter, period, plan.answered_only),
+                )
+                for meter in catalog.meters.values()
+            }
 
 
 def make_world(engine: Engine, settings: dict[str, Any] | None = None) -> World:

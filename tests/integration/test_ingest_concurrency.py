@@ -9,10 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from tabkeeper.db.tables import UsageEventRow
-from tabkeeper.domain.periods import Period
-from tabkeeper.services.organizations import organization_by_code
-from tabkeeper.services.subscriptions import plan_of, subscription_of
-from tabkeeper.services.usage import ingest_batch, measure_usage, recount_usage
+from tabkeeper.services.usage import ingest_batch
 from tests.integration.conftest import World, all_at_once
 
 
@@ -51,13 +48,6 @@ def test_overlapping_batches_at_once_count_each_event_once(world: World) -> None
 
     all_at_once(4, client)  # fails with the first error a client raised
     assert world.count(UsageEventRow) == len(events)
-    with world.billing() as b:
-        owner = organization_by_code(b, "acme")
-        subscription = subscription_of(b, owner, lock=False)
-        assert subscription is not None
-        catalog, plan = plan_of(b, subscription)
-        period = Period(subscription.period_start, subscription.period_end, 0)
-        for meter in catalog.meters.values():
-            kept = measure_usage(b, owner, meter, period, plan.answered_only)
-            assert kept == recount_usage(b, owner, meter, period, plan.answered_only), meter
-            assert kept > 0, meter
+    for meter, (kept, recounted) in world.usage_and_recount("acme").items():
+        assert kept == recounted, meter
+        assert kept > 0, meter

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import Engine
 
 from tabkeeper.domain.errors import InvalidInput, Refused
-from tabkeeper.domain.periods import Period
 from tabkeeper.services.context import billing
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.session_starts import (
@@ -18,8 +17,6 @@ from tabkeeper.services.session_starts import (
     set_session_limit,
     start_session,
 )
-from tabkeeper.services.subscriptions import plan_of, subscription_of
-from tabkeeper.services.usage import measure_usage, recount_usage
 from tests.integration.conftest import World, all_at_once, make_world
 
 
@@ -141,12 +138,4 @@ def test_use3_concurrent_starts_in_one_conversation_open_one_session(engine: Eng
 
     all_at_once(20, run)  # fails with the first error a start raised
     assert admitted == [True] * 20
-    with world.billing() as b:
-        owner = organization_by_code(b, "acme")
-        subscription = subscription_of(b, owner, lock=False)
-        assert subscription is not None
-        catalog, plan = plan_of(b, subscription)
-        period = Period(subscription.period_start, subscription.period_end, 0)
-        meter = catalog.meters["sessions"]
-        assert measure_usage(b, owner, meter, period, plan.answered_only) == 1
-        assert recount_usage(b, owner, meter, period, plan.answered_only) == 1
+    assert world.usage_and_recount("acme")["sessions"] == (1, 1)
