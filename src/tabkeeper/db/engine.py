@@ -165,10 +165,10 @@ def _writers_turn(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite":
         yield
         return
-    with _turns_made:
-        turn = _turns.get(engine)
-        if turn is None:
-            turn = _turns[engine] = threading.RLock()
+    turn = _turns.get(engine)
+    if turn is None:  # the engine's first write: made once, under a lock
+        with _turns_made:
+            turn = _turns.setdefault(engine, threading.RLock())
     if not turn.acquire(timeout=WRITER_WAITS_AT_MOST):
         yield
         return
