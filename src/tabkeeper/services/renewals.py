@@ -35,9 +35,8 @@ from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for
 from tabkeeper.services.changes import apply_change, upcoming_change
 from tabkeeper.services.context import Billing
-from tabkeeper.services.invoices import issue_invoice, open_invoices
+from tabkeeper.services.invoices import issue_invoice, open_invoices, queue_collection
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.payments import queue_collection
 from tabkeeper.services.records import moment_key, notify
 from tabkeeper.services.subscriptions import (
     advance_lines,

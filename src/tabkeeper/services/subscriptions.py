@@ -39,7 +39,7 @@ from tabkeeper.services.capacity import require_room_for
 from tabkeeper.services.context import Billing
 from tabkeeper.services.invoices import issue_invoice, mark_paid
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.payments import save_payment_method
+from tabkeeper.services.payment_methods import save_payment_method
 from tabkeeper.services.records import cancel_queued, moment_key, notify, queue
 
 PAID_STATES = (State.ACTIVE, State.PAST_DUE, State.SUSPENDED)
