@@ -28,7 +28,7 @@ from tabkeeper.db.records import set_work_status
 from tabkeeper.db.subscriptions import subscription_of
 from tabkeeper.db.tables import DueWork, Organization, PaymentMethod
 from tabkeeper.domain.errors import Refused
-from tabkeeper.domain.lifecycle import PaymentFailed, PaymentSucceeded, State
+from tabkeeper.domain.lifecycle import PaymentFailed, State
 from tabkeeper.domain.money import Money
 from tabkeeper.payments.provider import ChargeResult, PaymentProvider
 from tabkeeper.services.access import Caller, organization_for
@@ -37,6 +37,7 @@ from tabkeeper.services.invoices import mark_paid, open_invoices
 from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.payment_methods import default_payment_method, save_payment_method
 from tabkeeper.services.records import notify
+from tabkeeper.services.suspension import restore
 
 Checkpoint = Callable[[str], None]
 Guard = Callable[[], AbstractContextManager[object]]
@@ -153,13 +154,8 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
             and subscription.state in (State.PAST_DUE, State.SUSPENDED)
             and not open_invoices(b, invoice.organization_id)
         ):
-            apply_event(
-                b,
-                subscription,
-                _organization(b, invoice.organization_id),
-                PaymentSucceeded(),
-                notice_key=claim.idempotency_key,
-            )
+            organization = _organization(b, invoice.organization_id)
+            restore(b, subscription, organization, claim.idempotency_key)
         return True
     b.session.flush()
     organization = _organization(b, invoice.organization_id)

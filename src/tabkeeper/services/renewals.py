@@ -43,7 +43,9 @@ from tabkeeper.services.subscriptions import (
     drop_scheduled_changes,
     plan_of,
     queue_period_end,
+    renew_addons,
 )
+from tabkeeper.services.suspension import end_unpaid
 from tabkeeper.services.usage import usage_lines
 
 Handler = Callable[[Billing, DueWork], None]
@@ -73,6 +75,13 @@ def period_end(b: Billing, work: DueWork) -> None:
         return
     if subscription.period_end != work.due_at:
         return  # the period moved (a change of interval); its own work was queued
+    if state is State.SUSPENDED and not subscription.cancel_at_period_end:
+        # SUB-11: suspension stops billing; paying restores (services/suspension.py). A
+        # change waiting for this boundary fails, as for any subscription not active.
+        change = upcoming_change(b, subscription)
+        if change is not None and change.status == "scheduled":
+            _fail_change(b, organization, change, "not_active", "The subscription is not active.")
+        return
     catalog, plan = plan_of(b, subscription)
     ended_interval = plan.interval
     ended = Period(subscription.period_start, subscription.period_end, subscription.period_index)
@@ -108,11 +117,7 @@ def period_end(b: Billing, work: DueWork) -> None:
     if change is not None:  # None: there was none open, and the renewal opened none
         _move_waiting_change(b, subscription)
     period = Period(new_start, new_end, index)
-    slots = {}
-    for row in subscription_rows.addon_rows(b.session, subscription.id):
-        row.quantity = row.quantity_next_period
-        if row.addon_code in catalog.addons:
-            slots[row.addon_code] = row.quantity
+    slots = renew_addons(b, subscription, catalog)
     lines: list[LineDraft] = [*arrears, *advance_lines(catalog, plan, slots, period)]
     invoice = issue_invoice(
         b, organization, source, lines, period_start=new_start, period_end=new_end
@@ -156,7 +161,7 @@ def grace_end(b: Billing, work: DueWork) -> None:
     """SUB-9: grace over, unpaid: suspended."""
     found = _subscription(b, work)
     if found is not None and found[0].state == State.PAST_DUE:
-        apply_event(b, found[0], found[1], GraceExpired())
+        apply_event(b, found[0], found[1], GraceExpired(b.terms.suspension_days))
 
 
 def retry(b: Billing, work: DueWork) -> None:
@@ -229,12 +234,20 @@ def purge(b: Billing, work: DueWork) -> None:
         apply_event(b, found[0], found[1], RetentionExpired())
 
 
+def suspension_end(b: Billing, work: DueWork) -> None:
+    """SUB-11: still unpaid `suspension_days` after the suspension: it ends."""
+    found = _subscription(b, work)
+    if found is not None and found[0].state == State.SUSPENDED:
+        end_unpaid(b, found[0], found[1])
+
+
 HANDLERS: dict[str, Handler] = {
     "period_end": period_end,
     "trial_end": trial_end,
     "trial_days_7": trial_reminder,
     "trial_days_2": trial_reminder,
     "grace_end": grace_end,
+    "suspension_end": suspension_end,
     "retry": retry,
     "apply_change": apply_scheduled_change,
     "purge": purge,

@@ -23,6 +23,7 @@ from tabkeeper.db.tables import (
     SubscriptionAddon,
 )
 from tabkeeper.domain.catalog import Catalog, Plan
+from tabkeeper.domain.cycles import Cycle
 from tabkeeper.domain.errors import InvalidInput, Refused
 from tabkeeper.domain.invoicing import LineDraft, addon_line, plan_line, settle
 from tabkeeper.domain.lifecycle import (
@@ -334,6 +335,32 @@ def _credit_extra_checkout(
             {"amount_minor": result.amount.minor, "reason": "already_subscribed"},
         )
     return subscription
+
+
+def cycle_of(subscription: Subscription, plan: Plan) -> Cycle:
+    """The billing cycle stored on `subscription` (its plan is `plan`)."""
+    return Cycle(plan.code, plan.interval, subscription.anchor, subscription.period_index)
+
+
+def set_cycle(subscription: Subscription, cycle: Cycle) -> Period:
+    """Write `cycle` to the row (plan, anchor, period index and start); its period is
+    returned: its end goes to the lifecycle event that starts it (domain/lifecycle.py)."""
+    period = cycle.period
+    subscription.plan_code = cycle.plan
+    subscription.anchor, subscription.period_index = cycle.anchor, cycle.index
+    subscription.period_start = period.start
+    return period
+
+
+def renew_addons(b: Billing, subscription: Subscription, catalog: Catalog) -> dict[str, int]:
+    """A new period begins: slot removals waiting for it apply (ADD-3); the slots of each
+    add-on still in the catalog, to bill in advance."""
+    slots = {}
+    for row in rows.addon_rows(b.session, subscription.id):
+        row.quantity = row.quantity_next_period
+        if row.addon_code in catalog.addons:
+            slots[row.addon_code] = row.quantity
+    return slots
 
 
 def queue_period_end(b: Billing, subscription: Subscription) -> None:
