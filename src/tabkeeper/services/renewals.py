@@ -29,7 +29,6 @@ from tabkeeper.domain.lifecycle import (
     State,
     TrialDaysRanOut,
 )
-from tabkeeper.domain.periods import Period, boundary
 from tabkeeper.domain.terms import Timing
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for
@@ -40,10 +39,12 @@ from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.records import moment_key, notify
 from tabkeeper.services.subscriptions import (
     advance_lines,
+    cycle_of,
     drop_scheduled_changes,
     plan_of,
     queue_period_end,
     renew_addons,
+    set_cycle,
 )
 from tabkeeper.services.suspension import end_unpaid
 from tabkeeper.services.usage import usage_lines
@@ -83,8 +84,8 @@ def period_end(b: Billing, work: DueWork) -> None:
             _fail_change(b, organization, change, "not_active", "The subscription is not active.")
         return
     catalog, plan = plan_of(b, subscription)
-    ended_interval = plan.interval
-    ended = Period(subscription.period_start, subscription.period_end, subscription.period_index)
+    ended_cycle = cycle_of(subscription, plan)
+    ended = ended_cycle.period
     arrears = usage_lines(b, organization, catalog, plan, ended)
     if subscription.cancel_at_period_end:
         apply_event(b, subscription, organization, PeriodEnded(retention_days=plan.retention_days))
@@ -104,23 +105,18 @@ def period_end(b: Billing, work: DueWork) -> None:
     ):
         _switch_at_renewal(b, subscription, organization, change)
         catalog, plan = plan_of(b, subscription)
-    index = subscription.period_index + 1
-    if plan.interval is not ended_interval:
-        # SCENARIOS "Plan changes": a new interval starts a new anchor, here the boundary.
-        subscription.anchor, index = ended.end, 0
-    new_end = boundary(subscription.anchor, plan.interval, index + 1)
-    new_start = boundary(subscription.anchor, plan.interval, index)
-    subscription.period_index, subscription.period_start = index, new_start
-    source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{index}"
-    apply_event(b, subscription, organization, PeriodRenewed(period_end=new_end), notice_key=source)
-    counters.start_period(b, organization.id, new_start, new_end)
+    # SCENARIOS "Plan changes": a new interval starts a new anchor, here the boundary.
+    period = set_cycle(subscription, ended_cycle.renew(plan.code, plan.interval))
+    source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{period.index}"
+    event = PeriodRenewed(period_end=period.end)
+    apply_event(b, subscription, organization, event, notice_key=source)
+    counters.start_period(b, organization.id, period.start, period.end)
     if change is not None:  # None: there was none open, and the renewal opened none
         _move_waiting_change(b, subscription)
-    period = Period(new_start, new_end, index)
     slots = renew_addons(b, subscription, catalog)
     lines: list[LineDraft] = [*arrears, *advance_lines(catalog, plan, slots, period)]
     invoice = issue_invoice(
-        b, organization, source, lines, period_start=new_start, period_end=new_end
+        b, organization, source, lines, period_start=period.start, period_end=period.end
     )
     queue_collection(b, invoice, b.now)
     queue_period_end(b, subscription)
