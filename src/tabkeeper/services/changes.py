@@ -270,13 +270,12 @@ def require_addon_prices(
         if addon is None or row.quantity_next_period <= 0:
             continue
         if not addon.has_price_for(new_plan.interval):
-            word = ADJECTIVES[new_plan.interval]
+            word, count = ADJECTIVES[new_plan.interval], row.quantity_next_period
+            slots = "1 slot of it; remove it" if count == 1 else f"{count} slots of it; remove them"
             raise Refused(
                 f"{addon.name} has no {word} price, so the subscription cannot move to "
-                f"{new_plan.name} ({new_plan.interval.value}) while it keeps "
-                f"{row.quantity_next_period} slot{'' if row.quantity_next_period == 1 else 's'}"
-                f" of it; remove them first or choose a plan billed per "
-                f"{old_plan.interval.value}.",
+                f"{new_plan.name} ({new_plan.interval.value}) while it keeps {slots} first "
+                f"or choose a plan billed per {old_plan.interval.value}.",
                 code="addon_interval_unpriced",
             )
 
