@@ -21,7 +21,7 @@ from sqlalchemy import select
 from tabkeeper.api import schemas_billing as schemas
 from tabkeeper.api.subscription_view import show_subscription
 from tabkeeper.db.tables import Invoice, Organization, PaymentMethod, Subscription
-from tabkeeper.domain.catalog import AddOn, Catalog, MeterKind, Plan, Resource
+from tabkeeper.domain.catalog import ADJECTIVES, AddOn, Catalog, MeterKind, Plan, Resource
 from tabkeeper.domain.decisions import (
     SESSION_LIMIT_ALMOST_REACHED_WARNING,
     SESSION_LIMIT_REACHED_WARNING,
@@ -162,6 +162,13 @@ class AddonsView:
     active: tuple[AddonRow, ...] = ()
     available: tuple[AddonRow, ...] = ()
     total: Money | None = None
+    interval: Interval = Interval.MONTH
+    """The plan's interval: what the slots and the total are billed per (CAT-8)."""
+
+    @property
+    def per(self) -> str:
+        """The interval as a word, "monthly" or "yearly", for the panel."""
+        return ADJECTIVES[self.interval]
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +361,7 @@ def addons_view(b: Billing, viewer: Viewer, row: Subscription) -> AddonsView:
     )
     held = {card.addon.code for card in panel.active}
     available = tuple(_row(addon, interval) for addon in panel.available if addon.code not in held)
-    return AddonsView(True, None, active, available, panel.interval_total)
+    return AddonsView(True, None, active, available, panel.interval_total, interval)
 
 
 def credits_card(b: Billing, viewer: Viewer, catalog: Catalog) -> CreditsCard | None:
