@@ -23,7 +23,7 @@ from sqlalchemy import Engine, inspect, text
 from tests.api.billing import ACME, make_organization, problem, subscribe, the_subscription
 from tests.api.billing import CATALOG as BILLING_CATALOG
 from tests.api.conftest import ApiWorld, make_api_world
-from tests.integration.conftest import JAN_1
+from tests.integration.conftest import FEB_1, JAN_1
 
 CATALOG: dict[str, Any] = {
     **BILLING_CATALOG,
@@ -184,3 +184,33 @@ def test_sub14_interval_change_refused_for_an_addon_without_that_price(api: ApiW
         )
         assert _state(api) == before
     assert the_subscription(api.platform)["plan"] == "basic"
+
+
+def test_sub14_scheduled_interval_change_fails_when_an_unpriced_addon_was_added(
+    api: ApiWorld,
+) -> None:
+    """SUB-14, CAT-8 at the clock: acme schedules Basic yearly for the period's end, then
+    buys a Priority support slot (monthly only). On Feb 1 the change fails
+    (`subscription.change_failed`, reason addon_interval_unpriced) and the subscription
+    renews on Basic with the slot at its monthly price: 3000 + 1500."""
+    alice = api.member("acme", "alice")
+    subscribe(api, alice)
+    card = the_subscription(api.platform)
+    changed = api.platform.post(
+        f"/v1/subscriptions/{card['id']}/change", {"plan": "basic_yearly", "when": "period_end"}
+    )
+    assert changed.status_code == 200, changed.text
+    api.world.clock.set(JAN_11)
+    added = api.platform.post(
+        "/v1/addons/add", {"organization": "acme", "addon": "support", "quantity": 1}
+    )
+    assert added.status_code == 200, added.text
+    api.world.worker().run_until(FEB_1 + timedelta(hours=1))
+    after = the_subscription(api.platform)
+    assert (after["plan"], after["upcoming"]) == ("basic", None)
+    failed = api.platform.get("/v1/notices", kind="subscription.change_failed").json()["data"]
+    assert len(failed) == 1
+    assert failed[0]["payload"]["reason"] == "addon_interval_unpriced"
+    invoices = api.platform.get("/v1/invoices", organization="acme").json()["data"]
+    renewal = api.platform.get(f"/v1/invoices/{invoices[-1]['id']}").json()
+    assert [line["amount_minor"] for line in renewal["lines"]] == [3000, 1500]
