@@ -48,6 +48,7 @@ from tabkeeper.services.subscriptions import (
     drop_scheduled_changes,
     plan_of,
     queue_period_end,
+    renew_addons,
     require_subscription,
 )
 from tabkeeper.services.usage import usage_lines
@@ -231,7 +232,7 @@ def apply_change(
     apply_event(b, subscription, owner, PlanChanged(period_end=new_end), notice_key=source)
     counters.start_period(b, owner.id, b.now, new_end)
     new_period = Period(b.now, new_end, 0)
-    slots = _start_new_period_slots(b, subscription, catalog)
+    slots = renew_addons(b, subscription, catalog)  # a waiting slot removal applies now
     lines.extend(advance_lines(catalog, new_plan, slots, new_period))  # SUB-14, CAT-8
     _invoice(b, owner, source, lines, new_period)
     queue_period_end(b, subscription)
@@ -295,19 +296,6 @@ def _addon_credit_lines(
         if line is not None:
             lines.append(line)
     return lines
-
-
-def _start_new_period_slots(
-    b: Billing, subscription: Subscription, catalog: Catalog
-) -> dict[str, int]:
-    """The new period holds the slots kept from the next billing date (ADD-3: a waiting
-    removal applies now, as at a renewal); those the catalog has are billed."""
-    slots = {}
-    for row in rows.addon_rows(b.session, subscription.id):
-        row.quantity = row.quantity_next_period
-        if row.addon_code in catalog.addons:
-            slots[row.addon_code] = row.quantity
-    return slots
 
 
 def _switch(
