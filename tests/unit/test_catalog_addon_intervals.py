@@ -13,7 +13,7 @@ import pytest
 
 from tabkeeper.domain.catalog import build_catalog
 from tabkeeper.domain.errors import InvalidConfig, Refused
-from tabkeeper.domain.invoicing import addon_line, addon_proration_line
+from tabkeeper.domain.invoicing import addon_line, addon_proration_line, addon_unused_credit_line
 from tabkeeper.domain.money import Currency, Money
 from tabkeeper.domain.periods import Interval, Period, ProrationMode
 from tabkeeper.domain.slots import interval_total
@@ -222,3 +222,28 @@ def test_cat8_refused_catalog_names_the_path(
         build_catalog(document, currency)
     assert (error.value.path, error.value.problem) == (path, problem)
     assert error.value.code == "invalid_config"
+
+
+def test_sub14_unused_credit_line_for_slots() -> None:
+    """SUB-14: a change to another interval credits the slots' unused part at the old
+    interval's price: 2 slots at 10.00 a month, Feb 15 of Feb 1 – Mar 1 (1/2 left):
+    -1000; none in proration `none`; never at a price the add-on does not have."""
+    catalog = build_catalog(_catalog(_agent({"month": "10.00", "year": "100.00"})), USD)
+    addon = catalog.addon("extra_agents")
+    february = Period(utc(2026, 2, 1), utc(2026, 3, 1), 1)
+    credit = addon_unused_credit_line(
+        addon, 2, february, MONTH, utc(2026, 2, 15), ProrationMode.SECOND
+    )
+    assert credit is not None
+    assert (credit.kind.value, credit.amount_minor) == ("proration", -1000)
+    assert credit.description == "Unused time on Extra agents × 2 (Feb 15 – Mar 1)"
+    assert credit.details["unit_price"] == "10.00" and credit.details["fraction"] == "1/2"
+    none = addon_unused_credit_line(addon, 2, february, MONTH, utc(2026, 2, 15), ProrationMode.NONE)
+    assert none is None
+    yearly_only = build_catalog(
+        _catalog(_agent({"year": "50.00"}, requires_plans=["pro_yearly"])), USD
+    ).addon("extra_agents")
+    with pytest.raises(Refused, match="no monthly price"):
+        addon_unused_credit_line(
+            yearly_only, 1, february, MONTH, utc(2026, 2, 15), ProrationMode.SECOND
+        )
