@@ -32,7 +32,7 @@ from tabkeeper.domain.lifecycle import (
 from tabkeeper.domain.terms import Timing
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for
-from tabkeeper.services.changes import apply_change, upcoming_change
+from tabkeeper.services.changes import apply_change, require_addon_prices, upcoming_change
 from tabkeeper.services.context import Billing
 from tabkeeper.services.invoices import issue_invoice, open_invoices, queue_collection
 from tabkeeper.services.lifecycle import apply_event
@@ -207,6 +207,8 @@ def _change_fits(
     plan = catalog.plan(change.plan_code)
     try:
         require_room_for(b, organization, plan, catalog, addon_slots(b, subscription.id))
+        _, old_plan = plan_of(b, subscription)
+        require_addon_prices(b, subscription, old_plan, catalog, plan)  # SUB-14, CAT-8
     except Refused as refusal:
         _fail_change(b, organization, change, refusal.code, refusal.message)
         return False

@@ -184,9 +184,10 @@ def quote_subscription(
 def advance_lines(
     catalog: Catalog, plan: Plan, addons: Mapping[str, int], period: Period
 ) -> tuple[LineDraft, ...]:
-    """What a period bills in advance (INV-1): the plan, then each add-on's slots."""
+    """What a period bills in advance (INV-1): the plan, then each add-on's slots at the
+    price of the plan's interval (CAT-8)."""
     slots = [
-        addon_line(catalog.addon(code), quantity, period)
+        addon_line(catalog.addon(code), quantity, period, plan.interval)
         for code, quantity in sorted(addons.items())
         if quantity > 0
     ]
