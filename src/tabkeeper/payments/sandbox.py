@@ -202,9 +202,7 @@ class SandboxProvider:
                     return _replayed_refund(existing, reference, amount)
                 charge = store.charge_or_none(session, reference)
                 if charge is None:
-                    raise InvalidInput(
-                        f"reference: no charge {reference!r}", code="unknown_charge"
-                    )
+                    raise InvalidInput(f"reference: no charge {reference!r}", code="unknown_charge")
                 failed = _refund_refused(session, charge, amount)
                 if failed is not None:
                     return failed
