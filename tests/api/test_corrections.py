@@ -367,3 +367,17 @@ def test_inv5_another_platforms_invoice_is_not_found(billing_api: ApiWorld, alic
     )
     assert intruder.get("/v1/credit_notes").json()["data"] == []
     assert state(billing_api) == before
+
+
+def test_inv5_credit_note_pdf_downloads(billing_api: ApiWorld, alice: Client) -> None:
+    """INV-5: `GET /v1/credit_notes/{id}.pdf` is the credit note as a PDF named after its
+    number, for the platform and the organization's owner."""
+    (invoice,) = invoices(alice)
+    note = billing_api.platform.post(
+        f"/v1/invoices/{invoice['id']}/credit_notes", {"amount_minor": 250}
+    ).json()
+    response = alice.get(note["pdf_url"])
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/pdf"
+    assert 'filename="CN-000001.pdf"' in response.headers["content-disposition"]
+    assert response.content.startswith(b"%PDF-")
