@@ -381,3 +381,32 @@ def test_inv5_credit_note_pdf_downloads(billing_api: ApiWorld, alice: Client) ->
     assert response.headers["content-type"] == "application/pdf"
     assert 'filename="CN-000001.pdf"' in response.headers["content-disposition"]
     assert response.content.startswith(b"%PDF-")
+
+
+def test_inv5_void_gives_back_the_account_credit_it_used(
+    billing_api: ApiWorld, alice: Client
+) -> None:
+    """INV-5, SUB-5: the Feb 1 renewal used 700 of account credit (amount due 2300,
+    declined); voiding it gives the 700 back. An open invoice with a credit note cannot be
+    voided (409 invoice_has_credit_notes, nothing changed)."""
+    billing_api.platform.post("/v1/organizations/acme/account_credit", {"amount_minor": 700})
+    alice, open_invoice = past_due(billing_api, alice)
+    assert (open_invoice["credit_applied_minor"], open_invoice["amount_due_minor"]) == (700, 2300)
+    assert account_credit(billing_api) == 0
+    voided = billing_api.platform.post(f"/v1/invoices/{open_invoice['id']}/void")
+    assert voided.status_code == 200, voided.text
+    assert account_credit(billing_api) == 700
+
+
+def test_inv5_an_invoice_with_a_credit_note_is_not_voided(
+    billing_api: ApiWorld, alice: Client
+) -> None:
+    """INV-5: once credited, an open invoice is corrected by credit notes only."""
+    alice, open_invoice = past_due(billing_api, alice)
+    path = f"/v1/invoices/{open_invoice['id']}"
+    assert (
+        billing_api.platform.post(f"{path}/credit_notes", {"amount_minor": 100}).status_code == 201
+    )
+    before = state(billing_api)
+    problem(billing_api.platform.post(f"{path}/void"), 409, "invoice_has_credit_notes")
+    assert state(billing_api) == before

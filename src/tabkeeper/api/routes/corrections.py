@@ -22,6 +22,7 @@ their organization: `GET /v1/credit_notes`, `GET /v1/credit_notes/{id}`, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -29,18 +30,24 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from tabkeeper.api import schemas_corrections as schemas
-from tabkeeper.api.context import ApiDep, CallerDep
+from tabkeeper.api.context import Api, ApiDep, CallerDep
 from tabkeeper.api.pages import CursorQuery, LimitQuery, Page, page
 from tabkeeper.api.routes.invoices import _with_lines
 from tabkeeper.api.schemas import ObjectId
 from tabkeeper.api.schemas_billing import Invoice as InvoiceOut
 from tabkeeper.db.engine import transaction
-from tabkeeper.db.tables import Invoice, Organization
+from tabkeeper.db.tables import Invoice
 from tabkeeper.db.tables_corrections import CreditNote, CreditNoteLine
 from tabkeeper.domain.corrections import CreditRequest
 from tabkeeper.pdf.credit_note import caller_credit_note, render_credit_note_pdf
 from tabkeeper.services import corrections, credit_notes
-from tabkeeper.services.access import OrganizationCodes, organization_for, owned, scoped
+from tabkeeper.services.access import (
+    Caller,
+    OrganizationCodes,
+    organization_for,
+    owned,
+    scoped,
+)
 from tabkeeper.services.context import Billing
 
 router = APIRouter(tags=["corrections"])
@@ -88,12 +95,14 @@ def show_credit_note(
     )
 
 
-def _invoice_action(api: Any, caller: Any, invoice_id: int, action: Any) -> InvoiceOut:
+def _invoice_action(
+    api: Api, caller: Caller, invoice_id: int, action: Callable[[Billing, int], Invoice]
+) -> InvoiceOut:
+    """`action` on the invoice `invoice_id` (platform key only), answered with its lines."""
     caller.require_platform()
     with api.billing(caller) as b:
-        owned(b, caller, Invoice, invoice_id, "invoice")
+        _, organization = owned(b, caller, Invoice, invoice_id, "invoice")
         row = action(b, invoice_id)
-        organization = b.session.get(Organization, row.organization_id)
         return _with_lines(b, organization.code, row)
 
 
