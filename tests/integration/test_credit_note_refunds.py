@@ -12,11 +12,12 @@ from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import Invoice, Organization, PaymentAttempt
 from tabkeeper.db.tables_corrections import CreditNote
 from tabkeeper.domain.corrections import CreditRequest
+from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.money import Currency, Money
 from tabkeeper.payments.provider import ProviderError, RefundResult
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services.credit_notes import credit_invoice, finish_refund
-from tests.integration.conftest import World
+from tests.integration.conftest import World, all_at_once
 
 
 class Unreachable(SandboxProvider):
@@ -67,3 +68,29 @@ def test_inv5_a_refused_refund_goes_to_the_account_credit(world: World) -> None:
         world.billing, world.provider, invoice_id, CreditRequest(amount_minor=1000, refund=True)
     )
     assert note_and_credit(world, note_id) == (("failed", 0, 1000), 1000)
+
+
+def test_inv5_credit_notes_at_once_never_credit_more_than_the_invoice(world: World) -> None:
+    """INV-5 under concurrency: eight credit notes of 10.00 at once on the 30.00 invoice,
+    half refunded: exactly three are issued (the invoice is locked while one is written),
+    numbered CN-000001..3 with no gap; the others are refused with
+    credit_note_exceeds_invoice; refunds never exceed the charge."""
+    invoice_id, charge = paid_invoice(world)
+    refused: list[str] = []
+
+    def credit(index: int) -> None:
+        request = CreditRequest(amount_minor=1000, refund=index % 2 == 0)
+        try:
+            credit_invoice(world.billing, world.provider, invoice_id, request)
+        except Refused as error:
+            refused.append(error.code)
+
+    all_at_once(8, credit)
+    with transaction(world.engine) as session:
+        notes = session.scalars(select(CreditNote).order_by(CreditNote.number)).all()
+        numbers = [note.number for note in notes]
+        refunded = sum(note.refund_minor for note in notes)
+        total = sum(note.total_minor for note in notes)
+    assert numbers == ["CN-000001", "CN-000002", "CN-000003"]
+    assert total == 3000 and refused == ["credit_note_exceeds_invoice"] * 5
+    assert sum(r.amount.minor for r in world.provider.refunds(charge)) == refunded <= 3000
