@@ -32,7 +32,8 @@ from tabkeeper.domain.invoicing import LineDraft, LineKind
 from tabkeeper.services.credit_notes import credit_invoice
 from tabkeeper.services.invoices import issue_invoice
 from tabkeeper.services.organizations import create_organization, organization_by_code
-from tabkeeper.services.payments import collect, customer_of, save_payment_method
+from tabkeeper.services.payment_methods import save_payment_method
+from tabkeeper.services.payments import collect, customer_of
 from tests.integration.conftest import JAN_1, World, make_world
 
 LINE_AMOUNTS = st.lists(st.integers(min_value=-2000, max_value=5000), min_size=1, max_size=4)

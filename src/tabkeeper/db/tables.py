@@ -179,6 +179,8 @@ class Subscription(Base):
     session_limit: Mapped[int | None]
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(20))
+    """Why it ended (domain/lifecycle.py ENDED_REASONS): canceled, unpaid, trial_ended."""
 
 
 class SubscriptionAddon(Base):

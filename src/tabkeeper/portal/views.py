@@ -35,7 +35,7 @@ from tabkeeper.services.access import BILLING_ROLES, Caller
 from tabkeeper.services.addons import AddonsPanel, list_addons
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_reports import credits_view, spend
-from tabkeeper.services.payments import default_payment_method
+from tabkeeper.services.payment_methods import default_payment_method
 from tabkeeper.services.subscriptions import PAID_STATES, plan_of, subscription_of
 from tabkeeper.services.usage import MeterReading, current_usage
 

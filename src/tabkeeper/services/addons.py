@@ -59,9 +59,8 @@ from tabkeeper.domain.slots import (
 )
 from tabkeeper.services.capacity import allowed, in_use
 from tabkeeper.services.context import Billing
-from tabkeeper.services.invoices import issue_invoice
+from tabkeeper.services.invoices import issue_invoice, queue_collection
 from tabkeeper.services.organizations import current_member
-from tabkeeper.services.payments import queue_collection
 from tabkeeper.services.subscriptions import (
     billing_organization,
     plan_of,

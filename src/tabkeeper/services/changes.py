@@ -25,9 +25,8 @@ from tabkeeper.domain.utc import format_instant, parse_instant
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for
 from tabkeeper.services.context import Billing
-from tabkeeper.services.invoices import issue_invoice
+from tabkeeper.services.invoices import issue_invoice, queue_collection
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.payments import queue_collection
 from tabkeeper.services.records import cancel_queued, queue
 from tabkeeper.services.subscriptions import (
     _require_subscribable,

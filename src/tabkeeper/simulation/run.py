@@ -40,12 +40,8 @@ from tabkeeper.services.corrections import (
 from tabkeeper.services.credit_notes import credit_invoice
 from tabkeeper.services.invoices import open_invoices
 from tabkeeper.services.limits import check
-from tabkeeper.services.payments import (
-    clear_payment_methods,
-    collect,
-    customer_of,
-    save_payment_method,
-)
+from tabkeeper.services.payment_methods import clear_payment_methods, save_payment_method
+from tabkeeper.services.payments import collect, customer_of
 from tabkeeper.services.session_starts import (
     reset_session_limit,
     set_session_limit,

@@ -1,7 +1,7 @@
 """corrections: credit notes and their numbers, refunds, invoices paid out of band (INV-5)
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0015
 
 New tables `credit_notes`, `credit_note_lines`, `refunds`, `account_credit_grants` and the sandbox provider's
 `sandbox_refunds`; `platforms.last_credit_note_number` (the gapless counter, 0 for every
@@ -18,7 +18,7 @@ from alembic import op
 import tabkeeper.db.types
 
 revision = '0010'
-down_revision = '0009'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
