@@ -56,6 +56,13 @@ from tabkeeper.simulation.scenario import (
     TopUp,
     build_scenario,
 )
+from tabkeeper.simulation.steps import (
+    GrantAccountCredit,
+    IssueCreditNote,
+    MarkPaid,
+    MarkUncollectible,
+    VoidInvoice,
+)
 
 USD = Currency.of("USD")
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -513,6 +520,39 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("request_demo", plan="enterprise"),
         RequestDemo(**_base(), plan="enterprise"),
     ),
+    # INV-5: corrections by the platform
+    (
+        "void_invoice",
+        step("void_invoice", invoice="INV-000002"),
+        VoidInvoice(**_base(), invoice="INV-000002"),
+    ),
+    (
+        "mark_uncollectible",
+        step("mark_uncollectible", invoice="INV-000002"),
+        MarkUncollectible(**_base(), invoice="INV-000002"),
+    ),
+    (
+        "mark_paid",
+        step("mark_paid", invoice="INV-000002"),
+        MarkPaid(**_base(), invoice="INV-000002"),
+    ),
+    (
+        "credit_note",
+        step(
+            "credit_note", invoice="INV-000001", lines=[{"line": 1, "amount": "2.50"}], refund=True
+        ),
+        IssueCreditNote(
+            **_base(),
+            invoice="INV-000001",
+            lines=((1, Money(250, Currency.of("USD"))),),
+            refund=True,
+        ),
+    ),
+    (
+        "grant_account_credit",
+        step("grant_account_credit", amount="5.00"),
+        GrantAccountCredit(**_base(), amount=Money(500, Currency.of("USD"))),
+    ),
 ]
 
 
@@ -541,6 +581,7 @@ def test_steps_registry() -> None:
         "set_payment_method pay set_session_limit reset_session_limit add_slots remove_slots "
         "top_up events check start_session create_agent archive_agent add_member "
         "remove_member add_phone_number release_phone_number request_demo".split()
+        + "void_invoice mark_uncollectible mark_paid credit_note grant_account_credit".split()
     )
     for do, kind in STEPS.items():
         assert kind.do == do
