@@ -24,7 +24,13 @@ from tabkeeper.domain.errors import NotFound, TabkeeperError
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import quantity_decimal
 from tabkeeper.services.accounts import BillingAccount, account_by_code, account_of
-from tabkeeper.services.capacity import COUNTED, addon_slots, allowed, in_use, purchasable
+from tabkeeper.services.capacity import (
+    COUNTED,
+    allowed,
+    in_use,
+    purchasable,
+    scheduled_limits,
+)
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_ledger import holding_of, is_due, period_key
 from tabkeeper.services.credits import current_balance
@@ -57,11 +63,17 @@ def snapshot(
             )
     capacity = {}
     if action is None or action in ADDING:
-        limits = allowed(plan, catalog, addon_slots(b, subscription.id))
+        slots, scheduled = scheduled_limits(
+            b, subscription.id, subscription.period_end, plan, catalog
+        )
+        limits = allowed(plan, catalog, slots)
         use = in_use(b, cast(Organization, _Owner(account.owner_id)))
         capacity = {
             resource.value: Capacity(
-                use[resource], limits[resource], purchasable(plan, catalog, resource)
+                use[resource],
+                limits[resource],
+                purchasable(plan, catalog, resource),
+                scheduled.get(resource),
             )
             for resource in COUNTED
         }
