@@ -2,10 +2,12 @@
 read model (services/accounts.py), the decision from the domain.
 
 The account, its subscription, credit balance row and the current period's counters come
-in ONE statement (house rule 7: counters, never the event history); capacity is counted
-only for the actions that add capacity. Nothing is written: the check runs in a read-only
-transaction (on SQLite it never waits for a writer). The one exception is the credit
-balance when something is due on it (the plan's included credits of a new period, an
+in ONE statement (house rule 7: counters, never the event history), with, on answered-only
+plans, the places held by started sessions with no reply yet: they count under the session
+limit and a hard-stop quota (LIM-7). Capacity is counted only for the actions that add
+capacity, with what a waiting reduction will leave (SUB-13). Nothing is written: the check
+runs in a read-only transaction (on SQLite it never waits for a writer). The one exception
+is the credit balance when something is due on it (the plan's included credits of a new period, an
 expiry; CRD-2): the balance is then brought up to date, which writes, so a read-only
 caller gets `CreditsDue` and asks again in a writing transaction (`refresh=True`).
 """
@@ -56,6 +58,7 @@ def snapshot(
     for code, meter in catalog.meters.items():
         used = account.used(meter)
         if meter.kind is MeterKind.BILLABLE_SESSIONS:
+            used += account.held  # LIM-7: unanswered starts hold their places
             sessions_used = int(used)
         if code in plan.includes:
             meters[code] = MeterUsage(
