@@ -74,15 +74,19 @@ def create_organization(
 
 def _require_seats_for_members(b: Billing, organization: Organization) -> None:
     """SUB-13: the members an organization is created with take seats as `add_member`'s
-    do (the account's holder aside): beyond the plan's seats, or what a waiting reduction
-    will leave, the creation is refused (the caller's transaction keeps nothing). An
-    organization with no plan yet (no trial, no parent's subscription) has no limit."""
+    do (its holder aside): beyond the plan's seats, or what a waiting reduction will
+    leave, the creation is refused (the caller's transaction keeps nothing). A
+    sub-account's first member is its holder, as the organization's is: it can always be
+    made, and its other members count against the shared seats (SUB-2). An organization
+    with no plan yet (no trial, no parent's subscription) has no limit."""
     decision = check(b, organization, Action.ADD_SEAT)
     numbers = decision.numbers
     in_use, limit = numbers.get("in_use"), numbers.get("limit")
     scheduled = numbers.get("scheduled_limit")
     if not isinstance(in_use, int):
         return
+    if organization.parent_id is not None:
+        in_use -= 1  # the sub-account's holder
     if isinstance(limit, int) and in_use > limit:
         raise Refused(
             f"The plan allows {limit} team {'seat' if limit == 1 else 'seats'} besides the "
