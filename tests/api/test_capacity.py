@@ -163,3 +163,38 @@ def test_lim3_a_start_answers_with_the_numbers_after_its_reservation(
     assert again["numbers"] == {"used": 1, "limit": 2, "remaining": 1}
     second = platform.post("/v1/sessions/start", {**start, "conversation": "k2"}).json()
     assert second["numbers"] == {"used": 2, "limit": 2, "remaining": 0}
+
+
+def _slots(client: Client, path: str, quantity: int) -> Any:
+    return client.post(path, {"organization": "acme", "addon": "extra_agent",
+                              "quantity": quantity})  # fmt: skip
+
+
+def test_sub13_a_reduction_is_checked_against_the_other_waiting_one(alice: Client) -> None:
+    """SUB-13, SUB-6, ADD-3: Pro (3 agents) with 2 Extra agent slots, 3 agents in use.
+    Bad inputs tried: after 1 slot is removed from Feb 1, a change to Basic at the period's
+    end is refused (Basic with the 1 slot left allows 2 agents, not the 2 slots of today);
+    with a slot bought back and the change to Basic waiting (accepted: 2 slots from Feb
+    1), removing those 2 slots is refused (Basic alone allows 1 agent; Pro alone would
+    allow 3). Each refusal changes nothing."""
+    assert _slots(alice, "/v1/addons/add", 2).status_code == 200
+    for code in ("a1", "a2", "a3"):
+        assert alice.post("/v1/agents", {"organization": "acme", "code": code}).status_code == 201
+    subscription = alice.get("/v1/subscriptions", organization="acme").json()["data"][0]
+    change = f"/v1/subscriptions/{subscription['id']}/change"
+    assert _slots(alice, "/v1/addons/remove", 1).status_code == 200
+    refused = problem(
+        alice.post(change, {"plan": "basic", "when": "period_end"}), 409, "capacity_in_use"
+    )
+    assert refused["detail"] == "Basic allows 2 agents; archive or delete 1 agent first."
+    before = alice.get("/v1/subscriptions", organization="acme").json()["data"][0]
+    assert before["upcoming"] is None
+    assert _slots(alice, "/v1/addons/add", 1).status_code == 200  # 3 slots, 2 from Feb 1
+    assert alice.post(change, {"plan": "basic", "when": "period_end"}).status_code == 200
+    refused = problem(_slots(alice, "/v1/addons/remove", 2), 409, "capacity_in_use")
+    assert refused["detail"] == (
+        "From the next billing date Basic and its remaining slots allow 1 agent; archive or "
+        "delete 2 agents first."
+    )
+    panel = alice.get("/v1/addons", organization="acme").json()
+    assert [(a["quantity"], a["quantity_next_period"]) for a in panel["active"]] == [(3, 2)]

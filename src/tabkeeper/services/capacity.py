@@ -175,3 +175,24 @@ def scheduled_limits(
             if best is None or limit < best.limit:
                 found[resource] = ScheduledLimit(limit, text, at, remedy)
     return now_slots, found
+
+
+def waiting_plan(b: Billing, subscription_id: int) -> tuple[Plan, Catalog] | None:
+    """SUB-13: the plan a waiting change (scheduled, or awaiting approval) moves to."""
+    change = subscriptions.upcoming_change(b.session, subscription_id, WAITING)
+    if change is None:
+        return None
+    catalog = b.catalog_of(change.catalog_version_id)
+    plan = catalog.plans.get(change.plan_code)
+    return None if plan is None else (plan, catalog)
+
+
+def slots_at(
+    b: Billing, subscription_id: int, at: datetime | None, period_end: datetime
+) -> dict[str, int]:
+    """The add-on slots the subscription will hold at `at` (None: now): from the next
+    billing date on, those left after a waiting removal (ADD-3, SUB-13)."""
+    rows = subscriptions.addon_rows(b.session, subscription_id)
+    if at is not None and at >= period_end:
+        return {row.addon_code: row.quantity_next_period for row in rows}
+    return {row.addon_code: row.quantity for row in rows if row.quantity > 0}
