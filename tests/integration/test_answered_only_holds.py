@@ -15,15 +15,25 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from tabkeeper.db.engine import transaction
+from tabkeeper.db.engine import is_sqlite, transaction
 from tabkeeper.db.tables import Platform
 from tabkeeper.domain.decisions import Decision
 from tabkeeper.services.catalog import import_catalog
 from tabkeeper.services.limits import check
 from tabkeeper.services.organizations import organization_by_code
-from tabkeeper.services.session_starts import set_session_limit, start_session
+from tabkeeper.services.session_starts import (
+    set_session_limit,
+    start_session,
+    start_session_by_code,
+)
 from tabkeeper.services.usage import ingest_batch
-from tests.integration.conftest import CATALOG, World, all_at_once, make_world
+from tests.integration.conftest import (
+    CATALOG,
+    World,
+    all_at_once,
+    make_world,
+    statements_sent,
+)
 
 ANSWERED: dict[str, Any] = {
     **CATALOG,
@@ -145,3 +155,20 @@ def test_lim7_concurrent_starts_after_places_were_freed_still_never_overshoot(
     all_at_once(40, run)
     assert admitted.count(True) == 5
     assert _check(world).numbers["used"] == 5
+
+
+def test_lim7_an_answered_only_start_sends_what_a_capped_start_sends(engine: Engine) -> None:
+    """LIM-7, LIM-3: with a limit, an answered-only start is the statements of any capped
+    start (tests/integration/test_hot_path_statements.py): one SELECT (the account, its
+    counters, the conversation and the places held), the conditional counter upsert, the
+    event, the conversation written back, the other counters; on PostgreSQL the
+    conversation made and locked first. 5 on SQLite, 6 on PostgreSQL."""
+    world = _world(engine, 100)
+    assert _start(world, "warm-up").allowed
+    with statements_sent(engine) as sent, world.billing() as b:
+        assert start_session_by_code(b, "acme", "a1", "k1", visible=lambda _: True).allowed
+    selects = [s for s in sent if s.startswith("SELECT")]
+    assert len(selects) == 1, sent
+    assert "held_since" in selects[0]
+    assert len([s for s in sent if s.startswith("INSERT INTO usage_counters ")]) == 2, sent
+    assert len(sent) == (5 if is_sqlite(engine) else 6), sent
