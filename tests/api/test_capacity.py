@@ -46,10 +46,11 @@ def _check(client: Client, action: str) -> dict[str, Any]:
 
 
 def test_sub13_a_waiting_downgrade_refuses_agents_and_numbers_beyond_it(alice: Client) -> None:
-    """SUB-13: with a change to Basic (1 agent, 1 number) scheduled for Feb 1, the first
-    agent and number fit and are added; a second of each is refused with
+    """SUB-13: with a change to Basic (1 agent, 5 seats, 1 number) scheduled for Feb 1, the
+    first agent and number fit and are added; a second of each is refused with
     scheduled_change_limit naming the change, and nothing is added; the check says the
-    same; canceling the change makes room again (Pro: 3 agents, 2 numbers)."""
+    same; members fill Basic's seats, one more is refused; canceling the change makes
+    room again (Pro: 3 agents, 10 seats, 2 numbers)."""
     subscription = alice.get("/v1/subscriptions", organization="acme").json()["data"][0]
     changed = alice.post(
         f"/v1/subscriptions/{subscription['id']}/change", {"plan": "basic", "when": "period_end"}
@@ -81,6 +82,17 @@ def test_sub13_a_waiting_downgrade_refuses_agents_and_numbers_beyond_it(alice: C
     seats = _check(alice, "add_seat")  # Basic has 5 seats, 2 in use: room left
     assert seats["allowed"] is True
     assert seats["numbers"]["scheduled_limit"] == 5
+    for member in ("dan", "eve", "fay"):  # Basic's 5 seats filled; Pro has 10
+        added = alice.post("/v1/members", {"organization": "acme", "code": member})
+        assert added.status_code == 201, added.text
+    refused = problem(
+        alice.post("/v1/members", {"organization": "acme", "code": "gus"}),
+        409,
+        "scheduled_change_limit",
+    )
+    assert "leaves room for 5 seats" in refused["detail"]
+    members = alice.get("/v1/members", organization="acme").json()["data"]
+    assert "gus" not in [m["code"] for m in members]
     canceled = alice.post(f"/v1/subscriptions/{subscription['id']}/cancel_scheduled_change")
     assert canceled.status_code == 200, canceled.text
     assert alice.post("/v1/agents", {"organization": "acme", "code": "a2"}).status_code == 201
