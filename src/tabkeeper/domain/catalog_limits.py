@@ -21,7 +21,7 @@ tests/unit/test_catalog_limits.py ties these numbers to the columns in db/tables
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 
 from tabkeeper.domain import fields
@@ -76,8 +76,8 @@ def _decimals(value: object, path: str) -> Iterator[tuple[str, Decimal]]:
     """Every Decimal inside `value` (mappings, sequences and dataclasses), with its path."""
     if isinstance(value, Decimal):
         yield path, value
-    elif isinstance(value, dict) or hasattr(value, "items"):
-        for key, item in value.items():  # type: ignore[attr-defined]
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
             yield from _decimals(item, fields.at(path, str(key)))
     elif isinstance(value, tuple | list):
         for index, item in enumerate(value):
