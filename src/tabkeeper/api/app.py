@@ -20,6 +20,7 @@ from tabkeeper.api.routes import (
     access,
     addons,
     alerts,
+    assignments,
     catalog,
     credits,
     demo_requests,
@@ -56,6 +57,7 @@ ROUTERS = (
     addons.router,
     credits.router,
     alerts.router,
+    assignments.router,  # CAT-9
 )
 
 

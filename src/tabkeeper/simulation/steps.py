@@ -226,6 +226,17 @@ class RequestDemo(OrganizationStep):
     plan: str
 
 
+@dataclass(frozen=True, slots=True)
+class AssignPlan(OrganizationStep):
+    """The platform puts the organization on `plan` (CAT-9): at `price` (a decimal string,
+    None for the catalog's), collected by `collection` ("card" or "invoice")."""
+
+    do: ClassVar[str] = "assign_plan"
+    plan: str
+    collection: str
+    price: str | None = None
+
+
 Step = (
     Subscribe
     | ChangePlan
@@ -250,6 +261,7 @@ Step = (
     | AddPhoneNumber
     | ReleasePhoneNumber
     | RequestDemo
+    | AssignPlan
 )
 
 STEPS: Mapping[str, type[Step]] = MappingProxyType(
@@ -279,6 +291,7 @@ STEPS: Mapping[str, type[Step]] = MappingProxyType(
             AddPhoneNumber,
             ReleasePhoneNumber,
             RequestDemo,
+            AssignPlan,
         )
     }
 )
