@@ -29,6 +29,7 @@ from tabkeeper.simulation.scenario import (
     AddSlots,
     ApproveChange,
     ArchiveAgent,
+    AssignPlan,
     Cancel,
     CancelScheduledChange,
     ChangePlan,
@@ -513,6 +514,11 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("request_demo", plan="enterprise"),
         RequestDemo(**_base(), plan="enterprise"),
     ),
+    (
+        "assign_plan",
+        step("assign_plan", plan="enterprise", price="1500.00", collection="invoice"),
+        AssignPlan(**_base(), plan="enterprise", collection="invoice", price="1500.00"),
+    ),
 ]
 
 
@@ -540,7 +546,8 @@ def test_steps_registry() -> None:
         "subscribe change_plan cancel_scheduled_change approve_change cancel resume "
         "set_payment_method pay set_session_limit reset_session_limit add_slots remove_slots "
         "top_up events check start_session create_agent archive_agent add_member "
-        "remove_member add_phone_number release_phone_number request_demo".split()
+        "remove_member add_phone_number release_phone_number request_demo "
+        "assign_plan".split()
     )
     for do, kind in STEPS.items():
         assert kind.do == do
@@ -1163,6 +1170,16 @@ BAD_STEPS: list[tuple[str, list[dict[str, Any]], str]] = [
         "request-demo-unknown-plan",
         [step("request_demo", plan="platinum")],
         "timeline[0].plan: unknown plan 'platinum'",
+    ),
+    (  # CAT-9
+        "assign-plan-unknown-collection",
+        [step("assign_plan", plan="enterprise", collection="cash")],
+        "timeline[0].collection: unknown collection 'cash'; expected one of card, invoice",
+    ),
+    (
+        "assign-plan-number-price",
+        [step("assign_plan", plan="enterprise", price=1500, collection="card")],
+        'timeline[0].price: expected a decimal string such as "1500.00", got 1500',
     ),
 ]
 
