@@ -135,6 +135,14 @@ def test_cat9_declined_card_starts_nothing(sales: ApiWorld) -> None:
     assert sales.world.count(Subscription) == 0
     assert sales.world.count(Invoice) == 0
     assert sales.world.count(DemoRequest, DemoRequest.status == "pending") == 1
+    # Another card, tried at the same instant: charged, and the invoice is INV-000001.
+    added = sales.platform.post("/v1/payment_methods", {"organization": "acme", "card": "card_ok"})
+    assert added.status_code == 201, added.text
+    assigned = sales.platform.post(ASSIGN, {"plan": "enterprise", "collection": "card"})
+    assert assigned.status_code == 201, assigned.text
+    assert assigned.json()["invoice"]["number"] == "INV-000001"
+    assert assigned.json()["invoice"]["status"] == "paid"
+    assert sales.world.count(DemoRequest, DemoRequest.status == "handled") == 1
 
 
 @pytest.mark.parametrize(
@@ -189,3 +197,20 @@ def test_cat9_a_running_paid_subscription_is_refused(sales: ApiWorld) -> None:
     problem(sales.platform.post(ASSIGN, {"plan": "enterprise", "collection": "invoice"}), 409,
             "already_subscribed")  # fmt: skip
     assert _state(sales.world) == before
+
+
+def test_cat9_a_negotiated_price_of_zero_charges_nothing(sales: ApiWorld) -> None:
+    """CAT-9: at "0.00" the first invoice owes nothing: paid at once, no charge, no
+    draft left behind."""
+    added = sales.platform.post("/v1/payment_methods", {"organization": "acme", "card": "card_ok"})
+    assert added.status_code == 201, added.text
+    assigned = sales.platform.post(
+        ASSIGN, {"plan": "enterprise", "price": "0.00", "collection": "card"}
+    )
+    assert assigned.status_code == 201, assigned.text
+    invoice = assigned.json()["invoice"]
+    assert (invoice["number"], invoice["status"], invoice["amount_due_minor"]) == (
+        "INV-000001", "paid", 0,
+    )  # fmt: skip
+    assert sales.world.charges() == 0
+    assert sales.world.count(Invoice, Invoice.status == "draft") == 0

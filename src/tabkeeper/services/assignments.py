@@ -36,6 +36,7 @@ a plan whose capacity is below what is in use (409, SUB-6).
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 
 from tabkeeper.db import first_invoices as demo_rows
@@ -179,7 +180,8 @@ def _checked(
     require_billing_level(found)
     _, catalog = b.current_catalog()
     chosen = catalog.plan(plan_code)
-    agreed = parse_price(price, b.terms.currency) or chosen.price
+    negotiated_price = parse_price(price, b.terms.currency)
+    agreed = chosen.price if negotiated_price is None else negotiated_price
     current = subscription_of(b, found)
     if current is not None and State(current.state) in PAID_STATES:
         raise Refused(
@@ -208,7 +210,9 @@ def _claim(b: Billing, organization: Organization, plan: Plan, agreed: Money) ->
     period = Period(b.now, boundary(b.now, plan.interval, 1), 0)
     lines = advance_lines(catalog, negotiated(plan, agreed), {}, period)
     source_key = _source_key(organization, b)
-    attempt_key = f"tk_{b.platform.code}_assign_{organization.id}_{moment_key(b.now)}"
+    # A key of its own per try: after a declined card, a new try (another card, the same
+    # instant in a simulation) must not get the first answer back from the provider.
+    attempt_key = f"tk_{b.platform.code}_a{organization.id}_{secrets.token_hex(6)}"  # <= 100
     draft = write_draft(
         b,
         organization,
