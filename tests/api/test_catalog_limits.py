@@ -29,7 +29,7 @@ def test_a_plan_name_too_long_for_an_invoice_is_refused_at_import(engine: Engine
     before = _state(api.world)
     body = problem(api.platform.post("/v1/catalog", {"catalog": _catalog("N" * 291)}), 400,
                    "invalid_config")  # fmt: skip
-    assert "catalog.plans.long.name: at most 200 characters" in body["detail"]
+    assert "catalog.plans.long.name: at most 160 characters" in body["detail"]
     assert _state(api.world) == before
 
 

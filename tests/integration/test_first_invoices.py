@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select
 
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import CatalogVersion, Invoice, InvoiceLine, PaymentAttempt, Platform
+from tabkeeper.db.tables_credits import CreditGrant
 from tabkeeper.domain.catalog_limits import NAME_MAX
 from tabkeeper.domain.errors import InvalidConfig
 from tabkeeper.domain.money import Money
@@ -28,6 +29,7 @@ from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services.access import Caller
 from tabkeeper.services.assignments import assign_plan
 from tabkeeper.services.catalog import import_catalog
+from tabkeeper.services.credit_reports import credits_view
 from tabkeeper.services.checkout import subscribe_with_card
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.payments import customer_of, save_payment_method
@@ -147,16 +149,21 @@ def test_cat9_assignment_by_card_writes_the_invoice_before_the_charge(engine: En
 
 
 def test_the_longest_plan_name_gives_a_stored_invoice(engine: Engine) -> None:
-    """Item 7: a plan named with NAME_MAX characters is charged and invoiced, its line
-    description within the column (on PostgreSQL too: no charge without an invoice)."""
+    """Item 7: a plan named with NAME_MAX characters (with included credits, described
+    with its name too) is charged and invoiced, its line description within the column
+    (on PostgreSQL too: no charge without an invoice)."""
     world = make_world(engine)
-    _with_catalog(world, {"long": {"name": LONGEST, "price": "99.00", "rank": 5}})
+    long_plan = {"name": LONGEST, "price": "99.00", "rank": 5, "credits": {"amount": 100}}
+    _with_catalog(world, {"long": long_plan})
     world.organization("acme")
     world.subscribe("acme", "long")
     ((number, status, total, (description,)),) = _issued(world)
     assert (number, status, total) == ("INV-000001", "paid", 9900)
     assert description == f"{LONGEST} (Jan 1 – Feb 1)"
     assert world.charges() == 1
+    with world.billing() as b:  # the included credits are granted when first read
+        assert credits_view(b, organization_by_code(b, "acme")).balance == 100
+    assert world.count(CreditGrant, CreditGrant.description.startswith(LONGEST)) == 1
 
 
 def test_a_plan_name_of_291_characters_is_refused_at_import(engine: Engine) -> None:
@@ -165,7 +172,7 @@ def test_a_plan_name_of_291_characters_is_refused_at_import(engine: Engine) -> N
     world = make_world(engine)
     before = world.count(CatalogVersion)
     with pytest.raises(
-        InvalidConfig, match=r"^catalog\.plans\.long\.name: at most 200 characters .* got 291$"
+        InvalidConfig, match=r"^catalog\.plans\.long\.name: at most 160 characters .* got 291$"
     ):
         _with_catalog(world, {"long": {"name": "L" * 291, "price": "99.00"}})
     assert world.count(CatalogVersion) == before

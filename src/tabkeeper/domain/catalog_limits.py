@@ -5,9 +5,11 @@ that store it, on SQLite (which accepts any length) and on PostgreSQL (which ref
 alike, so the check is made here, on the catalog, before anything is charged:
 
 * plan and add-on names become line descriptions ("<name> (Jan 1 – Feb 1, prorated)",
-  "Unused time on <name> (…)", "<name> × 3 (…)"): at most `NAME_MAX` characters, which
-  leaves room for the longest prefix and period the description builder adds within
-  `DESCRIPTION_MAX` (the `invoice_lines.description` column);
+  "Unused time on <name> (…)", "<name> × 3 (…)") and the description of a period's
+  included credits ("<name>: included AI credits", `credit_grants.description`, 200): at
+  most `NAME_MAX` characters, which leaves room for the longest prefix and period the
+  description builder adds within `DESCRIPTION_MAX` (the `invoice_lines.description`
+  column) and for the credits' suffix within `GRANT_DESCRIPTION_MAX`;
 * codes (plans, add-ons, meters) are names of at most 64 characters (fields.name) and go
   to 64-character columns (`subscriptions.plan_code`, `subscription_addons.addon_code`);
 * prices become `amount_minor` and invoice totals (32-bit integer columns on PostgreSQL):
@@ -29,8 +31,11 @@ from tabkeeper.domain.errors import InvalidConfig
 
 DESCRIPTION_MAX = 300
 """The length of `invoice_lines.description` (db/tables.py)."""
-NAME_MAX = 200
-"""The longest plan or add-on name: the rest of a line's description takes at most 100."""
+GRANT_DESCRIPTION_MAX = 200
+"""The length of `credit_grants.description` (db/tables_credits.py)."""
+NAME_MAX = 160
+"""The longest plan or add-on name: a line's description adds at most 140 characters to it
+(prefix, quantity, period, "prorated"), the included credits' description 21."""
 AMOUNT_MAX = 2**31 - 1
 """The largest amount in minor units an invoice column holds (INTEGER on PostgreSQL)."""
 DECIMAL_TEXT_MAX = 40
@@ -52,8 +57,8 @@ def check_invoice_limits(
             if len(name) > NAME_MAX:
                 raise InvalidConfig(
                     fields.at(here, "name"),
-                    f"at most {NAME_MAX} characters (invoice line descriptions hold "
-                    f"{DESCRIPTION_MAX}), got {len(name)}",
+                    f"at most {NAME_MAX} characters (invoice lines and credit grants are "
+                    f"described with it), got {len(name)}",
                 )
             if abs(minor) > AMOUNT_MAX:
                 raise InvalidConfig(
