@@ -29,8 +29,8 @@ from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services.access import Caller
 from tabkeeper.services.assignments import assign_plan
 from tabkeeper.services.catalog import import_catalog
-from tabkeeper.services.credit_reports import credits_view
 from tabkeeper.services.checkout import subscribe_with_card
+from tabkeeper.services.credit_reports import credits_view
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.payments import customer_of, save_payment_method
 from tests.integration.conftest import CATALOG, World, make_world
