@@ -214,3 +214,25 @@ def test_cat9_a_negotiated_price_of_zero_charges_nothing(sales: ApiWorld) -> Non
     )  # fmt: skip
     assert sales.world.charges() == 0
     assert sales.world.count(Invoice, Invoice.status == "draft") == 0
+
+
+def test_cat9_assign_after_the_subscription_ended(sales: ApiWorld) -> None:
+    """CAT-9: a canceled organization (its period over) is put on the plan again: a new
+    period anchored at the assignment, at the negotiated price."""
+    first = sales.platform.post(ASSIGN, {"plan": "pro", "collection": "invoice"}).json()
+    subscription_id = first["subscription"]["id"]
+    canceled = sales.platform.post(f"/v1/subscriptions/{subscription_id}/cancel")
+    assert canceled.status_code == 200, canceled.text
+    sales.world.clock.advance(timedelta(days=32))
+    sales.world.worker().tick()
+    ended = sales.platform.get(f"/v1/subscriptions/{subscription_id}").json()
+    assert ended["state"] == "canceled"
+    again = sales.platform.post(
+        ASSIGN, {"plan": "enterprise", "price": "700.00", "collection": "invoice"}
+    )
+    assert again.status_code == 201, again.text
+    body = again.json()
+    assert (body["subscription"]["state"], body["subscription"]["plan"]) == (
+        "active", "enterprise",
+    )  # fmt: skip
+    assert body["invoice"]["amount_due_minor"] == 70000
