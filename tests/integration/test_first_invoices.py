@@ -32,7 +32,8 @@ from tabkeeper.services.catalog import import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
 from tabkeeper.services.credit_reports import credits_view
 from tabkeeper.services.organizations import organization_by_code
-from tabkeeper.services.payments import customer_of, save_payment_method
+from tabkeeper.services.payment_methods import save_payment_method
+from tabkeeper.services.payments import customer_of
 from tests.integration.conftest import CATALOG, World, make_world
 
 LONGEST = "L" * NAME_MAX

@@ -27,7 +27,7 @@ from tabkeeper.domain.invoicing import (
     unused_credit_line,
 )
 from tabkeeper.domain.money import Currency
-from tabkeeper.domain.periods import Period, ProrationMode
+from tabkeeper.domain.periods import Interval, Period, ProrationMode
 
 USD = Currency.of("USD")
 JAN = datetime(2026, 12, 31, tzinfo=UTC)
@@ -100,7 +100,7 @@ def test_longest_name_fits_every_line_description() -> None:
     period = Period(JAN, FEB, 0)
     lines = [
         plan_line(catalog.plan("big"), period),
-        addon_line(catalog.addon("slot"), 12345, period),
+        addon_line(catalog.addon("slot"), 12345, period, Interval.MONTH),
         unused_credit_line(
             catalog.plan("big"), period, JAN.replace(day=31, hour=1), ProrationMode.SECOND
         ),

@@ -58,6 +58,11 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
         "INV-000002",
     ),
     "invoice.paid": ({"invoice": "INV-000002", "amount_minor": 5100}, ("51.00 USD",), "paid"),
+    "invoice.uncollectible": (
+        {"invoice": "INV-000003", "amount_minor": 1000},
+        ("INV-000003", "10.00 USD", "uncollectible"),
+        "written off",
+    ),
     "credits.exhausted": (
         {"used": 1000, "next_grant_at": "2026-02-01T00:00:00Z"},
         ("1000 used", "2026-02-01 00:00 UTC", "top-up"),

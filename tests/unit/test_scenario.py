@@ -684,7 +684,7 @@ BAD_DOCUMENTS: list[tuple[str, Any, str]] = [
         "settings-unknown-key",
         _set("settings", "grace", value=3),
         "settings.grace: unknown field; expected one of billing_tab, currency, grace_days, "
-        "invoice_prefix, payment_retry_days, plan_changes, proration, trial",
+        "invoice_prefix, payment_retry_days, plan_changes, proration, suspension_days, trial",
     ),
     (
         "catalog-typo",

@@ -177,6 +177,8 @@ class Subscription(Base):
     session_limit: Mapped[int | None]
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(20))
+    """Why it ended (domain/lifecycle.py ENDED_REASONS): canceled, unpaid, trial_ended."""
     # CAT-9: a price the platform negotiated for the plan `price_plan` (it holds while the
     # subscription is on that plan; otherwise, and when None, the catalog's price of
     # `catalog_version_id`), and how invoices are collected: "card" (charged to the card

@@ -30,6 +30,7 @@ KINDS: tuple[str, ...] = (
     "subscription.ended",
     "invoice.issued",
     "invoice.paid",
+    "invoice.uncollectible",
     "credits.exhausted",
     "phone_numbers.released",
     "demo.requested",

@@ -43,10 +43,10 @@ from tabkeeper.db import first_invoices as demo_rows
 from tabkeeper.db.tables import Invoice, Organization
 from tabkeeper.domain.catalog import Plan
 from tabkeeper.domain.catalog_limits import AMOUNT_MAX
+from tabkeeper.domain.cycles import Cycle
 from tabkeeper.domain.errors import InvalidInput, Refused, TabkeeperError
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.money import Currency, Money
-from tabkeeper.domain.periods import Period, boundary
 from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.services.access import Caller, organization_for
 from tabkeeper.services.capacity import require_room_for
@@ -58,7 +58,8 @@ from tabkeeper.services.first_invoices import (
     write_draft,
 )
 from tabkeeper.services.invoices import issue_invoice, mark_paid
-from tabkeeper.services.payments import customer_of, default_payment_method
+from tabkeeper.services.payment_methods import default_payment_method
+from tabkeeper.services.payments import customer_of
 from tabkeeper.services.records import moment_key, notify
 from tabkeeper.services.subscriptions import (
     PAID_STATES,
@@ -207,7 +208,7 @@ def _claim(b: Billing, organization: Organization, plan: Plan, agreed: Money) ->
             code="payment_method_required",
         )
     _, catalog = b.current_catalog()
-    period = Period(b.now, boundary(b.now, plan.interval, 1), 0)
+    period = Cycle.start(plan.code, plan.interval, b.now).period
     lines = advance_lines(catalog, negotiated(plan, agreed), {}, period)
     source_key = _source_key(organization, b)
     # A key of its own per try: after a declined card, a new try (another card, the same

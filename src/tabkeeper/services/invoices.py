@@ -14,11 +14,12 @@ from datetime import datetime
 from sqlalchemy import inspect
 
 from tabkeeper.db import invoices as rows
+from tabkeeper.db.subscriptions import subscription_of
 from tabkeeper.db.tables import Invoice, Organization
 from tabkeeper.domain.invoicing import LineDraft, settle
 from tabkeeper.domain.money import decimal_string
 from tabkeeper.services.context import Billing
-from tabkeeper.services.records import notify
+from tabkeeper.services.records import moment_key, notify, queue
 
 
 def next_invoice_number(b: Billing) -> str:
@@ -114,3 +115,14 @@ def mark_paid(b: Billing, invoice: Invoice) -> None:
 
 def open_invoices(b: Billing, organization_id: int) -> list[Invoice]:
     return rows.open_invoices(b.session, organization_id)
+
+
+def queue_collection(b: Billing, invoice: Invoice, due_at: datetime) -> None:
+    """Ask the clock to collect `invoice` at `due_at` (once per invoice and instant); not
+    for a subscription the platform invoices for manual payment (CAT-9)."""
+    if invoice.status == "open" and invoice.amount_due_minor > 0:
+        subscription = subscription_of(b.session, invoice.organization_id, lock=False)
+        if subscription is not None and subscription.collection == "invoice":
+            return
+        key = f"collect:{invoice.id}:{moment_key(due_at)}"
+        queue(b, "collect", key, invoice.organization_id, due_at)

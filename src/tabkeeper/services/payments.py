@@ -21,21 +21,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from tabkeeper.db import payments as store
 from tabkeeper.db.records import set_work_status
 from tabkeeper.db.subscriptions import subscription_of
-from tabkeeper.db.tables import DueWork, Invoice, Organization, PaymentMethod
+from tabkeeper.db.tables import DueWork, Organization, PaymentMethod
 from tabkeeper.domain.errors import Refused
-from tabkeeper.domain.lifecycle import PaymentFailed, PaymentSucceeded, State
+from tabkeeper.domain.lifecycle import PaymentFailed, State
 from tabkeeper.domain.money import Money
-from tabkeeper.payments.provider import CardOnFile, ChargeResult, PaymentProvider
+from tabkeeper.payments.provider import ChargeResult, PaymentProvider
 from tabkeeper.services.access import Caller, organization_for
 from tabkeeper.services.context import Billing, UnitOfWork
 from tabkeeper.services.invoices import mark_paid, open_invoices
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.records import moment_key, notify, queue
+from tabkeeper.services.payment_methods import default_payment_method, save_payment_method
+from tabkeeper.services.records import notify
+from tabkeeper.services.suspension import restore
 
 Checkpoint = Callable[[str], None]
 Guard = Callable[[], AbstractContextManager[object]]
@@ -46,44 +48,6 @@ LEASE = timedelta(minutes=5)
 def customer_of(organization: Organization) -> str:
     """The organization as the provider's customer."""
     return f"org_{organization.id}"
-
-
-def save_payment_method(b: Billing, organization: Organization, card: CardOnFile) -> PaymentMethod:
-    """Keep `card` as the organization's default method; only brand and last 4 (PAY-2)."""
-    store.clear_default_methods(b.session, organization.id)
-    method = PaymentMethod(
-        organization_id=organization.id,
-        provider=card.provider,
-        token=card.token,
-        brand=card.brand,
-        last4=card.last4,
-        exp_month=card.exp_month,
-        exp_year=card.exp_year,
-        is_default=True,
-        created_at=b.now,
-    )
-    b.session.add(method)
-    b.session.flush()
-    return method
-
-
-def clear_payment_methods(b: Billing, organization: Organization) -> None:
-    store.clear_default_methods(b.session, organization.id)
-
-
-def default_payment_method(b: Billing, organization_id: int) -> PaymentMethod | None:
-    return store.default_method(b.session, organization_id)
-
-
-def queue_collection(b: Billing, invoice: Invoice, due_at: datetime) -> None:
-    """Ask the clock to collect `invoice` at `due_at` (once per invoice and instant); not
-    for a subscription the platform invoices for manual payment (CAT-9)."""
-    if invoice.status == "open" and invoice.amount_due_minor > 0:
-        subscription = subscription_of(b.session, invoice.organization_id, lock=False)
-        if subscription is not None and subscription.collection == "invoice":
-            return
-        key = f"collect:{invoice.id}:{moment_key(due_at)}"
-        queue(b, "collect", key, invoice.organization_id, due_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +154,8 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
             and subscription.state in (State.PAST_DUE, State.SUSPENDED)
             and not open_invoices(b, invoice.organization_id)
         ):
-            apply_event(
-                b,
-                subscription,
-                _organization(b, invoice.organization_id),
-                PaymentSucceeded(),
-                notice_key=claim.idempotency_key,
-            )
+            organization = _organization(b, invoice.organization_id)
+            restore(b, subscription, organization, claim.idempotency_key)
         return True
     b.session.flush()
     organization = _organization(b, invoice.organization_id)

@@ -165,6 +165,7 @@ def _subscription(session: Session, org: Organization, subscription: Subscriptio
         "period_start": format_instant(subscription.period_start),
         "period_end": format_instant(subscription.period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
+        "ended_reason": subscription.ended_reason,
         "trial_ends_at": _instant(subscription.trial_ends_at),
         "grace_ends_at": _instant(subscription.grace_ends_at),
         "upcoming": upcoming,

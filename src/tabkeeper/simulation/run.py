@@ -33,13 +33,12 @@ from tabkeeper.services.checkout import subscribe_with_card
 from tabkeeper.services.context import Billing, CatalogStore, billing
 from tabkeeper.services.invoices import open_invoices
 from tabkeeper.services.limits import check
-from tabkeeper.services.payments import (
+from tabkeeper.services.payment_methods import (
     clear_payment_methods,
-    collect,
-    customer_of,
     default_payment_method,
     save_payment_method,
 )
+from tabkeeper.services.payments import collect, customer_of
 from tabkeeper.services.session_starts import (
     reset_session_limit,
     set_session_limit,
