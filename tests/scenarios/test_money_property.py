@@ -42,7 +42,8 @@ CATALOG: dict[str, Any] = {
         "pro_yearly": {"name": "Pro yearly", "price": "900.00", "interval": "year",
                        "limits": {"agents": 3, "seats": 5}, "rank": 3},
     },
-    "addons": {"extra_agent": {"name": "Extra agent", "price": "10.00", "adds": {"agents": 1}}},
+    "addons": {"extra_agent": {"name": "Extra agent", "price": {"month": "10.00", "year": "100.00"},
+                               "adds": {"agents": 1}}},
 }  # fmt: skip
 
 _WHEN = st.one_of(

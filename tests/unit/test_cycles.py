@@ -85,7 +85,7 @@ def test_bad_cycles_are_refused() -> None:
         with pytest.raises(InvalidInput):
             Cycle(plan, interval, anchor, index)  # type: ignore[arg-type]
     cycle = Cycle.start("basic", M, JAN_31)
-    for at in (JAN_31 - timedelta(seconds=1), cycle.period.end):
+    for at in (JAN_31 - timedelta(seconds=1), cycle.period.end + timedelta(microseconds=1)):
         with pytest.raises(InvalidInput, match="outside the current period"):
             cycle.switch_plan("pro", M, at)
     with pytest.raises(InvalidInput):

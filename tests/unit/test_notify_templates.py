@@ -74,6 +74,13 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
         "released",
     ),
     "demo.requested": ({"plan": "enterprise"}, ("enterprise", "Acme Voice"), "Request received"),
+    "invoice.voided": ({"invoice": "INV-000003", "total_minor": 4900}, ("49.00 USD",), "void"),
+    "credit_note.issued": (
+        {"credit_note": "CN-000001", "invoice": "INV-000002", "total_minor": 1000,
+         "refund_minor": 600, "credited_minor": 400},
+        ("CN-000001", "INV-000002", "10.00 USD", "6.00 USD", "4.00 USD"),
+        "Credit note",
+    ),
 }  # fmt: skip
 
 

@@ -57,6 +57,13 @@ from tabkeeper.simulation.scenario import (
     TopUp,
     build_scenario,
 )
+from tabkeeper.simulation.steps import (
+    GrantAccountCredit,
+    IssueCreditNote,
+    MarkPaid,
+    MarkUncollectible,
+    VoidInvoice,
+)
 
 USD = Currency.of("USD")
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -514,6 +521,39 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("request_demo", plan="enterprise"),
         RequestDemo(**_base(), plan="enterprise"),
     ),
+    # INV-5: corrections by the platform
+    (
+        "void_invoice",
+        step("void_invoice", invoice="INV-000002"),
+        VoidInvoice(**_base(), invoice="INV-000002"),
+    ),
+    (
+        "mark_uncollectible",
+        step("mark_uncollectible", invoice="INV-000002"),
+        MarkUncollectible(**_base(), invoice="INV-000002"),
+    ),
+    (
+        "mark_paid",
+        step("mark_paid", invoice="INV-000002"),
+        MarkPaid(**_base(), invoice="INV-000002"),
+    ),
+    (
+        "credit_note",
+        step(
+            "credit_note", invoice="INV-000001", lines=[{"line": 1, "amount": "2.50"}], refund=True
+        ),
+        IssueCreditNote(
+            **_base(),
+            invoice="INV-000001",
+            lines=((1, Money(250, Currency.of("USD"))),),
+            refund=True,
+        ),
+    ),
+    (
+        "grant_account_credit",
+        step("grant_account_credit", amount="5.00"),
+        GrantAccountCredit(**_base(), amount=Money(500, Currency.of("USD"))),
+    ),
     (
         "assign_plan",
         step("assign_plan", plan="enterprise", price="1500.00", collection="invoice"),
@@ -546,8 +586,9 @@ def test_steps_registry() -> None:
         "subscribe change_plan cancel_scheduled_change approve_change cancel resume "
         "set_payment_method pay set_session_limit reset_session_limit add_slots remove_slots "
         "top_up events check start_session create_agent archive_agent add_member "
-        "remove_member add_phone_number release_phone_number request_demo "
-        "assign_plan".split()
+        "remove_member add_phone_number release_phone_number request_demo".split()
+        + "void_invoice mark_uncollectible mark_paid credit_note grant_account_credit".split()
+        + ["assign_plan"]
     )
     for do, kind in STEPS.items():
         assert kind.do == do

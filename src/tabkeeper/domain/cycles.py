@@ -71,11 +71,12 @@ class Cycle:
         return replace(self, plan=plan, index=self.index + 1)
 
     def switch_plan(self, plan: str, interval: Interval, at: datetime) -> Cycle:
-        """An immediate change at `at`, inside the current period: the same interval keeps
-        the period; another one ends it at `at` and anchors a new period there."""
+        """An immediate change at `at`, in the current period (its end included: a change
+        dated on the boundary may run before the renewal): the same interval keeps the
+        period; another one ends it at `at` and anchors a new period there."""
         at = require_utc(at, "change time")
         period = self.period
-        if not period.start <= at < period.end:
+        if not period.start <= at <= period.end:
             raise InvalidInput(
                 f"change time {format_instant(at)} is outside the current period {period}"
             )

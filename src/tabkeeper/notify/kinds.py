@@ -34,6 +34,8 @@ KINDS: tuple[str, ...] = (
     "credits.exhausted",
     "phone_numbers.released",
     "demo.requested",
+    "invoice.voided",
+    "credit_note.issued",
 )
 """Every kind but the usage kinds, which exist once per meter."""
 

@@ -24,6 +24,7 @@ from datetime import datetime
 from tabkeeper.db import subscriptions as rows
 from tabkeeper.db.tables import Organization, ScheduledChange, Subscription
 from tabkeeper.domain.catalog import ADJECTIVES, Catalog, Plan
+from tabkeeper.domain.cycles import Cycle
 from tabkeeper.domain.errors import InvalidInput, Refused
 from tabkeeper.domain.invoicing import (
     LineDraft,
@@ -32,7 +33,7 @@ from tabkeeper.domain.invoicing import (
     unused_credit_line,
 )
 from tabkeeper.domain.lifecycle import PlanChanged, State
-from tabkeeper.domain.periods import Period, boundary
+from tabkeeper.domain.periods import Period
 from tabkeeper.domain.terms import Timing
 from tabkeeper.domain.utc import format_instant, parse_instant
 from tabkeeper.services import counters
@@ -45,11 +46,13 @@ from tabkeeper.services.subscriptions import (
     _require_subscribable,
     advance_lines,
     billing_organization,
+    cycle_of,
     drop_scheduled_changes,
     plan_of,
     queue_period_end,
     renew_addons,
     require_subscription,
+    set_cycle,
 )
 from tabkeeper.services.usage import usage_lines
 
@@ -215,23 +218,22 @@ def apply_change(
     catalog = b.catalog_of(change.catalog_version_id)
     new_plan = catalog.plan(change.plan_code)
     require_room_for(b, owner, new_plan, catalog, addon_slots(b, subscription.id))
-    period = Period(subscription.period_start, subscription.period_end, subscription.period_index)
+    cycle = cycle_of(subscription, old_plan)
+    period = cycle.period
     source = f"change:{change.id}"
     if old_plan.interval == new_plan.interval:
         lines = list(proration_lines(old_plan, new_plan, period, b.now, b.terms.proration))
-        _switch(b, subscription, owner, change, new_plan)
+        _switch(b, subscription, change, cycle.switch_plan(new_plan.code, new_plan.interval, b.now))
         apply_event(b, subscription, owner, PlanChanged(), notice_key=source)
         _invoice(b, owner, source, lines, period)
         return
     lines = _interval_change_lines(b, subscription, owner, old_catalog, old_plan, new_plan, period)
-    _switch(b, subscription, owner, change, new_plan)
+    # SCENARIOS "Plan changes": the old period ends now, a new one is anchored here.
+    new_cycle = cycle.switch_plan(new_plan.code, new_plan.interval, b.now)
+    new_period = _switch(b, subscription, change, new_cycle)
     cancel_queued(b, owner.id, "period_end")
-    new_end = boundary(b.now, new_plan.interval, 1)
-    subscription.anchor, subscription.period_index = b.now, 0
-    subscription.period_start = b.now
-    apply_event(b, subscription, owner, PlanChanged(period_end=new_end), notice_key=source)
-    counters.start_period(b, owner.id, b.now, new_end)
-    new_period = Period(b.now, new_end, 0)
+    apply_event(b, subscription, owner, PlanChanged(period_end=new_period.end), notice_key=source)
+    counters.start_period(b, owner.id, new_period.start, new_period.end)
     slots = renew_addons(b, subscription, catalog)  # a waiting slot removal applies now
     lines.extend(advance_lines(catalog, new_plan, slots, new_period))  # SUB-14, CAT-8
     _invoice(b, owner, source, lines, new_period)
@@ -299,15 +301,13 @@ def _addon_credit_lines(
 
 
 def _switch(
-    b: Billing,
-    subscription: Subscription,
-    owner: Organization,
-    change: ScheduledChange,
-    new_plan: Plan,
-) -> None:
-    subscription.plan_code = new_plan.code
+    b: Billing, subscription: Subscription, change: ScheduledChange, cycle: Cycle
+) -> Period:
+    """The subscription takes the change's plan (and catalog version) in `cycle`; the
+    change is applied. The cycle's period is returned."""
     subscription.catalog_version_id = change.catalog_version_id
     change.status, change.decided_at = "applied", b.now
+    return set_cycle(subscription, cycle)
 
 
 def _invoice(

@@ -26,7 +26,7 @@ from datetime import timedelta
 from tabkeeper.db import payments as store
 from tabkeeper.db.records import set_work_status
 from tabkeeper.db.subscriptions import subscription_of
-from tabkeeper.db.tables import DueWork, Organization, PaymentMethod
+from tabkeeper.db.tables import DueWork, Organization, PaymentMethod, Subscription
 from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.lifecycle import PaymentFailed, State
 from tabkeeper.domain.money import Money
@@ -149,13 +149,7 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
     if result.succeeded:
         mark_paid(b, invoice)
         b.session.flush()
-        if (
-            subscription is not None
-            and subscription.state in (State.PAST_DUE, State.SUSPENDED)
-            and not open_invoices(b, invoice.organization_id)
-        ):
-            organization = _organization(b, invoice.organization_id)
-            restore(b, subscription, organization, claim.idempotency_key)
+        restore_when_nothing_owed(b, invoice.organization_id, subscription, claim.idempotency_key)
         return True
     b.session.flush()
     organization = _organization(b, invoice.organization_id)
@@ -175,6 +169,22 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
     else:
         notify(b, organization.id, "payment.failed", claim.idempotency_key, payload)
     return True
+
+
+def restore_when_nothing_owed(
+    b: Billing, organization_id: int, subscription: Subscription | None, notice_key: str
+) -> None:
+    """SUB-8, SUB-9: once the organization owes nothing (no open invoice), its past_due or
+    suspended subscription is active again, as after the payment of its last open invoice.
+    Shared by a successful charge and by the platform's corrections (INV-5: an invoice
+    marked paid out of band, voided, or credited down to nothing due); `subscription` is
+    the organization's, locked by the caller."""
+    if (
+        subscription is not None
+        and subscription.state in (State.PAST_DUE, State.SUSPENDED)
+        and not open_invoices(b, organization_id)
+    ):
+        restore(b, subscription, _organization(b, organization_id), notice_key)
 
 
 def _organization(b: Billing, organization_id: int) -> Organization:
