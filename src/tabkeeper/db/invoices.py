@@ -84,15 +84,6 @@ def set_paid(session: Session, invoice: Invoice, at: datetime) -> None:
     set_committed_value(invoice, "paid_at", at)
 
 
-def write_off_open(session: Session, organization_id: int) -> list[Invoice]:
-    """SUB-11: the organization's open invoices become uncollectible; the ones changed."""
-    found = open_invoices(session, organization_id)
-    for invoice in found:
-        invoice.status = "uncollectible"
-    session.flush()
-    return found
-
-
 def open_invoices(session: Session, organization_id: int) -> list[Invoice]:
     """The organization's open invoices, in id order."""
     return list(session.scalars(_OPEN, {"organization": organization_id}))

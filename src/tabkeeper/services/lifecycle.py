@@ -36,6 +36,7 @@ from tabkeeper.domain.lifecycle import (
     transition,
 )
 from tabkeeper.services.context import Billing
+from tabkeeper.services.invoices import mark_uncollectible
 from tabkeeper.services.records import (
     cancel_queued,
     moment_key,
@@ -158,9 +159,8 @@ def _carry_out(
 def write_off_invoices(b: Billing, organization: Organization) -> None:
     """SUB-11: the open invoices of a subscription ended unpaid become uncollectible; the
     clock's pending collections of them then find nothing to collect."""
-    for invoice in invoice_rows.write_off_open(b.session, organization.id):
-        payload = {"invoice": invoice.number, "amount_minor": invoice.amount_due_minor}
-        notify(b, organization.id, "invoice.uncollectible", f"invoice:{invoice.id}", payload)
+    for invoice in invoice_rows.open_invoices(b.session, organization.id):
+        mark_uncollectible(b, invoice)
 
 
 def family_ids(b: Billing, organization: Organization) -> list[int]:
