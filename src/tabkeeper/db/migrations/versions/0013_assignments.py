@@ -2,7 +2,7 @@
 collecting kept on the subscription; demo requests show as handled
 
 Revision ID: 0013
-Revises: 0010 (rechained after main's 0015 and 0010 when main was merged in)
+Revises: 0011 (rechained after main's 0015 and 0010 when main was merged in)
 
 `subscriptions.price_minor` is the plan price per interval the platform agreed for the plan
 `subscriptions.price_plan` (NULL, or another plan: the catalog price of the subscription's
@@ -22,7 +22,7 @@ from alembic import op
 import tabkeeper.db.types
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
