@@ -26,8 +26,12 @@ from tabkeeper.db.tables import Invoice, Organization
 from tabkeeper.domain.invoicing import LineDraft, settle
 from tabkeeper.domain.money import decimal_string
 from tabkeeper.services.context import Billing
-from tabkeeper.services.invoices import find_invoice, issue_invoice, mark_paid, next_invoice_number
-from tabkeeper.services.records import notify
+from tabkeeper.services.invoices import (
+    announce_issued,
+    find_invoice,
+    issue_invoice,
+    next_invoice_number,
+)
 
 
 def line_rows(invoice_id: int, lines: Sequence[LineDraft]) -> list[dict[str, Any]]:
@@ -136,15 +140,7 @@ def finalize_first_invoice(
     existing.issued_at, existing.paid_at = b.now, (b.now if paid else None)
     existing.period_start, existing.period_end = period_start, period_end
     b.session.flush()
-    notify(
-        b,
-        organization.id,
-        "invoice.issued",
-        f"invoice:{existing.id}",
-        {"invoice": existing.number, "total_minor": existing.total_minor},
-    )
-    if paid:
-        mark_paid(b, existing)
+    announce_issued(b, existing, paid=paid)
     return existing
 
 

@@ -88,16 +88,21 @@ def issue_invoice(
                 for position, line in enumerate(draft.lines)
             ],
         )
+    announce_issued(b, invoice, paid=paid)
+    return invoice
+
+
+def announce_issued(b: Billing, invoice: Invoice, *, paid: bool) -> None:
+    """`invoice.issued` for a finalized invoice, then `invoice.paid` when nothing is due."""
     notify(
         b,
-        organization.id,
+        invoice.organization_id,
         "invoice.issued",
         f"invoice:{invoice.id}",
         {"invoice": invoice.number, "total_minor": invoice.total_minor},
     )
     if paid:
         mark_paid(b, invoice)
-    return invoice
 
 
 def mark_paid(b: Billing, invoice: Invoice) -> None:
