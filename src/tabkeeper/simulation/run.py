@@ -26,8 +26,10 @@ from tabkeeper.domain.errors import InvalidInput, Refused, TabkeeperError
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services import addons, changes, credit_purchases, organizations, subscriptions
+from tabkeeper.services.access import Caller
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
+from tabkeeper.services.collections import collect_open_invoices, pay_now
 from tabkeeper.services.context import Billing, CatalogStore, billing
 from tabkeeper.services.invoices import open_invoices
 from tabkeeper.services.limits import check
@@ -59,6 +61,7 @@ from tabkeeper.simulation.scenario import (
     OrganizationSpec,
     Pay,
     PaymentMethodChoice,
+    PayNow,
     ReleasePhoneNumber,
     RemoveMember,
     RemoveSlots,
@@ -190,8 +193,9 @@ class Simulation:
             return
         card = self.provider.attach(customer, step.method.value)
         with self._billing() as b:
-            save_payment_method(b, self._org(b, step.org), card)
+            organization_id = save_payment_method(b, self._org(b, step.org), card).organization_id
         self.cards[step.org] = step.method
+        collect_open_invoices(self._billing, self.provider, organization_id)  # SUB-12
 
     def _pay(self, step: Pay) -> None:
         with self._billing() as b:
@@ -206,6 +210,17 @@ class Simulation:
                 failed.append(result.failure_message or "declined")
         if failed:
             raise Refused(f"The payment failed: {failed[0]}", code="payment_failed")
+
+    def _pay_now(self, step: PayNow) -> None:
+        """SUB-12, as the API's pay_now: a decline stops the collection and is refused."""
+        with self._billing() as b:
+            self._org(b, step.org)
+        done = pay_now(self._billing, self.provider, Caller(self.platform_id), step.org)
+        if done.failed is not None:
+            (number,) = done.named([done.failed])
+            raise Refused(
+                f"Invoice {number} was not paid: {done.failure_message}", code="payment_failed"
+            )
 
     def _events(self, step: Events) -> None:
         with self._billing() as b:
@@ -301,6 +316,7 @@ Simulation._HANDLERS.update(
         Subscribe: Simulation._subscribe,
         SetPaymentMethod: Simulation._set_payment_method,
         Pay: Simulation._pay,
+        PayNow: Simulation._pay_now,
         Events: Simulation._events,
         Check: Simulation._check,
         StartSession: Simulation._start_session,
