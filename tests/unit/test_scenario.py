@@ -39,6 +39,7 @@ from tabkeeper.simulation.scenario import (
     OrganizationStep,
     Pay,
     PaymentMethodChoice,
+    PayNow,
     ReleasePhoneNumber,
     RemoveMember,
     RemoveSlots,
@@ -430,6 +431,7 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         SetPaymentMethod(**_base(), method=PaymentMethodChoice.CARD_FAILS_LATER),
     ),
     ("pay", step("pay", as_="carol"), Pay(**_base(actor="carol"))),
+    ("pay_now", step("pay_now"), PayNow(**_base())),
     (
         "set_session_limit",
         step("set_session_limit", limit=800),
@@ -540,7 +542,8 @@ def test_steps_registry() -> None:
         "subscribe change_plan cancel_scheduled_change approve_change cancel resume "
         "set_payment_method pay set_session_limit reset_session_limit add_slots remove_slots "
         "top_up events check start_session create_agent archive_agent add_member "
-        "remove_member add_phone_number release_phone_number request_demo".split()
+        "remove_member add_phone_number release_phone_number request_demo "
+        "pay_now".split()
     )
     for do, kind in STEPS.items():
         assert kind.do == do
