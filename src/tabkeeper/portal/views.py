@@ -30,7 +30,7 @@ from tabkeeper.domain.levels import Level
 from tabkeeper.domain.lifecycle import NO_SUBSCRIPTION_BADGE, State
 from tabkeeper.domain.metering import quantity_string
 from tabkeeper.domain.money import Money
-from tabkeeper.domain.terms import Timing
+from tabkeeper.domain.terms import Timing, TrialTerms
 from tabkeeper.services.access import BILLING_ROLES, Caller
 from tabkeeper.services.addons import AddonsPanel, list_addons
 from tabkeeper.services.context import Billing
@@ -293,7 +293,9 @@ def _limit_card(
 
 def _plans(b: Billing, organization: Organization, row: Subscription | None) -> list[PlanOffer]:
     _, catalog = b.current_catalog()
-    trial_plan = b.terms.trial.plan if b.terms.trial is not None else None
+    # TRI-1: the trial plan is never offered, also where the platform has no trial
+    # (`trial: null`): then the plan of the default trial's code.
+    trial_plan = (b.terms.trial or TrialTerms()).plan
     state = State.NONE if row is None else State(row.state)
     current = None
     if row is not None and state in PAID_STATES:

@@ -2,7 +2,9 @@
 
 An invoice is issued finalized: its lines come from domain/invoicing.py, the account credit
 is applied (SUB-5), it takes the platform's next gapless number, and `invoice.issued` goes
-to the outbox, all in the caller's transaction. `source_key` names what the invoice is for
+to the outbox, all in the caller's transaction. An invoice of nothing but 0.00 lines (a free
+plan) is issued paid, with no charge and no `invoice.issued` notice (nor its e-mail); one
+whose lines net to 0.00 (a credit and a charge) is still told. `source_key` names what the invoice is for
 ("renewal:…", "change:…"); a second invoice for the same source is impossible.
 """
 
@@ -85,13 +87,14 @@ def issue_invoice(
                 for position, line in enumerate(draft.lines)
             ],
         )
-    notify(
-        b,
-        organization.id,
-        "invoice.issued",
-        f"invoice:{invoice.id}",
-        {"invoice": invoice.number, "total_minor": invoice.total_minor},
-    )
+    if any(line.amount_minor for line in draft.lines):  # a free plan's 0.00: no e-mail
+        notify(
+            b,
+            organization.id,
+            "invoice.issued",
+            f"invoice:{invoice.id}",
+            {"invoice": invoice.number, "total_minor": invoice.total_minor},
+        )
     if paid:
         mark_paid(b, invoice)
     return invoice
