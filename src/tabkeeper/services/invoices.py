@@ -4,8 +4,9 @@ An invoice is issued finalized: its lines come from domain/invoicing.py, the acc
 is applied (SUB-5), it takes the platform's next gapless number, and `invoice.issued` goes
 to the outbox, all in the caller's transaction. An invoice of nothing but 0.00 lines (a free
 plan) is issued paid, with no charge and no `invoice.issued` notice (nor its e-mail); one
-whose lines net to 0.00 (a credit and a charge) is still told. `source_key` names what the invoice is for
-("renewal:…", "change:…"); a second invoice for the same source is impossible.
+whose lines net to 0.00 (a credit and a charge) is still told. `source_key` names what
+the invoice is for ("renewal:…", "change:…"); a second invoice for the same source is
+impossible.
 """
 
 from __future__ import annotations
