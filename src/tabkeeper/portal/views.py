@@ -31,6 +31,8 @@ from tabkeeper.domain.lifecycle import NO_SUBSCRIPTION_BADGE, State
 from tabkeeper.domain.metering import quantity_string
 from tabkeeper.domain.money import Money
 from tabkeeper.domain.terms import Timing, TrialTerms
+from tabkeeper.portal.offers import Upgrade, cheaper_alternative, upgrade_of
+from tabkeeper.portal.plan_facts import plan_facts
 from tabkeeper.services.access import BILLING_ROLES, Caller
 from tabkeeper.services.addons import AddonsPanel, list_addons
 from tabkeeper.services.context import Billing
@@ -131,6 +133,11 @@ class PlanOffer:
     timings: tuple[tuple[str, str], ...] = ()
     """(value, label) of the timings allowed for this change (SUB-4)."""
 
+    @property
+    def facts(self) -> tuple[str, ...]:
+        """Limits and overage prices for the plan card (plan_facts.py)."""
+        return plan_facts(self.plan)
+
 
 @dataclass(frozen=True, slots=True)
 class AddonRow:
@@ -184,6 +191,10 @@ class BillingPage:
     answered_only: bool = False
     """USE-4: the plan's "Answered only" tag."""
     overage_meters: frozenset[str] = frozenset()
+    upgrade: Upgrade | None = None
+    """The usage card's "Upgrade": the next plan up by rank (offers.py)."""
+    alternative: Plan | None = None
+    """The cancel dialog's cheaper plan (offers.py)."""
 
     @property
     def paid(self) -> bool:
@@ -232,6 +243,7 @@ def billing_page(b: Billing, caller: Caller) -> BillingPage:
         page.credits = credits_card(b, viewer, catalog)
     page.plans = _plans(b, viewer.organization, row)
     page.card = default_payment_method(b, viewer.organization.id)
+    _offers(b, page, row)
     page.invoices = list(
         b.session.scalars(
             select(Invoice)
@@ -241,6 +253,18 @@ def billing_page(b: Billing, caller: Caller) -> BillingPage:
         )
     )
     return page
+
+
+def _offers(b: Billing, page: BillingPage, row: Subscription | None) -> None:
+    """The usage card's "Upgrade" and the cancel dialog's alternative (offers.py)."""
+    _, catalog = b.current_catalog()
+    current = None
+    if row is not None and State(row.state) in PAID_STATES:
+        current = plan_of(b, row)[1]
+    trial = catalog.plans.get((b.terms.trial or TrialTerms()).plan)
+    page.upgrade = upgrade_of(page.plans, current, trial, page.card is not None)
+    if page.can_cancel:
+        page.alternative = cheaper_alternative(page.plans, current, catalog)
 
 
 def _days_left(now: datetime, ends_at: datetime | None) -> int | None:
