@@ -17,11 +17,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from tabkeeper.api.context import Api, get_api
-from tabkeeper.api.routes.alerts import AlertsIn
 from tabkeeper.db.tables import Organization
 from tabkeeper.domain.errors import InvalidInput, NotFound
 from tabkeeper.portal import views
-from tabkeeper.portal.actions import _body
 from tabkeeper.portal.web import (
     Flash,
     PortalRoute,
@@ -40,6 +38,8 @@ from tabkeeper.services.organizations import current_member
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
 MeterList = Annotated[list[str] | None, Form()]
+MAX_METERS = 100
+"""As many as the API's `PUT /v1/usage/alerts` takes."""
 
 
 def _organization(b: Billing, caller: Caller) -> Organization:
@@ -103,8 +103,9 @@ def set_alerts(request: Request, meters: MeterList = None) -> Response:
     try:
         with api.billing(caller) as b:
             organization = _organization(b, caller)
-            body = _body(AlertsIn, organization=organization.code, meters=chosen)
-            saved = service.set_alert_meters(b, organization, caller.member, body.meters)
+            if len(chosen) > MAX_METERS:
+                raise InvalidInput(f"Choose at most {MAX_METERS} meters.")
+            saved = service.set_alert_meters(b, organization, caller.member, chosen)
     except InvalidInput as error:
         return _page(api, caller, None, status_of(error), error.message, chosen)
     if saved:
