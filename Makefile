@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install system-deps browser-deps run lint test test-sqlite test-postgres bench bench-hotpath clean
+.PHONY: install system-deps browser-deps run lint test test-sqlite test-postgres test-wheel bench bench-hotpath clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,8 +43,13 @@ test-postgres: install
 	scripts/with-postgres $(BIN)/pytest -m db -p no:cacheprovider --durations=15 \
 	  --basetemp=.pytest-tmp/postgres
 
+# The wheel installed as a user would (pip resolving pyproject's dependencies, no lock) runs
+# --help, simulate and serve (scripts/check-wheel; about a minute, needs PyPI).
+test-wheel: install
+	scripts/check-wheel
+
 # The two runs at once, one a core; each one's output is printed when it ends.
-test: lint browser-deps
+test: lint browser-deps test-wheel
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 # Not part of `make test`: figures, not pass/fail (docs/benchmarks.md). Several minutes.

@@ -104,7 +104,8 @@ def test_pay_an_open_invoice_after_a_failed_renewal(billing_api: ApiWorld, alice
 def save_card_without_collecting(api: ApiWorld, organization: str, card: str) -> None:
     """The default card changed with no collection (services.payments directly)."""
     from tabkeeper.services.organizations import organization_by_code
-    from tabkeeper.services.payments import customer_of, save_payment_method
+    from tabkeeper.services.payment_methods import save_payment_method
+    from tabkeeper.services.payments import customer_of
 
     world = api.world
     with world.billing() as b:

@@ -184,7 +184,7 @@ def test_sub12_pay_now_refusals_change_nothing(past_due: ApiWorld) -> None:
 def test_sub12_no_card_on_file_is_refused_before_any_attempt(past_due: ApiWorld) -> None:
     """SUB-12: open invoices and no card: 409 payment_method_required, nothing written."""
     from tabkeeper.services.organizations import organization_by_code
-    from tabkeeper.services.payments import clear_payment_methods
+    from tabkeeper.services.payment_methods import clear_payment_methods
 
     with past_due.world.billing() as b:
         clear_payment_methods(b, organization_by_code(b, "acme"))

@@ -35,7 +35,7 @@ from tabkeeper.services.organizations import (
     organization_by_code,
     remove_member,
 )
-from tabkeeper.services.payments import clear_payment_methods
+from tabkeeper.services.payment_methods import clear_payment_methods
 from tabkeeper.services.records import pending_work
 from tests.integration.conftest import CATALOG as WORLD_CATALOG
 from tests.integration.conftest import FEB_1, JAN_1, World, make_world

@@ -64,7 +64,8 @@ def test_crash_after_the_charge_before_the_notice(world: World, card: str) -> No
     if card != "card_ok":
         with world.billing() as b:
             from tabkeeper.services.organizations import organization_by_code
-            from tabkeeper.services.payments import customer_of, save_payment_method
+            from tabkeeper.services.payment_methods import save_payment_method
+            from tabkeeper.services.payments import customer_of
 
             org = organization_by_code(b, "acme")
             customer = customer_of(org)

@@ -28,7 +28,7 @@ def test_sub12_pay_now_refusals_in_the_tab(engine: Engine) -> None:
     charges = api.world.charges()
 
     from tabkeeper.services.organizations import organization_by_code
-    from tabkeeper.services.payments import clear_payment_methods
+    from tabkeeper.services.payment_methods import clear_payment_methods
 
     with api.world.billing() as b:
         clear_payment_methods(b, organization_by_code(b, "acme"))

@@ -115,7 +115,7 @@ def test_upgrade_with_a_card_on_file_changes_the_plan_now(subscribed_basic: ApiW
 
 def test_upgrade_without_a_card_leads_to_manage(subscribed_basic: ApiWorld) -> None:
     from tabkeeper.services.organizations import organization_by_code
-    from tabkeeper.services.payments import clear_payment_methods
+    from tabkeeper.services.payment_methods import clear_payment_methods
 
     with subscribed_basic.world.billing() as b:
         clear_payment_methods(b, organization_by_code(b, "acme"))

@@ -41,7 +41,10 @@ KWD = Currency.of("KWD")
 D = Decimal
 
 # The `catalog` of SCENARIOS.md "The file", as written there, plus minimal `pro` and
-# `enterprise` plans (the example's timeline and its `max` add-on name them).
+# `enterprise` plans (the example's timeline and its `max` add-on name them). `enterprise`
+# is monthly: the example's add-ons have a monthly price only, and `extra_agent` (no
+# `requires_plans`) and `max` are offered with it, so a yearly enterprise plan would be
+# refused at import (CAT-8).
 EXAMPLE: dict[str, Any] = {
     "meters": {
         "sessions": {"kind": "billable_sessions"},
@@ -81,7 +84,7 @@ EXAMPLE: dict[str, Any] = {
         "enterprise": {
             "name": "Enterprise",
             "price": "5000.00",
-            "interval": "year",
+            "interval": "month",
             "rank": 3,
             "sales_led": True,
             "visible_to": ["acme", "globex"],
@@ -213,7 +216,7 @@ def test_example_private_sales_led_plan_cat_2(example: Catalog) -> None:
     enterprise = example.plan("enterprise")
     assert enterprise.sales_led is True
     assert enterprise.visible_to == ("acme", "globex")
-    assert enterprise.interval is Interval.YEAR
+    assert enterprise.interval is Interval.MONTH
     assert enterprise.price == Money(500000, USD)
     assert enterprise.is_visible_to("acme")
     assert enterprise.is_visible_to("globex")
@@ -227,14 +230,14 @@ def test_example_addons_cat_5(example: Catalog) -> None:
     assert extra == AddOn(
         code="extra_agent",
         name="Additional chatbot slot",
-        price=Money(1000, USD),
-        interval=Interval.MONTH,
+        prices=MappingProxyType({Interval.MONTH: Money(1000, USD)}),
         adds=MappingProxyType({Resource.AGENTS: 1}),
     )
+    assert extra.price_for(Interval.MONTH) == Money(1000, USD)
     assert extra.requires_plans is None
     assert extra.allowed_on("trial") and extra.allowed_on("enterprise")
     enterprise_max = example.addon("max")
-    assert enterprise_max.price == Money(50000, USD)
+    assert dict(enterprise_max.prices) == {Interval.MONTH: Money(50000, USD)}
     assert dict(enterprise_max.adds) == {}
     assert enterprise_max.features == frozenset()
     assert enterprise_max.requires_plans == ("enterprise",)
@@ -521,10 +524,15 @@ def test_credits_that_never_expire() -> None:
 
 
 def test_addon_with_features_yearly_on_plans_cat_5() -> None:
-    """CAT-5: an add-on may add several resources per slot, features, and a yearly price."""
+    """CAT-5: an add-on may add several resources per slot, features, and a yearly price
+    (`interval: year` beside a plain price); the plans it requires are yearly (CAT-8)."""
+    yearly = {"interval": "year"}
     catalog = build_catalog(
         {
-            "plans": {"a": {"name": "A", "price": "1"}, "b": {"name": "B", "price": "2"}},
+            "plans": {
+                "a": {"name": "A", "price": "1", **yearly},
+                "b": {"name": "B", "price": "2", **yearly},
+            },
             "addons": {
                 "voice_pack": {
                     "name": "Voice pack",
@@ -539,8 +547,7 @@ def test_addon_with_features_yearly_on_plans_cat_5() -> None:
         USD,
     )
     pack = catalog.addon("voice_pack")
-    assert pack.interval is Interval.YEAR
-    assert pack.price == Money(12000, USD)
+    assert dict(pack.prices) == {Interval.YEAR: Money(12000, USD)}
     assert dict(pack.adds) == {Resource.PHONE_NUMBERS: 2, Resource.CHANNELS: 1}
     assert pack.features == frozenset({"voice"})
     assert pack.requires_plans == ("b", "a")

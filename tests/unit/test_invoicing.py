@@ -18,6 +18,7 @@ from tabkeeper.domain.invoicing import (
     LineKind,
     addon_line,
     addon_proration_line,
+    addon_unused_credit_line,
     credits_line,
     describe_period,
     plan_line,
@@ -81,10 +82,10 @@ STARTER = plan(
 SLOT = AddOn(
     "extra_agent",
     "Additional chatbot slot",
-    Money.parse("10.00", USD),
-    Interval.MONTH,
+    MappingProxyType({Interval.MONTH: Money.parse("10.00", USD)}),
     MappingProxyType({Resource.AGENTS: 1}),
 )
+M = Interval.MONTH
 
 
 def line(amount: int, kind: LineKind = LineKind.SUBSCRIPTION) -> LineDraft:
@@ -173,7 +174,7 @@ def test_addon_line_bills_slots_in_advance_inv_1(
     quantity: int, description: str, amount: int
 ) -> None:
     """INV-1, ADD-1: add-on slots are billed with the plan, per slot."""
-    drafted = addon_line(SLOT, quantity, JAN)
+    drafted = addon_line(SLOT, quantity, JAN, M)
     assert drafted.kind is LineKind.ADDON
     assert drafted.description == description
     assert drafted.quantity == quantity
@@ -186,9 +187,9 @@ def test_addon_line_bills_slots_in_advance_inv_1(
 @pytest.mark.parametrize("quantity", [0, -1, True, "2", 1.0])
 def test_addon_line_refuses_bad_quantities(quantity: object) -> None:
     with pytest.raises(InvalidInput, match="slots"):
-        addon_line(SLOT, quantity, JAN)  # type: ignore[arg-type]
+        addon_line(SLOT, quantity, JAN, M)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="slots"):
-        addon_proration_line(SLOT, quantity, APR, utc(2026, 4, 11), DAY)  # type: ignore[arg-type]
+        addon_proration_line(SLOT, quantity, APR, M, utc(2026, 4, 11), DAY)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -196,7 +197,7 @@ def test_addon_line_refuses_bad_quantities(quantity: object) -> None:
     [
         (lambda: plan_line("starter", JAN), "plan: expected Plan"),  # type: ignore[arg-type]
         (lambda: plan_line(STARTER, (JAN.start, JAN.end)), "period: expected Period"),  # type: ignore[arg-type]
-        (lambda: addon_line(BASIC, 1, JAN), "add-on: expected AddOn"),  # type: ignore[arg-type]
+        (lambda: addon_line(BASIC, 1, JAN, M), "add-on: expected AddOn"),  # type: ignore[arg-type]
         (lambda: unused_credit_line(SLOT, APR, utc(2026, 4, 2), DAY), "old plan"),  # type: ignore[arg-type]
         (lambda: proration_lines(BASIC, SLOT, APR, utc(2026, 4, 2), DAY), "new plan"),  # type: ignore[arg-type]
         (lambda: proration_lines(BASIC, PRO, None, utc(2026, 4, 2), DAY), "period"),  # type: ignore[arg-type]
@@ -392,7 +393,7 @@ def test_no_proration_lines_when_nothing_is_prorated(at: datetime, mode: Prorati
     """SCENARIOS "Proration": mode none applies changes with no proration lines."""
     assert proration_lines(BASIC, PRO, APR, at, mode) == ()
     assert unused_credit_line(BASIC, APR, at, mode) is None
-    assert addon_proration_line(SLOT, 2, APR, at, mode) is None
+    assert addon_proration_line(SLOT, 2, APR, M, at, mode) is None
 
 
 def test_change_to_another_interval_credits_the_unused_part_sub_5() -> None:
@@ -452,7 +453,7 @@ def test_addon_proration_line_add_2(
 ) -> None:
     """ADD-2, INV-1: adding slots mid-period charges quantity × slot price × remaining
     fraction at once, rounded once: 2 × 10.00 × 20/30 = 13.33."""
-    drafted = addon_proration_line(SLOT, quantity, APR, at, mode)
+    drafted = addon_proration_line(SLOT, quantity, APR, M, at, mode)
     assert drafted == LineDraft(
         LineKind.PRORATION,
         description,
@@ -726,6 +727,15 @@ def test_prorations_never_exceed_the_full_price(
     if lines:
         assert -old_minor <= lines[0].amount_minor <= 0
         assert 0 <= lines[-1].amount_minor <= new_minor
-    added = addon_proration_line(SLOT, slots, period, at, mode)
+    both = AddOn(
+        "extra_agent",
+        "Additional chatbot slot",
+        MappingProxyType({Interval.MONTH: Money(1000, USD), Interval.YEAR: Money(10000, USD)}),
+        MappingProxyType({Resource.AGENTS: 1}),
+    )
+    added = addon_proration_line(both, slots, period, interval, at, mode)
     if added is not None:
-        assert 0 <= added.amount_minor <= slots * SLOT.price.minor
+        assert 0 <= added.amount_minor <= slots * both.price_for(interval).minor
+    credit = addon_unused_credit_line(both, slots, period, interval, at, mode)
+    if credit is not None:  # SUB-14: the credit mirrors the charge
+        assert added is not None and credit.amount_minor == -added.amount_minor

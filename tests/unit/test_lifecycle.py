@@ -15,6 +15,7 @@ from tabkeeper.domain.errors import IllegalTransition, InvalidInput
 from tabkeeper.domain.lifecycle import (
     ACTIVE_BADGE,
     CANCELED_BADGE,
+    ENDED_REASONS,
     EVENTS,
     EXPIRED_BADGE,
     NEW_ORGANIZATION,
@@ -30,6 +31,7 @@ from tabkeeper.domain.lifecycle import (
     CancelUndone,
     CheckoutPaid,
     Effect,
+    EndSuspension,
     Event,
     GraceExpired,
     Guard,
@@ -47,13 +49,16 @@ from tabkeeper.domain.lifecycle import (
     SchedulePurge,
     ScheduleRetry,
     StartGrace,
+    StartSuspension,
     StartTrial,
     State,
     Status,
     StopAgents,
+    SuspensionExpired,
     TrialDaysRanOut,
     TrialSessionsUsedUp,
     TrialStarted,
+    WriteOffInvoices,
     badge,
     transition,
 )
@@ -99,6 +104,7 @@ SAMPLE_EVENTS: dict[str, Event] = {
     "cancel_undone": CancelUndone(),
     "period_ended": PeriodEnded(retention_days=30),
     "retention_expired": RetentionExpired(),
+    "suspension_expired": SuspensionExpired(retention_days=30),
 }
 
 RETRIES = ["start_grace", "schedule_retry", "schedule_retry", "schedule_retry"]
@@ -137,22 +143,23 @@ EXPECTED: dict[tuple[State, str], tuple[State, list[str], bool]] = {
     ),
     (S.PAST_DUE, "grace_expired"): (
         S.SUSPENDED,
-        ["cancel_retries", "stop_agents", "notify:subscription.suspended"],
+        ["cancel_retries", "stop_agents", "start_suspension", "notify:subscription.suspended"],
         False,
     ),
     (S.PAST_DUE, "cancel_requested"): (S.PAST_DUE, ["notify:subscription.canceled"], False),
     (S.PAST_DUE, "cancel_undone"): (S.PAST_DUE, ["notify:subscription.changed"], True),
     (S.PAST_DUE, "period_ended"): (S.CANCELED, ["cancel_retries", "stop_agents", *ENDED], True),
-    (S.SUSPENDED, "period_renewed"): (S.SUSPENDED, [], False),
     (S.SUSPENDED, "payment_failed"): (S.SUSPENDED, ["notify:payment.failed"], False),
     (S.SUSPENDED, "payment_succeeded"): (
         S.ACTIVE,
-        ["restore_service", "notify:subscription.renewed"],
+        ["end_suspension", "restore_service", "notify:subscription.renewed"],
         False,
     ),
+    # SUB-11: unpaid suspension_days on, it ends, with or without a waiting cancellation.
+    (S.SUSPENDED, "suspension_expired"): (S.CANCELED, ["write_off_invoices", *ENDED], False),
     (S.SUSPENDED, "cancel_requested"): (S.SUSPENDED, ["notify:subscription.canceled"], False),
     (S.SUSPENDED, "cancel_undone"): (S.SUSPENDED, ["notify:subscription.changed"], True),
-    (S.SUSPENDED, "period_ended"): (S.CANCELED, ENDED, True),
+    (S.SUSPENDED, "period_ended"): (S.CANCELED, ["end_suspension", *ENDED], True),
 }
 
 ALL_PAIRS = [(state, event.name) for state in State for event in EVENTS]
@@ -387,14 +394,38 @@ def test_sub_9_suspension_and_restore_on_payment() -> None:
     """SUB-9: when grace ends unpaid agents stop; paying restores service at once."""
     suspended, effects = transition(STATUS[State.PAST_DUE], GraceExpired(), NOW)
     assert suspended == Status(State.SUSPENDED, period_end=PERIOD_END)
-    assert effects == (CancelRetries(), StopAgents(), Notify(Notice.SUSPENDED))
+    suspension_ends = NOW + 30 * DAY
+    assert effects == (
+        CancelRetries(),
+        StopAgents(),
+        StartSuspension(suspension_ends),
+        Notify(Notice.SUSPENDED),
+    )
     assert badge(suspended, NOW) == PAYMENT_ISSUE_BADGE
     still, effects = transition(suspended, PaymentFailed(), NOW + DAY)
     assert still == suspended and effects == (Notify(Notice.PAYMENT_FAILED),)
     new_end = NOW + 30 * DAY
     restored, effects = transition(suspended, PaymentSucceeded(period_end=new_end), NOW + DAY)
     assert restored == Status(State.ACTIVE, period_end=new_end)
-    assert effects == (RestoreService(), Notify(Notice.RENEWED))
+    assert effects == (EndSuspension(), RestoreService(), Notify(Notice.RENEWED))
+
+
+def test_sub_11_a_suspended_subscription_is_not_renewed_and_ends_unpaid() -> None:
+    """SUB-11: suspension stops billing (no renewal while suspended); unpaid
+    `suspension_days` after the suspension it ends (reason unpaid), its open invoices
+    written off and its data kept for the retention days."""
+    suspended, effects = transition(STATUS[State.PAST_DUE], GraceExpired(suspension_days=10), NOW)
+    assert StartSuspension(NOW + 10 * DAY) in effects
+    with pytest.raises(IllegalTransition):
+        transition(suspended, PeriodRenewed(period_end=PERIOD_END + 30 * DAY), PERIOD_END)
+    ended, effects = transition(suspended, SuspensionExpired(retention_days=5), NOW + 10 * DAY)
+    assert ended == Status(State.CANCELED, retention_ends_at=NOW + 15 * DAY)
+    assert effects[0] == WriteOffInvoices()
+    assert Notify(Notice.ENDED) in effects and StopAgents() not in effects
+    assert ENDED_REASONS["suspension_expired"] == "unpaid"
+    for bad in (-1, 1.5, True, "30"):
+        with pytest.raises(InvalidInput):
+            GraceExpired(suspension_days=bad)  # type: ignore[arg-type]
 
 
 def test_sub_7_past_due_may_cancel_and_keeps_the_flag_through_suspension() -> None:

@@ -41,8 +41,8 @@ def test_the_kinds_of_scenarios_md_are_known() -> None:
         assert is_known(kind)
     assert is_known("usage.minutes_50") and not is_known("usage.minutes_51")
     assert GROUPS == (
-        "credits", "demo", "invoice", "limit", "payment", "phone_numbers", "subscription",
-        "trial", "usage",
+        "credit_note", "credits", "demo", "invoice", "limit", "payment", "phone_numbers",
+        "subscription", "trial", "usage",
     )  # fmt: skip
 
 

@@ -58,6 +58,11 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
         "INV-000002",
     ),
     "invoice.paid": ({"invoice": "INV-000002", "amount_minor": 5100}, ("51.00 USD",), "paid"),
+    "invoice.uncollectible": (
+        {"invoice": "INV-000003", "amount_minor": 1000},
+        ("INV-000003", "10.00 USD", "uncollectible"),
+        "written off",
+    ),
     "credits.exhausted": (
         {"used": 1000, "next_grant_at": "2026-02-01T00:00:00Z"},
         ("1000 used", "2026-02-01 00:00 UTC", "top-up"),
@@ -69,6 +74,13 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
         "released",
     ),
     "demo.requested": ({"plan": "enterprise"}, ("enterprise", "Acme Voice"), "Request received"),
+    "invoice.voided": ({"invoice": "INV-000003", "total_minor": 4900}, ("49.00 USD",), "void"),
+    "credit_note.issued": (
+        {"credit_note": "CN-000001", "invoice": "INV-000002", "total_minor": 1000,
+         "refund_minor": 600, "credited_minor": 400},
+        ("CN-000001", "INV-000002", "10.00 USD", "6.00 USD", "4.00 USD"),
+        "Credit note",
+    ),
 }  # fmt: skip
 
 

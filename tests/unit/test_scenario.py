@@ -57,6 +57,13 @@ from tabkeeper.simulation.scenario import (
     TopUp,
     build_scenario,
 )
+from tabkeeper.simulation.steps import (
+    GrantAccountCredit,
+    IssueCreditNote,
+    MarkPaid,
+    MarkUncollectible,
+    VoidInvoice,
+)
 
 USD = Currency.of("USD")
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -515,6 +522,39 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("request_demo", plan="enterprise"),
         RequestDemo(**_base(), plan="enterprise"),
     ),
+    # INV-5: corrections by the platform
+    (
+        "void_invoice",
+        step("void_invoice", invoice="INV-000002"),
+        VoidInvoice(**_base(), invoice="INV-000002"),
+    ),
+    (
+        "mark_uncollectible",
+        step("mark_uncollectible", invoice="INV-000002"),
+        MarkUncollectible(**_base(), invoice="INV-000002"),
+    ),
+    (
+        "mark_paid",
+        step("mark_paid", invoice="INV-000002"),
+        MarkPaid(**_base(), invoice="INV-000002"),
+    ),
+    (
+        "credit_note",
+        step(
+            "credit_note", invoice="INV-000001", lines=[{"line": 1, "amount": "2.50"}], refund=True
+        ),
+        IssueCreditNote(
+            **_base(),
+            invoice="INV-000001",
+            lines=((1, Money(250, Currency.of("USD"))),),
+            refund=True,
+        ),
+    ),
+    (
+        "grant_account_credit",
+        step("grant_account_credit", amount="5.00"),
+        GrantAccountCredit(**_base(), amount=Money(500, Currency.of("USD"))),
+    ),
 ]
 
 
@@ -542,8 +582,9 @@ def test_steps_registry() -> None:
         "subscribe change_plan cancel_scheduled_change approve_change cancel resume "
         "set_payment_method pay set_session_limit reset_session_limit add_slots remove_slots "
         "top_up events check start_session create_agent archive_agent add_member "
-        "remove_member add_phone_number release_phone_number request_demo "
-        "pay_now".split()
+        "remove_member add_phone_number release_phone_number request_demo".split()
+        + "void_invoice mark_uncollectible mark_paid credit_note grant_account_credit".split()
+        + ["pay_now"]
     )
     for do, kind in STEPS.items():
         assert kind.do == do
@@ -680,7 +721,7 @@ BAD_DOCUMENTS: list[tuple[str, Any, str]] = [
         "settings-unknown-key",
         _set("settings", "grace", value=3),
         "settings.grace: unknown field; expected one of billing_tab, currency, grace_days, "
-        "invoice_prefix, payment_retry_days, plan_changes, proration, trial",
+        "invoice_prefix, payment_retry_days, plan_changes, proration, suspension_days, trial",
     ),
     (
         "catalog-typo",

@@ -32,6 +32,7 @@ from tabkeeper.api.routes import (
     subscriptions,
     webhooks,
 )
+from tabkeeper.api.routes import corrections as corrections_routes  # INV-5
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
 from tabkeeper.payments import checkout_page
@@ -56,6 +57,7 @@ ROUTERS = (
     addons.router,
     credits.router,
     alerts.router,
+    corrections_routes.router,
 )
 
 

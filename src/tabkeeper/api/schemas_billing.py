@@ -252,6 +252,11 @@ class Invoice(BaseModel):
     period_start: datetime | None
     period_end: datetime | None
     paid_at: datetime | None
+    paid_via: str | None = Field(
+        default=None,
+        description="How a paid invoice was settled when not by the provider or account "
+        'credit (INV-5): "out_of_band" (marked paid by the platform) or "credit_note".',
+    )
     pdf_url: str = Field(description="Where the invoice downloads as a PDF (INV-3).")
     lines: list[InvoiceLine] | None = Field(
         default=None, description="The lines, on GET /v1/invoices/{id} (not in lists)."

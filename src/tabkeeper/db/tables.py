@@ -60,6 +60,8 @@ class Platform(Base):
     last_invoice_number: Mapped[int] = mapped_column(default=0)
     """Invoice numbers are gapless per platform (INV-2): the next is this plus one,
     taken by an UPDATE of this row in the invoice's own transaction."""
+    last_credit_note_number: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Credit note numbers are gapless per platform too (INV-5), taken the same way."""
 
 
 class CatalogVersion(Base):
@@ -177,6 +179,8 @@ class Subscription(Base):
     session_limit: Mapped[int | None]
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    ended_reason: Mapped[str | None] = mapped_column(String(20))
+    """Why it ended (domain/lifecycle.py ENDED_REASONS): canceled, unpaid, trial_ended."""
 
 
 class SubscriptionAddon(Base):
@@ -249,6 +253,10 @@ class Invoice(Base):
     period_start: Mapped[datetime | None]
     period_end: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
+    paid_via: Mapped[str | None] = mapped_column(String(20))
+    """How a paid invoice was settled when not by the provider or account credit (INV-5):
+    "out_of_band" (marked paid by the platform), "credit_note" (credited down to nothing
+    due); None otherwise."""
 
 
 class InvoiceLine(Base):

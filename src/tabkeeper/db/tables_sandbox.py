@@ -1,7 +1,8 @@
 """The sandbox payment provider's own tables (PAY-1).
 
 The sandbox plays a remote provider, so it keeps its records apart from tabkeeper's
-billing tables (prefix `sandbox_`): saved payment methods, charges and hosted checkouts.
+billing tables (prefix `sandbox_`): saved payment methods, charges, refunds and hosted
+checkouts.
 A payment method stores brand and last 4 digits only, never a whole card number (PAY-2).
 Money is integer minor units plus an ISO currency code. Each table has an integer key
 that orders rows as they were written, and the provider's public id ("pm_sbx_...",
@@ -83,3 +84,17 @@ class SandboxCheckout(Base):
     charge_id: Mapped[str | None] = mapped_column(ForeignKey("sandbox_charges.charge_id"))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class SandboxRefund(Base):
+    """A refund of (part of) a succeeded charge; one per idempotency key."""
+
+    __tablename__ = "sandbox_refunds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refund_id: Mapped[str] = mapped_column(String(ID_LENGTH), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH), unique=True)
+    charge_id: Mapped[str] = mapped_column(ForeignKey("sandbox_charges.charge_id"), index=True)
+    amount_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime]

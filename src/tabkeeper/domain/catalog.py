@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from tabkeeper.domain import fields
-from tabkeeper.domain.errors import InvalidConfig, InvalidInput
+from tabkeeper.domain.errors import InvalidConfig, InvalidInput, Refused
 from tabkeeper.domain.money import Currency, Money
 from tabkeeper.domain.periods import Interval, interval_days
 from tabkeeper.domain.pricing import PricingConfig, parse_pricing
@@ -129,18 +129,39 @@ class Plan:
 
 @dataclass(frozen=True, slots=True)
 class AddOn:
-    """A per-slot add-on (CAT-5): its price per slot per interval and what a slot adds."""
+    """A per-slot add-on (CAT-5, CAT-8): its price per slot for each interval it is sold
+    with (month, year or both) and what a slot adds."""
 
     code: str
     name: str
-    price: Money
-    interval: Interval
+    prices: Mapping[Interval, Money]
     adds: Mapping[Resource, int]
     features: frozenset[str] = frozenset()
     requires_plans: tuple[str, ...] | None = None
 
     def allowed_on(self, plan: str) -> bool:
         return self.requires_plans is None or plan in self.requires_plans
+
+    def has_price_for(self, interval: Interval) -> bool:
+        return interval in self.prices
+
+    def price_for(self, interval: Interval) -> Money:
+        """CAT-8: the price per slot for a period of `interval`, never another interval's.
+        Refused (`addon_interval_unpriced`) when the add-on has no price for it."""
+        price = self.prices.get(interval)
+        if price is None:
+            raise Refused(
+                f"{self.name} has no {ADJECTIVES[interval]} price: it is sold with "
+                f"{' and '.join(ADJECTIVES[i] for i in self.prices)} plans only.",
+                code="addon_interval_unpriced",
+            )
+        return price
+
+
+ADJECTIVES: Mapping[Interval, str] = MappingProxyType(
+    {Interval.MONTH: "monthly", Interval.YEAR: "yearly"}
+)
+"""How a price of each interval is called in messages (CAT-8)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +217,7 @@ def build_catalog(data: object, currency: Currency, path: str = "") -> Catalog:
         fields.at(path, "addons"),
         lambda code, raw, here: _addon(code, raw, here, currency, plans),
     )
+    _check_addon_intervals(addons, plans, fields.at(path, "addons"))
     ai_features = _named(doc.get("ai_features", {}), fields.at(path, "ai_features"), _ai_feature)
     credit_price = doc.get("credit_price")
     return Catalog(
@@ -395,12 +417,52 @@ def _addon(
     return AddOn(
         code=code,
         name=fields.text(fields.required(doc, "name", path), fields.at(path, "name")),
-        price=_price(fields.required(doc, "price", path), currency, fields.at(path, "price")),
-        interval=Interval.parse(doc.get("interval", "month"), fields.at(path, "interval")),
+        prices=_addon_prices(doc, currency, path),
         adds=_resources(doc.get("adds"), fields.at(path, "adds"), minimum=1),
         features=frozenset(fields.names(doc.get("features", []), fields.at(path, "features"))),
         requires_plans=requires_plans,
     )
+
+
+def _addon_prices(
+    doc: Mapping[str, object], currency: Currency, path: str
+) -> Mapping[Interval, Money]:
+    """CAT-8: `price: {month: "10.00", year: "100.00"}` (one or both), or a plain price
+    for the one interval `interval` names (default month), as catalogs before CAT-8 said."""
+    raw = fields.required(doc, "price", path)
+    here = fields.at(path, "price")
+    if not isinstance(raw, Mapping):
+        interval = Interval.parse(doc.get("interval", "month"), fields.at(path, "interval"))
+        return MappingProxyType({interval: _price(raw, currency, here)})
+    if "interval" in doc:
+        raise InvalidConfig(
+            fields.at(path, "interval"),
+            "give the price of each interval in price ({month: ..., year: ...}), not interval",
+        )
+    prices = fields.mapping(raw, here)
+    if not prices:
+        raise InvalidConfig(here, 'needs a price for month, year or both, e.g. {month: "10.00"}')
+    result = {}
+    for key, value in prices.items():
+        interval = Interval.parse(key, fields.at(here, key))
+        result[interval] = _price(value, currency, fields.at(here, key))
+    return MappingProxyType({i: result[i] for i in Interval if i in result})
+
+
+def _check_addon_intervals(
+    addons: Mapping[str, AddOn], plans: Mapping[str, Plan], path: str
+) -> None:
+    """CAT-8: an add-on is offered with every plan it allows (all plans without
+    `requires_plans`), and each of those plans bills it at its own interval's price: a
+    plan of an interval the add-on has no price for is refused, naming both."""
+    for code, addon in addons.items():
+        for plan in plans.values():
+            if addon.allowed_on(plan.code) and not addon.has_price_for(plan.interval):
+                raise InvalidConfig(
+                    fields.at(fields.at(path, code), "price"),
+                    f"no {ADJECTIVES[plan.interval]} price, but it is offered with plan "
+                    f"{plan.code} ({plan.interval.value})",
+                )
 
 
 def _ai_feature(code: str, raw: object, path: str) -> AiFeature:

@@ -18,6 +18,9 @@ Line builders (INV-1):
   `unused_credit_line` is the credit alone, for a change to another interval (the old
   period ends now, the new one is billed in full with `plan_line`).
 * `addon_proration_line`: slots added mid-period, quantity × price × fraction.
+  `addon_unused_credit_line`: the credit for slots' unused part when a change to another
+  interval ends the period (SUB-14). Add-on lines take the interval of the period they
+  bill and use that interval's price, never another's (CAT-8).
 * `credits_line`: a purchase of AI credits.
 
 Proration builders return no line (None, or an empty tuple) in mode `none` and when
@@ -52,7 +55,7 @@ from tabkeeper.domain.catalog import AddOn, Plan
 from tabkeeper.domain.errors import CurrencyMismatch, InvalidInput
 from tabkeeper.domain.metering import quantity_decimal, quantity_string
 from tabkeeper.domain.money import Currency, Money, decimal_string, to_fraction
-from tabkeeper.domain.periods import Period, ProrationMode, remaining_fraction
+from tabkeeper.domain.periods import Interval, Period, ProrationMode, remaining_fraction
 from tabkeeper.domain.pricing import price as price_quantity
 from tabkeeper.domain.utc import format_instant, require_utc
 
@@ -207,15 +210,17 @@ def plan_line(plan: Plan, period: Period) -> LineDraft:
     )  # fmt: skip
 
 
-def addon_line(addon: AddOn, quantity: int, period: Period) -> LineDraft:
-    """INV-1: `quantity` slots of `addon` for `period`, billed in advance with the plan:
-    "Additional chatbot slot × 2 (Jan 1 – Feb 1)" (no "× 1" for one slot)."""
+def addon_line(addon: AddOn, quantity: int, period: Period, interval: Interval) -> LineDraft:
+    """INV-1, CAT-8: `quantity` slots of `addon` for `period`, a period of `interval` (the
+    plan's), billed in advance with the plan at that interval's price: "Additional chatbot
+    slot × 2 (Jan 1 – Feb 1)" (no "× 1" for one slot)."""
     _check(addon, AddOn, "add-on")
     _at_least_one(quantity, "slots")
     _check(period, Period, "period")
+    price = addon.price_for(interval)
     return _line(
-        LineKind.ADDON, _slots_name(addon, quantity), quantity, addon.price.as_decimal(),
-        addon.price.minor * quantity, period.start, period.end, {"addon": addon.code},
+        LineKind.ADDON, _slots_name(addon, quantity), quantity, price.as_decimal(),
+        price.minor * quantity, period.start, period.end, {"addon": addon.code},
     )  # fmt: skip
 
 
@@ -296,15 +301,41 @@ def proration_lines(
 
 
 def addon_proration_line(
-    addon: AddOn, quantity: int, period: Period, at: datetime, mode: ProrationMode
+    addon: AddOn,
+    quantity: int,
+    period: Period,
+    interval: Interval,
+    at: datetime,
+    mode: ProrationMode,
 ) -> LineDraft | None:
-    """ADD-2: `quantity` slots added at `at` charge quantity × price × remaining fraction,
-    rounded once: "Additional chatbot slot × 2 (Jan 11 – Feb 1, prorated)". None in mode
-    `none` or when nothing remains."""
+    """ADD-2, CAT-8: `quantity` slots added at `at` to a period of `interval` charge
+    quantity × that interval's price × remaining fraction, rounded once: "Additional
+    chatbot slot × 2 (Jan 11 – Feb 1, prorated)". None in mode `none` or when nothing
+    remains."""
     _check(addon, AddOn, "add-on")
     _at_least_one(quantity, "slots")
     name, details = _slots_name(addon, quantity), {"addon": addon.code}
-    return _prorated(name, details, addon.price, quantity, period, at, mode, suffix=", prorated")
+    price = addon.price_for(interval)
+    return _prorated(name, details, price, quantity, period, at, mode, suffix=", prorated")
+
+
+def addon_unused_credit_line(
+    addon: AddOn,
+    quantity: int,
+    period: Period,
+    interval: Interval,
+    at: datetime,
+    mode: ProrationMode,
+) -> LineDraft | None:
+    """SUB-14: the credit (a negative amount) for the unused part of `quantity` slots of
+    `addon`, paid at `interval`'s price for `period`, from `at` to the period's end:
+    "Unused time on Additional chatbot slot × 2 (Feb 15 – Mar 1)". None in mode `none` or
+    when nothing remains."""
+    _check(addon, AddOn, "add-on")
+    _at_least_one(quantity, "slots")
+    name = f"Unused time on {_slots_name(addon, quantity)}"
+    price = addon.price_for(interval)
+    return _prorated(name, {"addon": addon.code}, price, quantity, period, at, mode, credit=True)
 
 
 def credits_line(credits: int, price: Money) -> LineDraft:

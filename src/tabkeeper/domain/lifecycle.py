@@ -4,6 +4,7 @@ Implements SUB-1 (badges), SUB-3 (a paid subscription starts when checkout is pa
 SUB-5 (plan change while active), SUB-7 (cancel at period end, resume, end, release,
 retention then purge; no pausing), SUB-8 (failed renewal: past_due with grace and retries),
 SUB-9 (grace over unpaid: suspended; paying restores at once), SUB-10 (expired),
+SUB-11 (a suspended subscription does not renew; unpaid `suspension_days` on, it ends),
 TRI-1..TRI-4 (trial start, end by days or sessions, one trial ever).
 
 `transition(status, event, now)` looks up `(status.state, event.name)` in `TRANSITIONS`;
@@ -20,6 +21,12 @@ Decisions a caller must know:
   (resume first); at period end the caller sends PeriodEnded instead of a renewal.
 - PaymentFailed in past_due is a failed retry: the grace keeps its end. In suspended it is
   a failed attempt to pay the open balance.
+- Suspension stops billing (SUB-11): `period_renewed` is not in the table for a suspended
+  subscription, so no renewal can be billed while service is off. Paying restores it
+  (PaymentSucceeded, with a new `period_end` when the paid period is over and a new one
+  starts at the payment); unpaid `suspension_days` after the suspension, SuspensionExpired
+  ends it: canceled, its open invoices written off. `ENDED_REASONS` names why each ending
+  event ended a subscription.
 - Deadlines live only in the states that use them: trial_ends_at in trialing,
   grace_ends_at in past_due, period_end in active/past_due/suspended, retention_ends_at in
   canceled (None once the data is purged). Status refuses other combinations.
@@ -43,6 +50,7 @@ from tabkeeper.domain.lifecycle_events import (
     CancelUndone,
     CheckoutPaid,
     Effect,
+    EndSuspension,
     Event,
     GraceExpired,
     Notice,
@@ -59,12 +67,15 @@ from tabkeeper.domain.lifecycle_events import (
     SchedulePurge,
     ScheduleRetry,
     StartGrace,
+    StartSuspension,
     StartTrial,
     StopAgents,
+    SuspensionExpired,
     TrialDaysRanOut,
     TrialSessionsUsedUp,
     TrialStarted,
     WithPeriodEnd,
+    WriteOffInvoices,
     utc_or_none,
     whole_number,
 )
@@ -73,6 +84,7 @@ from tabkeeper.domain.utc import require_utc
 __all__ = [
     "ACTIVE_BADGE",
     "CANCELED_BADGE",
+    "ENDED_REASONS",
     "EVENTS",
     "EXPIRED_BADGE",
     "NEW_ORGANIZATION",
@@ -92,6 +104,7 @@ __all__ = [
     "CheckoutPaid",
     "Computed",
     "Effect",
+    "EndSuspension",
     "Event",
     "GraceExpired",
     "Guard",
@@ -110,13 +123,16 @@ __all__ = [
     "SchedulePurge",
     "ScheduleRetry",
     "StartGrace",
+    "StartSuspension",
     "StartTrial",
     "State",
     "Status",
     "StopAgents",
+    "SuspensionExpired",
     "TrialDaysRanOut",
     "TrialSessionsUsedUp",
     "TrialStarted",
+    "WriteOffInvoices",
     "badge",
     "transition",
 ]
@@ -192,6 +208,7 @@ class Computed(StrEnum):
 
     START_TRIAL = "start_trial"
     START_GRACE_AND_RETRIES = "start_grace_and_retries"
+    START_SUSPENSION = "start_suspension"
     SCHEDULE_PURGE = "schedule_purge"
     CANCEL_PURGE = "cancel_purge"  # only while the data is not purged yet
 
@@ -249,22 +266,37 @@ TRANSITIONS: Mapping[tuple[State, str], Rule] = MappingProxyType(
         (_S.PAST_DUE, "payment_failed"): Rule(_S.PAST_DUE, (_N[Notice.PAYMENT_FAILED],)),
         (_S.PAST_DUE, "payment_succeeded"): Rule(_S.ACTIVE, (_NO_RETRY, _N[Notice.RENEWED])),
         (_S.PAST_DUE, "grace_expired"): Rule(
-            _S.SUSPENDED, (_NO_RETRY, _STOP, _N[Notice.SUSPENDED])
+            _S.SUSPENDED, (_NO_RETRY, _STOP, Computed.START_SUSPENSION, _N[Notice.SUSPENDED])
         ),
         (_S.PAST_DUE, "cancel_requested"): Rule(_S.PAST_DUE, _CANCEL, Guard.NOT_CANCELING),
         (_S.PAST_DUE, "cancel_undone"): Rule(_S.PAST_DUE, _RESUME, Guard.CANCELING),
         (_S.PAST_DUE, "period_ended"): Rule(
             _S.CANCELED, (_NO_RETRY, _STOP, *_END), Guard.CANCELING
         ),
-        (_S.SUSPENDED, "period_renewed"): Rule(_S.SUSPENDED, (), Guard.NOT_CANCELING),
         (_S.SUSPENDED, "payment_failed"): Rule(_S.SUSPENDED, (_N[Notice.PAYMENT_FAILED],)),
-        (_S.SUSPENDED, "payment_succeeded"): Rule(_S.ACTIVE, (_RESTORE, _N[Notice.RENEWED])),
+        (_S.SUSPENDED, "payment_succeeded"): Rule(
+            _S.ACTIVE, (EndSuspension(), _RESTORE, _N[Notice.RENEWED])
+        ),
+        (_S.SUSPENDED, "suspension_expired"): Rule(_S.CANCELED, (WriteOffInvoices(), *_END)),
         (_S.SUSPENDED, "cancel_requested"): Rule(_S.SUSPENDED, _CANCEL, Guard.NOT_CANCELING),
         (_S.SUSPENDED, "cancel_undone"): Rule(_S.SUSPENDED, _RESUME, Guard.CANCELING),
-        (_S.SUSPENDED, "period_ended"): Rule(_S.CANCELED, _END, Guard.CANCELING),
+        (_S.SUSPENDED, "period_ended"): Rule(
+            _S.CANCELED, (EndSuspension(), *_END), Guard.CANCELING
+        ),
     }
 )
 """(state, event name) -> Rule. A pair not here is illegal."""
+
+ENDED_REASONS: Mapping[str, str] = MappingProxyType(
+    {
+        "period_ended": "canceled",
+        "suspension_expired": "unpaid",
+        "trial_days_ran_out": "trial_ended",
+        "trial_sessions_used_up": "trial_ended",
+    }
+)
+"""Why a subscription ended (`ended_reason`), by the event that ended it (SUB-7, SUB-11,
+TRI-2); every rule that ends a subscription (canceled or expired) is keyed here."""
 
 
 def _guard_holds(guard: Guard, status: Status) -> bool:
@@ -290,7 +322,9 @@ def _expand(item: Effect | Computed, status: Status, event: Event, now: datetime
         ends_at = _days(now, event.grace_days)
         retries = [_days(now, d) for d in sorted(set(event.retry_days))]
         return [StartGrace(ends_at), *(ScheduleRetry(at) for at in retries if at < ends_at)]
-    if item is Computed.SCHEDULE_PURGE and isinstance(event, PeriodEnded):
+    if item is Computed.START_SUSPENSION and isinstance(event, GraceExpired):
+        return [StartSuspension(_days(now, event.suspension_days))]
+    if item is Computed.SCHEDULE_PURGE and isinstance(event, PeriodEnded | SuspensionExpired):
         return [SchedulePurge(_days(now, event.retention_days))]
     if item is Computed.CANCEL_PURGE:
         return [CancelPurge()] if status.retention_ends_at is not None else []

@@ -140,9 +140,27 @@ class PaymentFailed(Event):
 
 @dataclass(frozen=True, slots=True)
 class GraceExpired(Event):
-    """SUB-9: grace_ends_at has come and the balance is still open."""
+    """SUB-9: grace_ends_at has come and the balance is still open. The subscription is
+    suspended; still unpaid `suspension_days` later it ends (SUB-11)."""
 
     name: ClassVar[str] = "grace_expired"
+    suspension_days: int = 30
+
+    def __post_init__(self) -> None:
+        whole_number(self.suspension_days, "suspension days", least=0)
+
+
+@dataclass(frozen=True, slots=True)
+class SuspensionExpired(Event):
+    """SUB-11: still unpaid `suspension_days` after the suspension: the subscription ends
+    (reason unpaid), its open invoices become uncollectible, data is kept
+    `retention_days` (the plan's) and then purged."""
+
+    name: ClassVar[str] = "suspension_expired"
+    retention_days: int
+
+    def __post_init__(self) -> None:
+        whole_number(self.retention_days, "retention days", least=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +206,7 @@ EVENTS: tuple[type[Event], ...] = (
     PaymentSucceeded,
     PaymentFailed,
     GraceExpired,
+    SuspensionExpired,
     CancelRequested,
     CancelUndone,
     PeriodEnded,
@@ -246,6 +265,29 @@ class StartGrace(Effect):
 
     name: ClassVar[str] = "start_grace"
     ends_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StartSuspension(Effect):
+    """Service is off until the open balance is paid; unpaid at `ends_at`, send
+    SuspensionExpired (SUB-11)."""
+
+    name: ClassVar[str] = "start_suspension"
+    ends_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EndSuspension(Effect):
+    """Drop the scheduled end of a suspension: the balance was paid (SUB-11)."""
+
+    name: ClassVar[str] = "end_suspension"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOffInvoices(Effect):
+    """The open invoices become uncollectible (SUB-11)."""
+
+    name: ClassVar[str] = "write_off_invoices"
 
 
 @dataclass(frozen=True, slots=True)

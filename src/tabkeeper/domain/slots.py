@@ -132,14 +132,15 @@ def require_allowed_on(catalog: Catalog, addon: AddOn, plan: Plan) -> None:
 
 def interval_total(catalog: Catalog, plan: Plan, slots: Mapping[str, int]) -> Money:
     """INV-1, ADD-2: what a period bills in advance: the plan's price plus each add-on's
-    price per slot times its slots. Codes the catalog does not have bill nothing, as at a
-    renewal."""
+    price per slot for the plan's interval (CAT-8) times its slots. Codes the catalog
+    does not have bill nothing, as at a renewal."""
     currency = plan.price.currency
     amounts = [plan.price]
     for code, quantity in sorted(slots.items()):
         addon = catalog.addons.get(code)
         if addon is not None and _count(quantity, f"slots of {code}") > 0:
-            amounts.append(Money(addon.price.minor * quantity, addon.price.currency))
+            price = addon.price_for(plan.interval)  # CAT-8: the plan's interval's price
+            amounts.append(Money(price.minor * quantity, price.currency))
     return sum_money(amounts, currency)
 
 

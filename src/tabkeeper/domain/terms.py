@@ -96,6 +96,8 @@ class BillingTerms:
     trial: TrialTerms | None = field(default_factory=TrialTerms)
     grace_days: int = 7
     payment_retry_days: tuple[int, ...] = (1, 3, 5)
+    suspension_days: int = 30
+    """SUB-11: days a suspended subscription waits for payment before it ends."""
     invoice_prefix: str = "INV"
     plan_changes: PlanChangeTerms = field(default_factory=PlanChangeTerms)
     billing_tab: bool = True
@@ -109,6 +111,7 @@ class BillingTerms:
         if self.trial is not None and not isinstance(self.trial, TrialTerms):
             raise InvalidConfig("trial", f"expected TrialTerms or None, got {self.trial!r}")
         fields.whole(self.grace_days, "grace_days")
+        fields.whole(self.suspension_days, "suspension_days")
         _retry_days(self.payment_retry_days, "payment_retry_days")
         if not isinstance(self.invoice_prefix, str) or not _INVOICE_PREFIX.fullmatch(
             self.invoice_prefix
@@ -151,6 +154,7 @@ _SETTINGS = (
     "trial",
     "grace_days",
     "payment_retry_days",
+    "suspension_days",
     "invoice_prefix",
     "plan_changes",
     "billing_tab",
@@ -174,6 +178,9 @@ def build_terms(data: object, path: str = "settings") -> BillingTerms:
         fields.whole(day, fields.at(retry_path, i), minimum=1)
         for i, day in enumerate(_list(doc.get("payment_retry_days", [1, 3, 5]), retry_path))
     )
+    suspension_days = fields.whole(
+        doc.get("suspension_days", 30), fields.at(path, "suspension_days")
+    )
     prefix = doc.get("invoice_prefix", "INV")
     if not isinstance(prefix, str):
         raise InvalidConfig(fields.at(path, "invoice_prefix"), f"expected a text, got {prefix!r}")
@@ -187,6 +194,7 @@ def build_terms(data: object, path: str = "settings") -> BillingTerms:
             trial=trial,
             grace_days=grace_days,
             payment_retry_days=retry_days,
+            suspension_days=suspension_days,
             invoice_prefix=prefix,
             plan_changes=plan_changes,
             billing_tab=billing_tab,

@@ -30,9 +30,12 @@ KINDS: tuple[str, ...] = (
     "subscription.ended",
     "invoice.issued",
     "invoice.paid",
+    "invoice.uncollectible",
     "credits.exhausted",
     "phone_numbers.released",
     "demo.requested",
+    "invoice.voided",
+    "credit_note.issued",
 )
 """Every kind but the usage kinds, which exist once per meter."""
 

@@ -1,8 +1,9 @@
 """Payment providers (PAY-1, PAY-2): the interface, and the built-in sandbox.
 
 `provider` holds the PaymentProvider protocol and its values (CardOnFile, ChargeResult,
-Checkout) and errors; `sandbox` the provider with test cards that needs nothing outside
-the machine; `sandbox_store` the sandbox's queries on its own tables (db/tables_sandbox.py).
+Checkout, RefundResult) and errors; `sandbox` the provider with test cards that needs
+nothing outside the machine; `sandbox_store` the sandbox's queries on its own tables
+(db/tables_sandbox.py).
 """
 
 from tabkeeper.payments.provider import (
@@ -13,6 +14,7 @@ from tabkeeper.payments.provider import (
     CheckoutStatus,
     PaymentProvider,
     ProviderError,
+    RefundResult,
     UnknownCard,
 )
 from tabkeeper.payments.sandbox import SandboxProvider
@@ -25,6 +27,7 @@ __all__ = [
     "CheckoutStatus",
     "PaymentProvider",
     "ProviderError",
+    "RefundResult",
     "SandboxProvider",
     "UnknownCard",
 ]

@@ -2,8 +2,9 @@
 
 Everything that moves money goes through a `PaymentProvider`: the built-in sandbox
 (`tabkeeper.payments.sandbox`, test cards, nothing outside the machine) or Stripe. The
-interface is deliberately small: save a card, charge a saved card off-session, and the
-hosted checkout that takes the first payment of a subscription (SUB-3).
+interface is deliberately small: save a card, charge a saved card off-session, refund
+(part of) a charge for a credit note (INV-5), and the hosted checkout that takes the first
+payment of a subscription (SUB-3).
 
 A provider is a remote system. Each call stands on its own: what the provider recorded
 stays recorded even if the caller's database transaction later rolls back. So callers
@@ -97,6 +98,18 @@ class ChargeResult:
 
 
 @dataclass(frozen=True, slots=True)
+class RefundResult:
+    """What came of one refund (INV-5): it succeeded, or it failed with a code."""
+
+    succeeded: bool
+    reference: str
+    """The provider's refund id ("re_..."); "" when none was made."""
+    amount: Money
+    failure_code: str | None
+    failure_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Checkout:
     """A hosted page where the member enters a card for the first payment (SUB-3)."""
 
@@ -131,6 +144,18 @@ class PaymentProvider(Protocol):
         raises InvalidInput (code "idempotency_key_reused"). A declined card is a result
         (succeeded False, failure_code "card_declined"), not an exception. `amount` must be
         positive; an unknown token raises InvalidInput (code "unknown_payment_method").
+        """
+        ...
+
+    def refund(self, reference: str, amount: Money, idempotency_key: str) -> RefundResult:
+        """Refund `amount` of the succeeded charge `reference` (a credit note, INV-5).
+
+        Idempotent like `charge`: the same key returns the first result and never refunds
+        twice; reusing a key for another charge or amount raises InvalidInput (code
+        "idempotency_key_reused"). More than what is left of the charge to refund, or a
+        charge that did not succeed, is a failed result (failure_code
+        "refund_exceeds_charge" / "charge_not_refundable"), not an exception. `amount` must
+        be positive; an unknown charge raises InvalidInput (code "unknown_charge").
         """
         ...
 

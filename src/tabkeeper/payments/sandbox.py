@@ -19,6 +19,8 @@ transaction rolls back; never call it while holding an open transaction (on SQLi
 would wait for the caller's own write lock). Charges are idempotent by key, in the
 database: a repeated key returns the first result, also after a restart, and two racing
 calls write one charge (the UNIQUE key decides; the loser reads the winner's row).
+Refunds (INV-5) are idempotent by key the same way; a refund never takes back more than
+what is left of a succeeded charge (a failed result otherwise, nothing recorded).
 Checkouts are open for `CHECKOUT_LIFETIME` (24 hours, like Stripe's), then expired.
 """
 
@@ -48,6 +50,7 @@ from tabkeeper.payments.provider import (
     Checkout,
     CheckoutStatus,
     PaymentProvider,
+    RefundResult,
     UnknownCard,
     require_charge_amount,
     require_text,
@@ -186,6 +189,45 @@ class SandboxProvider:
         customer = require_text(customer, "customer", store.CUSTOMER_LENGTH)
         with transaction(self._engine) as session:
             return [_charge_result(row) for row in store.charges_of(session, customer)]
+
+    def refund(self, reference: str, amount: Money, idempotency_key: str) -> RefundResult:
+        """Refund part or all of a succeeded charge once per key; see PaymentProvider.refund."""
+        reference = require_text(reference, "reference", store.ID_LENGTH)
+        amount = require_charge_amount(amount)
+        key = require_text(idempotency_key, "idempotency_key", store.IDEMPOTENCY_KEY_LENGTH)
+        try:
+            with transaction(self._engine) as session:
+                existing = store.refund_by_key(session, key)
+                if existing is not None:
+                    return _replayed_refund(existing, reference, amount)
+                charge = store.charge_or_none(session, reference)
+                if charge is None:
+                    raise InvalidInput(f"reference: no charge {reference!r}", code="unknown_charge")
+                failed = _refund_refused(session, charge, amount)
+                if failed is not None:
+                    return failed
+                row = store.SandboxRefund(
+                    refund_id=_new_id("re"),
+                    idempotency_key=key,
+                    charge_id=charge.charge_id,
+                    amount_minor=amount.minor,
+                    currency=amount.currency.code,
+                    created_at=self._clock.now(),
+                )
+                session.add(row)
+                session.flush()
+                return _refund_result(row)
+        except IntegrityError:
+            with transaction(self._engine) as session:
+                existing = store.refund_by_key(session, key)
+                if existing is None:  # pragma: no cover - some other constraint failed
+                    raise
+                return _replayed_refund(existing, reference, amount)
+
+    def refunds(self, reference: str) -> list[RefundResult]:
+        """Every refund of the charge `reference`, oldest first."""
+        with transaction(self._engine) as session:
+            return [_refund_result(row) for row in store.refunds_of(session, reference)]
 
     def start_checkout(
         self, customer: str, amount: Money, reference: str, return_url: str
@@ -347,6 +389,56 @@ def _charge_result(row: store.SandboxCharge) -> ChargeResult:
         failure_code=row.failure_code,
         failure_message=row.failure_message,
     )
+
+
+def _refund_refused(
+    session: Session, charge: store.SandboxCharge, amount: Money
+) -> RefundResult | None:
+    """The failed result of a refund the charge cannot give, or None when it can."""
+    if not charge.succeeded or charge.currency != amount.currency.code:
+        return RefundResult(
+            succeeded=False,
+            reference="",
+            amount=amount,
+            failure_code="charge_not_refundable",
+            failure_message=f"The charge {charge.charge_id} did not succeed in "
+            f"{amount.currency.code}; nothing to refund.",
+        )
+    left = charge.amount_minor - store.refunded_of(session, charge.charge_id)
+    if amount.minor > left:
+        return RefundResult(
+            succeeded=False,
+            reference="",
+            amount=amount,
+            failure_code="refund_exceeds_charge",
+            failure_message=f"Only {left} (minor units) of the charge is left to refund.",
+        )
+    return None
+
+
+def _refund_result(row: store.SandboxRefund) -> RefundResult:
+    return RefundResult(
+        succeeded=True,
+        reference=row.refund_id,
+        amount=Money(row.amount_minor, Currency.of(row.currency)),
+        failure_code=None,
+        failure_message=None,
+    )
+
+
+def _replayed_refund(row: store.SandboxRefund, reference: str, amount: Money) -> RefundResult:
+    """The first result for a key used again for the same refund; else refused."""
+    if (row.charge_id, row.amount_minor, row.currency) != (
+        reference,
+        amount.minor,
+        amount.currency.code,
+    ):
+        raise InvalidInput(
+            f"idempotency_key: {row.idempotency_key!r} was already used for another refund "
+            "(another charge or amount); use a new key for a new refund",
+            code="idempotency_key_reused",
+        )
+    return _refund_result(row)
 
 
 def _replayed(row: store.SandboxCharge, customer: str, token: str, amount: Money) -> ChargeResult:

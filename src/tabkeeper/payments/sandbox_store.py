@@ -7,7 +7,7 @@ db/tables_sandbox.py; their names are re-exported here for the provider.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tabkeeper.db.tables_sandbox import (
@@ -20,6 +20,7 @@ from tabkeeper.db.tables_sandbox import (
     SandboxCharge,
     SandboxCheckout,
     SandboxPaymentMethod,
+    SandboxRefund,
 )
 
 __all__ = [
@@ -32,11 +33,16 @@ __all__ = [
     "SandboxCharge",
     "SandboxCheckout",
     "SandboxPaymentMethod",
+    "SandboxRefund",
     "charge_by_id",
     "charge_by_key",
+    "charge_or_none",
     "charges_of",
     "checkout",
     "payment_method",
+    "refund_by_key",
+    "refunded_of",
+    "refunds_of",
     "saved_payment_method",
 ]
 
@@ -83,3 +89,35 @@ def checkout(
     if for_update:
         query = query.with_for_update()
     return session.scalars(query).one_or_none()
+
+
+def charge_or_none(session: Session, charge_id: str) -> SandboxCharge | None:
+    return session.scalars(
+        select(SandboxCharge).where(SandboxCharge.charge_id == charge_id)
+    ).one_or_none()
+
+
+def refund_by_key(session: Session, idempotency_key: str) -> SandboxRefund | None:
+    return session.scalars(
+        select(SandboxRefund).where(SandboxRefund.idempotency_key == idempotency_key)
+    ).one_or_none()
+
+
+def refunded_of(session: Session, charge_id: str) -> int:
+    """How much of the charge `charge_id` was refunded so far, in minor units."""
+    refunded = session.scalar(
+        select(func.coalesce(func.sum(SandboxRefund.amount_minor), 0)).where(
+            SandboxRefund.charge_id == charge_id
+        )
+    )
+    return int(refunded or 0)
+
+
+def refunds_of(session: Session, charge_id: str) -> list[SandboxRefund]:
+    return list(
+        session.scalars(
+            select(SandboxRefund)
+            .where(SandboxRefund.charge_id == charge_id)
+            .order_by(SandboxRefund.id)
+        )
+    )

@@ -23,7 +23,7 @@ from tabkeeper.portal import slots, views
 from tabkeeper.portal.web import Flash, caller_of, render
 from tabkeeper.services.access import Caller
 from tabkeeper.services.context import Billing
-from tabkeeper.services.payments import default_payment_method
+from tabkeeper.services.payment_methods import default_payment_method
 from tabkeeper.services.subscriptions import subscription_of
 
 Fill = Callable[[Billing, views.Viewer], dict[str, Any]]

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from tabkeeper.api import schemas_billing as schemas
 from tabkeeper.api.subscription_view import show_subscription
 from tabkeeper.db.tables import Invoice, Organization, PaymentMethod, Subscription
-from tabkeeper.domain.catalog import AddOn, Catalog, MeterKind, Plan, Resource
+from tabkeeper.domain.catalog import ADJECTIVES, AddOn, Catalog, MeterKind, Plan, Resource
 from tabkeeper.domain.decisions import (
     SESSION_LIMIT_ALMOST_REACHED_WARNING,
     SESSION_LIMIT_REACHED_WARNING,
@@ -30,6 +30,7 @@ from tabkeeper.domain.levels import Level
 from tabkeeper.domain.lifecycle import NO_SUBSCRIPTION_BADGE, State
 from tabkeeper.domain.metering import quantity_string
 from tabkeeper.domain.money import Money
+from tabkeeper.domain.periods import Interval
 from tabkeeper.domain.terms import Timing, TrialTerms
 from tabkeeper.portal.offers import Upgrade, cheaper_alternative, upgrade_of
 from tabkeeper.portal.plan_facts import plan_facts
@@ -37,7 +38,7 @@ from tabkeeper.services.access import BILLING_ROLES, Caller
 from tabkeeper.services.addons import AddonsPanel, list_addons
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_reports import credits_view, spend
-from tabkeeper.services.payments import default_payment_method
+from tabkeeper.services.payment_methods import default_payment_method
 from tabkeeper.services.subscriptions import PAID_STATES, plan_of, subscription_of
 from tabkeeper.services.usage import MeterReading, current_usage
 
@@ -146,10 +147,17 @@ class AddonRow:
     quantity_next_period: int
     adds: str
     """What one slot adds: "+1 agent"."""
+    interval: Interval
+    """The plan's interval, whose price the slots are billed at (CAT-8)."""
+
+    @property
+    def price(self) -> Money:
+        return self.addon.price_for(self.interval)
 
     @property
     def monthly_cost(self) -> Money:
-        return self.addon.price.times(self.quantity_next_period)
+        """The slots' cost per period of the plan's interval (a year on a yearly plan)."""
+        return self.price.times(self.quantity_next_period)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +169,13 @@ class AddonsView:
     active: tuple[AddonRow, ...] = ()
     available: tuple[AddonRow, ...] = ()
     total: Money | None = None
+    interval: Interval = Interval.MONTH
+    """The plan's interval: what the slots and the total are billed per (CAT-8)."""
+
+    @property
+    def per(self) -> str:
+        """The interval as a word, "monthly" or "yearly", for the panel."""
+        return ADJECTIVES[self.interval]
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +369,8 @@ def adds_text(addon: AddOn) -> str:
     return ", ".join(parts)
 
 
-def _row(addon: AddOn, quantity: int = 0, next_period: int = 0) -> AddonRow:
-    return AddonRow(addon, quantity, next_period, adds_text(addon))
+def _row(addon: AddOn, interval: Interval, quantity: int = 0, next_period: int = 0) -> AddonRow:
+    return AddonRow(addon, quantity, next_period, adds_text(addon), interval)
 
 
 def addons_view(b: Billing, viewer: Viewer, row: Subscription) -> AddonsView:
@@ -366,10 +381,13 @@ def addons_view(b: Billing, viewer: Viewer, row: Subscription) -> AddonsView:
     if row.state != State.ACTIVE or row.cancel_at_period_end:
         return AddonsView(False, "Add-ons can be bought on an active subscription.")
     panel: AddonsPanel = list_addons(b, viewer.organization)
-    active = tuple(_row(c.addon, c.quantity, c.quantity_next_period) for c in panel.active)
+    interval = panel.plan.interval
+    active = tuple(
+        _row(c.addon, interval, c.quantity, c.quantity_next_period) for c in panel.active
+    )
     held = {card.addon.code for card in panel.active}
-    available = tuple(_row(addon) for addon in panel.available if addon.code not in held)
-    return AddonsView(True, None, active, available, panel.interval_total)
+    available = tuple(_row(addon, interval) for addon in panel.available if addon.code not in held)
+    return AddonsView(True, None, active, available, panel.interval_total, interval)
 
 
 def credits_card(b: Billing, viewer: Viewer, catalog: Catalog) -> CreditsCard | None:

@@ -46,7 +46,7 @@ from tabkeeper.domain.errors import Forbidden, Refused
 from tabkeeper.domain.invoicing import LineDraft, addon_proration_line, settle
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.money import Money
-from tabkeeper.domain.periods import Period
+from tabkeeper.domain.periods import Interval, Period
 from tabkeeper.domain.slots import (
     SLOTS_ADDED_MESSAGE,
     SLOTS_REMOVED_MESSAGE,
@@ -59,9 +59,8 @@ from tabkeeper.domain.slots import (
 )
 from tabkeeper.services.capacity import allowed, in_use
 from tabkeeper.services.context import Billing
-from tabkeeper.services.invoices import issue_invoice
+from tabkeeper.services.invoices import issue_invoice, queue_collection
 from tabkeeper.services.organizations import current_member
-from tabkeeper.services.payments import queue_collection
 from tabkeeper.services.subscriptions import (
     billing_organization,
     plan_of,
@@ -109,10 +108,10 @@ class SlotsQuote:
     """`prorated` less the organization's account credit (never below zero)."""
     period_end: datetime
     line: LineDraft | None
-
-    @property
-    def price_per_slot(self) -> Money:
-        return self.addon.price
+    price_per_slot: Money
+    """CAT-8: the add-on's price per slot for the plan's interval."""
+    interval: Interval
+    """The plan's interval: what `price_per_slot` and the interval totals are per."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +309,9 @@ def _rows(b: Billing, subscription: Subscription) -> dict[str, SubscriptionAddon
 
 
 def _quote(b: Billing, slots: _Slots, quantity: int, after: SlotCount) -> SlotsQuote:
-    line = addon_proration_line(slots.addon, quantity, slots.period, b.now, b.terms.proration)
+    line = addon_proration_line(
+        slots.addon, quantity, slots.period, slots.plan.interval, b.now, b.terms.proration
+    )
     currency = slots.plan.price.currency
     draft = None if line is None else settle(currency, [line], slots.owner.account_credit_minor)
     return SlotsQuote(
@@ -323,6 +324,8 @@ def _quote(b: Billing, slots: _Slots, quantity: int, after: SlotCount) -> SlotsQ
         amount_due=Money(0 if draft is None else draft.amount_due_minor, currency),
         period_end=slots.subscription.period_end,
         line=line,
+        price_per_slot=slots.addon.price_for(slots.plan.interval),
+        interval=slots.plan.interval,
     )
 
 

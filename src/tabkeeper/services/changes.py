@@ -7,6 +7,14 @@ switch at once and the period's usage is kept. A change to another interval ends
 period now (credit for its unused part, and its usage in arrears) and starts a new period
 anchored at the change, billed in full. A change on a date is an immediate change carried
 out by the clock at that date; a change at the period's end rides on the renewal.
+
+Add-ons go with the plan (SUB-14, CAT-8): a change to another interval credits each
+add-on's unused part (the slots in force, at the old interval's price) and bills the
+slots of the new period (the slots from the next billing date: a removal waiting for it
+applies now) at the new interval's price, on the same invoice. A change to another
+interval is refused (`addon_interval_unpriced`, naming the add-on) while the
+subscription keeps slots of an add-on with no price for that interval; the clock checks
+it again when it carries out a change on its date or at the period's end.
 """
 
 from __future__ import annotations
@@ -15,27 +23,36 @@ from datetime import datetime
 
 from tabkeeper.db import subscriptions as rows
 from tabkeeper.db.tables import Organization, ScheduledChange, Subscription
-from tabkeeper.domain.catalog import Catalog, Plan
+from tabkeeper.domain.catalog import ADJECTIVES, Catalog, Plan
+from tabkeeper.domain.cycles import Cycle
 from tabkeeper.domain.errors import InvalidInput, Refused
-from tabkeeper.domain.invoicing import LineDraft, plan_line, proration_lines, unused_credit_line
+from tabkeeper.domain.invoicing import (
+    LineDraft,
+    addon_unused_credit_line,
+    proration_lines,
+    unused_credit_line,
+)
 from tabkeeper.domain.lifecycle import PlanChanged, State
-from tabkeeper.domain.periods import Period, boundary
+from tabkeeper.domain.periods import Period
 from tabkeeper.domain.terms import Timing
 from tabkeeper.domain.utc import format_instant, parse_instant
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for
 from tabkeeper.services.context import Billing
-from tabkeeper.services.invoices import issue_invoice
+from tabkeeper.services.invoices import issue_invoice, queue_collection
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.payments import queue_collection
 from tabkeeper.services.records import cancel_queued, queue
 from tabkeeper.services.subscriptions import (
     _require_subscribable,
+    advance_lines,
     billing_organization,
+    cycle_of,
     drop_scheduled_changes,
     plan_of,
     queue_period_end,
+    renew_addons,
     require_subscription,
+    set_cycle,
 )
 from tabkeeper.services.usage import usage_lines
 
@@ -100,6 +117,7 @@ def change_plan(
     upgrade = catalog.is_upgrade(old_plan, new_plan)
     timing, effective_at = _timing(b, subscription, when, upgrade)
     require_room_for(b, owner, new_plan, catalog, addon_slots(b, subscription.id))
+    require_addon_prices(b, subscription, old_plan, catalog, new_plan)
     drop_scheduled_changes(b, subscription)
     change = ScheduledChange(
         subscription_id=subscription.id,
@@ -200,24 +218,25 @@ def apply_change(
     catalog = b.catalog_of(change.catalog_version_id)
     new_plan = catalog.plan(change.plan_code)
     require_room_for(b, owner, new_plan, catalog, addon_slots(b, subscription.id))
-    period = Period(subscription.period_start, subscription.period_end, subscription.period_index)
+    cycle = cycle_of(subscription, old_plan)
+    period = cycle.period
     source = f"change:{change.id}"
     if old_plan.interval == new_plan.interval:
         lines = list(proration_lines(old_plan, new_plan, period, b.now, b.terms.proration))
-        _switch(b, subscription, owner, change, new_plan)
+        _switch(b, subscription, change, cycle.switch_plan(new_plan.code, new_plan.interval, b.now))
         apply_event(b, subscription, owner, PlanChanged(), notice_key=source)
         _invoice(b, owner, source, lines, period)
         return
     lines = _interval_change_lines(b, subscription, owner, old_catalog, old_plan, new_plan, period)
-    _switch(b, subscription, owner, change, new_plan)
+    # SCENARIOS "Plan changes": the old period ends now, a new one is anchored here.
+    new_cycle = cycle.switch_plan(new_plan.code, new_plan.interval, b.now)
+    new_period = _switch(b, subscription, change, new_cycle)
     cancel_queued(b, owner.id, "period_end")
-    new_end = boundary(b.now, new_plan.interval, 1)
-    subscription.anchor, subscription.period_index = b.now, 0
-    subscription.period_start = b.now
-    apply_event(b, subscription, owner, PlanChanged(period_end=new_end), notice_key=source)
-    counters.start_period(b, owner.id, b.now, new_end)
-    lines.append(plan_line(new_plan, Period(b.now, new_end, 0)))
-    _invoice(b, owner, source, lines, Period(b.now, new_end, 0))
+    apply_event(b, subscription, owner, PlanChanged(period_end=new_period.end), notice_key=source)
+    counters.start_period(b, owner.id, new_period.start, new_period.end)
+    slots = renew_addons(b, subscription, catalog)  # a waiting slot removal applies now
+    lines.extend(advance_lines(catalog, new_plan, slots, new_period))  # SUB-14, CAT-8
+    _invoice(b, owner, source, lines, new_period)
     queue_period_end(b, subscription)
 
 
@@ -234,22 +253,61 @@ def _interval_change_lines(
     credit = unused_credit_line(old_plan, period, b.now, b.terms.proration)
     if credit is not None:
         lines.append(credit)
+    lines.extend(_addon_credit_lines(b, subscription, old_catalog, old_plan, period))
     if b.now > period.start:
         used_period = Period(period.start, b.now, period.index)
         lines.extend(usage_lines(b, owner, old_catalog, old_plan, used_period))
     return lines
 
 
-def _switch(
-    b: Billing,
-    subscription: Subscription,
-    owner: Organization,
-    change: ScheduledChange,
-    new_plan: Plan,
+def require_addon_prices(
+    b: Billing, subscription: Subscription, old_plan: Plan, catalog: Catalog, new_plan: Plan
 ) -> None:
-    subscription.plan_code = new_plan.code
+    """SUB-14, CAT-8: a change to another interval needs a price of that interval for each
+    add-on the subscription keeps slots of from the next billing date; refused naming the
+    first add-on without one, nothing changed."""
+    if old_plan.interval == new_plan.interval:
+        return
+    for row in sorted(rows.addon_rows(b.session, subscription.id), key=lambda r: r.addon_code):
+        addon = catalog.addons.get(row.addon_code)
+        if addon is None or row.quantity_next_period <= 0:
+            continue
+        if not addon.has_price_for(new_plan.interval):
+            word, count = ADJECTIVES[new_plan.interval], row.quantity_next_period
+            slots = "1 slot of it; remove it" if count == 1 else f"{count} slots of it; remove them"
+            raise Refused(
+                f"{addon.name} has no {word} price, so the subscription cannot move to "
+                f"{new_plan.name} ({new_plan.interval.value}) while it keeps {slots} first "
+                f"or choose a plan billed per {old_plan.interval.value}.",
+                code="addon_interval_unpriced",
+            )
+
+
+def _addon_credit_lines(
+    b: Billing, subscription: Subscription, old_catalog: Catalog, old_plan: Plan, period: Period
+) -> list[LineDraft]:
+    """SUB-14: the unused part of the slots in force, at the old interval's price."""
+    lines = []
+    for row in sorted(rows.addon_rows(b.session, subscription.id), key=lambda r: r.addon_code):
+        addon = old_catalog.addons.get(row.addon_code)
+        if addon is None or row.quantity <= 0:
+            continue
+        line = addon_unused_credit_line(
+            addon, row.quantity, period, old_plan.interval, b.now, b.terms.proration
+        )
+        if line is not None:
+            lines.append(line)
+    return lines
+
+
+def _switch(
+    b: Billing, subscription: Subscription, change: ScheduledChange, cycle: Cycle
+) -> Period:
+    """The subscription takes the change's plan (and catalog version) in `cycle`; the
+    change is applied. The cycle's period is returned."""
     subscription.catalog_version_id = change.catalog_version_id
     change.status, change.decided_at = "applied", b.now
+    return set_cycle(subscription, cycle)
 
 
 def _invoice(

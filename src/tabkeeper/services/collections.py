@@ -29,7 +29,8 @@ from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.services.access import Caller, organization_for, owned
 from tabkeeper.services.context import Billing, UnitOfWork
 from tabkeeper.services.invoices import open_invoices
-from tabkeeper.services.payments import billed, collect, default_payment_method
+from tabkeeper.services.payment_methods import default_payment_method
+from tabkeeper.services.payments import billed, collect
 
 NO_CARD = "There is no payment method on file: add a card to pay the open invoices."
 

@@ -45,9 +45,8 @@ from tabkeeper.domain.utc import require_utc
 from tabkeeper.services.access import BILLING_ROLES
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_ledger import grant, holding_of, refreshed
-from tabkeeper.services.invoices import issue_invoice
+from tabkeeper.services.invoices import issue_invoice, queue_collection
 from tabkeeper.services.organizations import current_member
-from tabkeeper.services.payments import queue_collection
 from tabkeeper.services.subscriptions import require_billing_level
 
 TOPPED_UP_MESSAGE = "Credits added successfully."

@@ -16,12 +16,14 @@ from datetime import datetime
 
 from sqlalchemy import inspect
 
+from tabkeeper.db import corrections
 from tabkeeper.db import invoices as rows
 from tabkeeper.db.tables import Invoice, Organization
+from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.invoicing import LineDraft, settle
 from tabkeeper.domain.money import decimal_string
 from tabkeeper.services.context import Billing
-from tabkeeper.services.records import notify
+from tabkeeper.services.records import moment_key, notify, queue
 
 
 def next_invoice_number(b: Billing) -> str:
@@ -118,3 +120,28 @@ def mark_paid(b: Billing, invoice: Invoice) -> None:
 
 def open_invoices(b: Billing, organization_id: int) -> list[Invoice]:
     return rows.open_invoices(b.session, organization_id)
+
+
+def mark_uncollectible(b: Billing, invoice: Invoice) -> None:
+    """INV-5 (and SUB-11 when a suspension runs out): the open `invoice` is written off as
+    uncollectible; its pending collections and retries find it no longer open and collect
+    nothing; `invoice.uncollectible` is told. The subscription's state is left as it is.
+    Refused (`invoice_not_open`, nothing
+    changed) unless the invoice is open; the caller holds the invoice (locked, or just
+    issued in its transaction)."""
+    if invoice.status != "open":
+        raise Refused(
+            f"Invoice {invoice.number} is {invoice.status}; only an open invoice can be "
+            "marked uncollectible.",
+            code="invoice_not_open",
+        )
+    corrections.set_status(b.session, invoice, "uncollectible")
+    payload = {"invoice": invoice.number, "amount_minor": invoice.amount_due_minor}
+    notify(b, invoice.organization_id, "invoice.uncollectible", f"invoice:{invoice.id}", payload)
+
+
+def queue_collection(b: Billing, invoice: Invoice, due_at: datetime) -> None:
+    """Ask the clock to collect `invoice` at `due_at` (once per invoice and instant)."""
+    if invoice.status == "open" and invoice.amount_due_minor > 0:
+        key = f"collect:{invoice.id}:{moment_key(due_at)}"
+        queue(b, "collect", key, invoice.organization_id, due_at)

@@ -11,13 +11,16 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from tabkeeper.db import invoices as invoice_rows
 from tabkeeper.db import organizations as rows
 from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.domain.errors import IllegalTransition, Refused
 from tabkeeper.domain.lifecycle import (
+    ENDED_REASONS,
     CancelPurge,
     CancelRetries,
     Effect,
+    EndSuspension,
     Event,
     Notify,
     PurgeData,
@@ -25,12 +28,15 @@ from tabkeeper.domain.lifecycle import (
     SchedulePurge,
     ScheduleRetry,
     StartGrace,
+    StartSuspension,
     StartTrial,
     State,
     Status,
+    WriteOffInvoices,
     transition,
 )
 from tabkeeper.services.context import Billing
+from tabkeeper.services.invoices import mark_uncollectible
 from tabkeeper.services.records import (
     cancel_queued,
     moment_key,
@@ -97,6 +103,9 @@ def apply_event(
     subscription.retention_ends_at = after.retention_ends_at
     if after.state in (State.CANCELED, State.EXPIRED) and subscription.ended_at is None:
         subscription.ended_at = when
+        subscription.ended_reason = ENDED_REASONS.get(event.name)
+    elif after.state not in (State.CANCELED, State.EXPIRED):
+        subscription.ended_reason = None
     if after.trial_used and not organization.trial_used:
         organization.trial_used = True  # set only when it changes: no flush for nothing
     b.session.flush()
@@ -123,6 +132,13 @@ def _carry_out(
         queue(b, "trial_end", f"trial_end:{subscription.id}", org_id, effect.ends_at)
     elif isinstance(effect, StartGrace):
         queue(b, "grace_end", f"grace_end:{subscription.id}:{key}", org_id, effect.ends_at)
+    elif isinstance(effect, StartSuspension):
+        key = f"suspension_end:{subscription.id}:{moment_key(effect.ends_at)}"
+        queue(b, "suspension_end", key, org_id, effect.ends_at)
+    elif isinstance(effect, EndSuspension):
+        cancel_queued(b, org_id, "suspension_end")
+    elif isinstance(effect, WriteOffInvoices):
+        write_off_invoices(b, organization)
     elif isinstance(effect, ScheduleRetry):
         queue(b, "retry", f"retry:{subscription.id}:{moment_key(effect.at)}", org_id, effect.at)
     elif isinstance(effect, CancelRetries):
@@ -138,6 +154,13 @@ def _carry_out(
         purge_data(b, organization)
     # StopAgents and RestoreService need no write: the real-time check decides from the
     # subscription's state, so agents stop and restart with it (SUB-7, SUB-9).
+
+
+def write_off_invoices(b: Billing, organization: Organization) -> None:
+    """SUB-11: the open invoices of a subscription ended unpaid become uncollectible; the
+    clock's pending collections of them then find nothing to collect."""
+    for invoice in invoice_rows.open_invoices(b.session, organization.id):
+        mark_uncollectible(b, invoice)
 
 
 def family_ids(b: Billing, organization: Organization) -> list[int]:

@@ -21,22 +21,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from tabkeeper.db import payments as store
 from tabkeeper.db.records import set_work_status
 from tabkeeper.db.subscriptions import subscription_of
-from tabkeeper.db.tables import DueWork, Invoice, Organization, PaymentMethod
+from tabkeeper.db.tables import DueWork, Organization, PaymentMethod, Subscription
 from tabkeeper.domain.errors import Refused
-from tabkeeper.domain.lifecycle import PaymentFailed, PaymentSucceeded, State
+from tabkeeper.domain.lifecycle import PaymentFailed, State
 from tabkeeper.domain.money import Money
-from tabkeeper.payments.provider import CardOnFile, ChargeResult, PaymentProvider
+from tabkeeper.payments.provider import ChargeResult, PaymentProvider
 from tabkeeper.services.access import Caller, organization_for
 from tabkeeper.services.context import Billing, UnitOfWork
 from tabkeeper.services.invoices import mark_paid, open_invoices
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.records import moment_key, notify, queue
+from tabkeeper.services.payment_methods import default_payment_method, save_payment_method
+from tabkeeper.services.records import notify
+from tabkeeper.services.suspension import restore
 
 if TYPE_CHECKING:
     from tabkeeper.services.collections import Collection
@@ -50,40 +52,6 @@ LEASE = timedelta(minutes=5)
 def customer_of(organization: Organization) -> str:
     """The organization as the provider's customer."""
     return f"org_{organization.id}"
-
-
-def save_payment_method(b: Billing, organization: Organization, card: CardOnFile) -> PaymentMethod:
-    """Keep `card` as the organization's default method; only brand and last 4 (PAY-2)."""
-    store.clear_default_methods(b.session, organization.id)
-    method = PaymentMethod(
-        organization_id=organization.id,
-        provider=card.provider,
-        token=card.token,
-        brand=card.brand,
-        last4=card.last4,
-        exp_month=card.exp_month,
-        exp_year=card.exp_year,
-        is_default=True,
-        created_at=b.now,
-    )
-    b.session.add(method)
-    b.session.flush()
-    return method
-
-
-def clear_payment_methods(b: Billing, organization: Organization) -> None:
-    store.clear_default_methods(b.session, organization.id)
-
-
-def default_payment_method(b: Billing, organization_id: int) -> PaymentMethod | None:
-    return store.default_method(b.session, organization_id)
-
-
-def queue_collection(b: Billing, invoice: Invoice, due_at: datetime) -> None:
-    """Ask the clock to collect `invoice` at `due_at` (once per invoice and instant)."""
-    if invoice.status == "open" and invoice.amount_due_minor > 0:
-        key = f"collect:{invoice.id}:{moment_key(due_at)}"
-        queue(b, "collect", key, invoice.organization_id, due_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,18 +153,7 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
     if result.succeeded:
         mark_paid(b, invoice)
         b.session.flush()
-        if (
-            subscription is not None
-            and subscription.state in (State.PAST_DUE, State.SUSPENDED)
-            and not open_invoices(b, invoice.organization_id)
-        ):
-            apply_event(
-                b,
-                subscription,
-                _organization(b, invoice.organization_id),
-                PaymentSucceeded(),
-                notice_key=claim.idempotency_key,
-            )
+        restore_when_nothing_owed(b, invoice.organization_id, subscription, claim.idempotency_key)
         return True
     b.session.flush()
     organization = _organization(b, invoice.organization_id)
@@ -216,6 +173,22 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
     else:
         notify(b, organization.id, "payment.failed", claim.idempotency_key, payload)
     return True
+
+
+def restore_when_nothing_owed(
+    b: Billing, organization_id: int, subscription: Subscription | None, notice_key: str
+) -> None:
+    """SUB-8, SUB-9: once the organization owes nothing (no open invoice), its past_due or
+    suspended subscription is active again, as after the payment of its last open invoice.
+    Shared by a successful charge and by the platform's corrections (INV-5: an invoice
+    marked paid out of band, voided, or credited down to nothing due); `subscription` is
+    the organization's, locked by the caller."""
+    if (
+        subscription is not None
+        and subscription.state in (State.PAST_DUE, State.SUSPENDED)
+        and not open_invoices(b, organization_id)
+    ):
+        restore(b, subscription, _organization(b, organization_id), notice_key)
 
 
 def _organization(b: Billing, organization_id: int) -> Organization:

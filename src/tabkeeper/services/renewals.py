@@ -29,22 +29,24 @@ from tabkeeper.domain.lifecycle import (
     State,
     TrialDaysRanOut,
 )
-from tabkeeper.domain.periods import Period, boundary
 from tabkeeper.domain.terms import Timing
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for
-from tabkeeper.services.changes import apply_change, upcoming_change
+from tabkeeper.services.changes import apply_change, require_addon_prices, upcoming_change
 from tabkeeper.services.context import Billing
-from tabkeeper.services.invoices import issue_invoice, open_invoices
+from tabkeeper.services.invoices import issue_invoice, open_invoices, queue_collection
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.payments import queue_collection
 from tabkeeper.services.records import moment_key, notify
 from tabkeeper.services.subscriptions import (
     advance_lines,
+    cycle_of,
     drop_scheduled_changes,
     plan_of,
     queue_period_end,
+    renew_addons,
+    set_cycle,
 )
+from tabkeeper.services.suspension import end_unpaid
 from tabkeeper.services.usage import usage_lines
 
 Handler = Callable[[Billing, DueWork], None]
@@ -74,9 +76,16 @@ def period_end(b: Billing, work: DueWork) -> None:
         return
     if subscription.period_end != work.due_at:
         return  # the period moved (a change of interval); its own work was queued
+    if state is State.SUSPENDED and not subscription.cancel_at_period_end:
+        # SUB-11: suspension stops billing; paying restores (services/suspension.py). A
+        # change waiting for this boundary fails, as for any subscription not active.
+        change = upcoming_change(b, subscription)
+        if change is not None and change.status == "scheduled":
+            _fail_change(b, organization, change, "not_active", "The subscription is not active.")
+        return
     catalog, plan = plan_of(b, subscription)
-    ended_interval = plan.interval
-    ended = Period(subscription.period_start, subscription.period_end, subscription.period_index)
+    ended_cycle = cycle_of(subscription, plan)
+    ended = ended_cycle.period
     arrears = usage_lines(b, organization, catalog, plan, ended)
     if subscription.cancel_at_period_end:
         apply_event(b, subscription, organization, PeriodEnded(retention_days=plan.retention_days))
@@ -96,27 +105,18 @@ def period_end(b: Billing, work: DueWork) -> None:
     ):
         _switch_at_renewal(b, subscription, organization, change)
         catalog, plan = plan_of(b, subscription)
-    index = subscription.period_index + 1
-    if plan.interval is not ended_interval:
-        # SCENARIOS "Plan changes": a new interval starts a new anchor, here the boundary.
-        subscription.anchor, index = ended.end, 0
-    new_end = boundary(subscription.anchor, plan.interval, index + 1)
-    new_start = boundary(subscription.anchor, plan.interval, index)
-    subscription.period_index, subscription.period_start = index, new_start
-    source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{index}"
-    apply_event(b, subscription, organization, PeriodRenewed(period_end=new_end), notice_key=source)
-    counters.start_period(b, organization.id, new_start, new_end)
+    # SCENARIOS "Plan changes": a new interval starts a new anchor, here the boundary.
+    period = set_cycle(subscription, ended_cycle.renew(plan.code, plan.interval))
+    source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{period.index}"
+    event = PeriodRenewed(period_end=period.end)
+    apply_event(b, subscription, organization, event, notice_key=source)
+    counters.start_period(b, organization.id, period.start, period.end)
     if change is not None:  # None: there was none open, and the renewal opened none
         _move_waiting_change(b, subscription)
-    period = Period(new_start, new_end, index)
-    slots = {}
-    for row in subscription_rows.addon_rows(b.session, subscription.id):
-        row.quantity = row.quantity_next_period
-        if row.addon_code in catalog.addons:
-            slots[row.addon_code] = row.quantity
+    slots = renew_addons(b, subscription, catalog)
     lines: list[LineDraft] = [*arrears, *advance_lines(catalog, plan, slots, period)]
     invoice = issue_invoice(
-        b, organization, source, lines, period_start=new_start, period_end=new_end
+        b, organization, source, lines, period_start=period.start, period_end=period.end
     )
     queue_collection(b, invoice, b.now)
     queue_period_end(b, subscription)
@@ -157,7 +157,7 @@ def grace_end(b: Billing, work: DueWork) -> None:
     """SUB-9: grace over, unpaid: suspended."""
     found = _subscription(b, work)
     if found is not None and found[0].state == State.PAST_DUE:
-        apply_event(b, found[0], found[1], GraceExpired())
+        apply_event(b, found[0], found[1], GraceExpired(b.terms.suspension_days))
 
 
 def retry(b: Billing, work: DueWork) -> None:
@@ -207,6 +207,8 @@ def _change_fits(
     plan = catalog.plan(change.plan_code)
     try:
         require_room_for(b, organization, plan, catalog, addon_slots(b, subscription.id))
+        _, old_plan = plan_of(b, subscription)
+        require_addon_prices(b, subscription, old_plan, catalog, plan)  # SUB-14, CAT-8
     except Refused as refusal:
         _fail_change(b, organization, change, refusal.code, refusal.message)
         return False
@@ -230,12 +232,20 @@ def purge(b: Billing, work: DueWork) -> None:
         apply_event(b, found[0], found[1], RetentionExpired())
 
 
+def suspension_end(b: Billing, work: DueWork) -> None:
+    """SUB-11: still unpaid `suspension_days` after the suspension: it ends."""
+    found = _subscription(b, work)
+    if found is not None and found[0].state == State.SUSPENDED:
+        end_unpaid(b, found[0], found[1])
+
+
 HANDLERS: dict[str, Handler] = {
     "period_end": period_end,
     "trial_end": trial_end,
     "trial_days_7": trial_reminder,
     "trial_days_2": trial_reminder,
     "grace_end": grace_end,
+    "suspension_end": suspension_end,
     "retry": retry,
     "apply_change": apply_scheduled_change,
     "purge": purge,

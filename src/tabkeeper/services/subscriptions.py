@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tabkeeper.db import subscriptions as rows
 from tabkeeper.db.tables import (
@@ -23,6 +23,7 @@ from tabkeeper.db.tables import (
     SubscriptionAddon,
 )
 from tabkeeper.domain.catalog import Catalog, Plan
+from tabkeeper.domain.cycles import Cycle
 from tabkeeper.domain.errors import InvalidInput, Refused
 from tabkeeper.domain.invoicing import LineDraft, addon_line, plan_line, settle
 from tabkeeper.domain.lifecycle import (
@@ -32,14 +33,14 @@ from tabkeeper.domain.lifecycle import (
     State,
     TrialStarted,
 )
-from tabkeeper.domain.periods import Period, boundary
+from tabkeeper.domain.periods import Period
 from tabkeeper.payments.provider import CardOnFile, ChargeResult
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import require_room_for
 from tabkeeper.services.context import Billing
 from tabkeeper.services.invoices import issue_invoice, mark_paid
 from tabkeeper.services.lifecycle import apply_event
-from tabkeeper.services.payments import save_payment_method
+from tabkeeper.services.payment_methods import save_payment_method
 from tabkeeper.services.records import cancel_queued, moment_key, notify, queue
 
 PAID_STATES = (State.ACTIVE, State.PAST_DUE, State.SUSPENDED)
@@ -103,20 +104,8 @@ def start_trial(b: Billing, organization: Organization) -> Subscription | None:
     version, catalog = b.current_catalog()
     plan = catalog.plan(trial.plan)
     ends_at = b.now + timedelta(days=trial.days)
-    subscription = Subscription(
-        organization_id=organization.id,
-        state=State.NONE.value,
-        plan_code=plan.code,
-        catalog_version_id=version.id,
-        anchor=b.now,
-        period_index=0,
-        period_start=b.now,
-        period_end=ends_at,
-        trial_sessions=trial.sessions,
-        started_at=b.now,
-    )
-    b.session.add(subscription)
-    b.session.flush()
+    subscription = new_subscription(b, organization, plan.code, version.id, ends_at)
+    subscription.trial_sessions = trial.sessions
     apply_event(b, subscription, organization, TrialStarted(trial.days))
     counters.start_period(b, organization.id, b.now, ends_at)
     for days_left in (7, 2):
@@ -124,6 +113,27 @@ def start_trial(b: Billing, organization: Organization) -> Subscription | None:
         if at > b.now:
             kind = f"trial_days_{days_left}"
             queue(b, kind, f"{kind}:{subscription.id}", organization.id, at)
+    return subscription
+
+
+def new_subscription(
+    b: Billing, organization: Organization, plan: str, version_id: int, period_end: datetime
+) -> Subscription:
+    """The organization's subscription row, made once (later subscriptions reuse it): in
+    state none, anchored now; the lifecycle event that follows gives it its state."""
+    subscription = Subscription(
+        organization_id=organization.id,
+        state=State.NONE.value,
+        plan_code=plan,
+        catalog_version_id=version_id,
+        anchor=b.now,
+        period_index=0,
+        period_start=b.now,
+        period_end=period_end,
+        started_at=b.now,
+    )
+    b.session.add(subscription)
+    b.session.flush()
     return subscription
 
 
@@ -163,7 +173,7 @@ def quote_subscription(
                 f"{addon.name} is not available on {plan.name}.", code="addon_not_allowed"
             )
     require_room_for(b, organization, plan, catalog, addons)
-    period = Period(b.now, boundary(b.now, plan.interval, 1), 0)
+    period = Cycle.start(plan.code, plan.interval, b.now).period
     lines = advance_lines(catalog, plan, addons, period)
     draft = settle(b.terms.currency, lines, organization.account_credit_minor)
     return SubscriptionQuote(
@@ -174,9 +184,10 @@ def quote_subscription(
 def advance_lines(
     catalog: Catalog, plan: Plan, addons: Mapping[str, int], period: Period
 ) -> tuple[LineDraft, ...]:
-    """What a period bills in advance (INV-1): the plan, then each add-on's slots."""
+    """What a period bills in advance (INV-1): the plan, then each add-on's slots at the
+    price of the plan's interval (CAT-8)."""
     slots = [
-        addon_line(catalog.addon(code), quantity, period)
+        addon_line(catalog.addon(code), quantity, period, plan.interval)
         for code, quantity in sorted(addons.items())
         if quantity > 0
     ]
@@ -246,26 +257,14 @@ def complete_subscription(
     plan = catalog.plan(checkout.plan_code)
     subscription = subscription_of(b, organization)
     if subscription is None:
-        subscription = Subscription(
-            organization_id=organization.id,
-            state=State.NONE.value,
-            plan_code=plan.code,
-            catalog_version_id=checkout.catalog_version_id,
-            anchor=b.now,
-            period_index=0,
-            period_start=b.now,
-            period_end=b.now,
-            started_at=b.now,
+        subscription = new_subscription(
+            b, organization, plan.code, checkout.catalog_version_id, b.now
         )
-        b.session.add(subscription)
-        b.session.flush()
     elif State(subscription.state) in PAID_STATES:
         return _credit_extra_checkout(b, checkout, organization, subscription, result)
-    period_end = boundary(b.now, plan.interval, 1)
-    subscription.plan_code = plan.code
+    period = set_cycle(subscription, Cycle.start(plan.code, plan.interval, b.now))
+    period_end = period.end
     subscription.catalog_version_id = checkout.catalog_version_id
-    subscription.anchor, subscription.period_index = b.now, 0
-    subscription.period_start = b.now
     subscription.started_at, subscription.ended_at = b.now, None
     subscription.trial_sessions = None
     subscription.session_limit = None
@@ -285,7 +284,6 @@ def complete_subscription(
                 quantity_next_period=quantity,
             )
         )
-    period = Period(b.now, period_end, 0)
     lines = advance_lines(catalog, plan, addons, period)
     invoice = issue_invoice(
         b,
@@ -334,6 +332,32 @@ def _credit_extra_checkout(
             {"amount_minor": result.amount.minor, "reason": "already_subscribed"},
         )
     return subscription
+
+
+def cycle_of(subscription: Subscription, plan: Plan) -> Cycle:
+    """The billing cycle stored on `subscription` (its plan is `plan`)."""
+    return Cycle(plan.code, plan.interval, subscription.anchor, subscription.period_index)
+
+
+def set_cycle(subscription: Subscription, cycle: Cycle) -> Period:
+    """Write `cycle` to the row (plan, anchor, period index and start); its period is
+    returned: its end goes to the lifecycle event that starts it (domain/lifecycle.py)."""
+    period = cycle.period
+    subscription.plan_code = cycle.plan
+    subscription.anchor, subscription.period_index = cycle.anchor, cycle.index
+    subscription.period_start = period.start
+    return period
+
+
+def renew_addons(b: Billing, subscription: Subscription, catalog: Catalog) -> dict[str, int]:
+    """A new period begins: slot removals waiting for it apply (ADD-3); the slots of each
+    add-on still in the catalog, to bill in advance."""
+    slots = {}
+    for row in rows.addon_rows(b.session, subscription.id):
+        row.quantity = row.quantity_next_period
+        if row.addon_code in catalog.addons:
+            slots[row.addon_code] = row.quantity
+    return slots
 
 
 def queue_period_end(b: Billing, subscription: Subscription) -> None:

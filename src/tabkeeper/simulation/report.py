@@ -18,6 +18,7 @@ from tabkeeper.db.tables import (
     SubscriptionAddon,
     SubscriptionHistory,
 )
+from tabkeeper.db.tables_corrections import CreditNote, CreditNoteLine
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.services.context import Billing, CatalogStore, billing_for
@@ -60,6 +61,9 @@ def report(
             )
         ],
     }
+    credit_notes = _credit_notes(session, platform_id)
+    if credit_notes:  # only where there are any: the results of other files stay as they were
+        result["credit_notes"] = credit_notes
     for org in by_file_order:
         subscription = session.scalars(
             select(Subscription).where(Subscription.organization_id == org.id)
@@ -120,6 +124,48 @@ def _invoices(session: Session, platform_id: int, orgs: dict[int, Organization])
     ]
 
 
+def _credit_notes(session: Session, platform_id: int) -> list[Any]:
+    """INV-5: the platform's credit notes in number order, with their lines."""
+    notes = list(
+        session.scalars(
+            select(CreditNote).where(CreditNote.platform_id == platform_id).order_by(CreditNote.id)
+        )
+    )
+    if not notes:
+        return []
+    numbers = {
+        invoice.id: invoice.number
+        for invoice in session.scalars(
+            select(Invoice).where(Invoice.id.in_({note.invoice_id for note in notes}))
+        )
+    }
+    lines: dict[int, list[CreditNoteLine]] = {}
+    for line in session.scalars(
+        select(CreditNoteLine)
+        .where(CreditNoteLine.credit_note_id.in_([note.id for note in notes]))
+        .order_by(CreditNoteLine.credit_note_id, CreditNoteLine.position)
+    ):
+        lines.setdefault(line.credit_note_id, []).append(line)
+    return [
+        {
+            "number": note.number,
+            "invoice": numbers[note.invoice_id],
+            "total_minor": note.total_minor,
+            "refund_minor": note.refund_minor,
+            "credited_minor": note.credited_minor,
+            "lines": [
+                {
+                    "line": line.invoice_line,
+                    "description": line.description,
+                    "amount_minor": line.amount_minor,
+                }
+                for line in lines.get(note.id, [])
+            ],
+        }
+        for note in notes
+    ]
+
+
 def _subscription(session: Session, org: Organization, subscription: Subscription) -> Any:
     change = session.scalars(
         select(ScheduledChange)
@@ -165,6 +211,7 @@ def _subscription(session: Session, org: Organization, subscription: Subscriptio
         "period_start": format_instant(subscription.period_start),
         "period_end": format_instant(subscription.period_end),
         "cancel_at_period_end": subscription.cancel_at_period_end,
+        "ended_reason": subscription.ended_reason,
         "trial_ends_at": _instant(subscription.trial_ends_at),
         "grace_ends_at": _instant(subscription.grace_ends_at),
         "upcoming": upcoming,

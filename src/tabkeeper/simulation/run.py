@@ -20,9 +20,10 @@ from sqlalchemy import select
 from tabkeeper.clock import SimulatedClock
 from tabkeeper.db.engine import make_engine, transaction
 from tabkeeper.db.schema import METADATA
-from tabkeeper.db.tables import Organization
+from tabkeeper.db.tables import Invoice, Organization
+from tabkeeper.domain.corrections import CreditRequest
 from tabkeeper.domain.decisions import Decision
-from tabkeeper.domain.errors import InvalidInput, Refused, TabkeeperError
+from tabkeeper.domain.errors import InvalidInput, NotFound, Refused, TabkeeperError
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services import addons, changes, credit_purchases, organizations, subscriptions
@@ -31,14 +32,18 @@ from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
 from tabkeeper.services.collections import collect_open_invoices, pay_now
 from tabkeeper.services.context import Billing, CatalogStore, billing
+from tabkeeper.services.corrections import (
+    grant_account_credit,
+    invoice_id_by_number,
+    mark_paid_out_of_band,
+    void_invoice,
+    write_off,
+)
+from tabkeeper.services.credit_notes import credit_invoice
 from tabkeeper.services.invoices import open_invoices
 from tabkeeper.services.limits import check
-from tabkeeper.services.payments import (
-    clear_payment_methods,
-    collect,
-    customer_of,
-    save_payment_method,
-)
+from tabkeeper.services.payment_methods import clear_payment_methods, save_payment_method
+from tabkeeper.services.payments import collect, customer_of
 from tabkeeper.services.session_starts import (
     reset_session_limit,
     set_session_limit,
@@ -76,6 +81,13 @@ from tabkeeper.simulation.scenario import (
     TimelineStep,
     TopUp,
     build_scenario,
+)
+from tabkeeper.simulation.steps import (
+    GrantAccountCredit,
+    IssueCreditNote,
+    MarkPaid,
+    MarkUncollectible,
+    VoidInvoice,
 )
 from tabkeeper.worker.clock import BillingClock
 
@@ -273,6 +285,35 @@ class Simulation:
         with self._billing() as b:
             action(b, self._org(b, step.org))
 
+    # -- corrections (INV-5), done by the platform ------------------------------------
+    def _invoice_id(
+        self, b: Billing, step: VoidInvoice | MarkUncollectible | MarkPaid | IssueCreditNote
+    ) -> int:
+        """The id of the invoice numbered `step.invoice` of the step's organization (its
+        billing organization's); NotFound for another organization's."""
+        invoice_id = invoice_id_by_number(b, step.invoice)
+        owner = subscriptions.billing_organization(b, self._org(b, step.org))
+        invoice = b.session.get(Invoice, invoice_id)
+        if invoice is None or invoice.organization_id != owner.id:
+            raise NotFound(f"No such invoice {step.invoice!r}.", code="unknown_invoice")
+        return invoice_id
+
+    def _correct(self, step: Any, action: Callable[[Billing, int], object]) -> None:
+        with self._billing() as b:
+            action(b, self._invoice_id(b, step))
+
+    def _credit_note(self, step: IssueCreditNote) -> None:
+        with self._billing() as b:
+            invoice_id = self._invoice_id(b, step)
+        request = CreditRequest(
+            amount_minor=None if step.amount is None else step.amount.minor,
+            lines=None
+            if step.lines is None
+            else tuple((line, amount.minor) for line, amount in step.lines),
+            refund=step.refund,
+        )
+        credit_invoice(self._billing, self.provider, invoice_id, request)
+
     _HANDLERS: ClassVar[dict[type, Callable[[Simulation, Any], None]]] = {}
 
     # -- plumbing ---------------------------------------------------------------------
@@ -344,6 +385,17 @@ Simulation._HANDLERS.update(
         ),
         TopUp: _simple(
             lambda b, org, s: credit_purchases.top_up(b, org, s.credits, s.price, s.actor)
+        ),
+    }
+)
+Simulation._HANDLERS.update(
+    {
+        VoidInvoice: lambda sim, s: sim._correct(s, void_invoice),
+        MarkUncollectible: lambda sim, s: sim._correct(s, write_off),
+        MarkPaid: lambda sim, s: sim._correct(s, mark_paid_out_of_band),
+        IssueCreditNote: Simulation._credit_note,
+        GrantAccountCredit: _simple(
+            lambda b, org, s: grant_account_credit(b, org, s.amount.minor, s.reason)
         ),
     }
 )

@@ -234,6 +234,51 @@ class RequestDemo(OrganizationStep):
     plan: str
 
 
+@dataclass(frozen=True, slots=True)
+class VoidInvoice(OrganizationStep):
+    """The platform voids the organization's open invoice numbered `invoice` (INV-5)."""
+
+    do: ClassVar[str] = "void_invoice"
+    invoice: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkUncollectible(OrganizationStep):
+    """The platform writes the organization's open invoice `invoice` off (INV-5)."""
+
+    do: ClassVar[str] = "mark_uncollectible"
+    invoice: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPaid(OrganizationStep):
+    """The platform marks the open invoice `invoice` paid outside the provider (INV-5)."""
+
+    do: ClassVar[str] = "mark_paid"
+    invoice: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssueCreditNote(OrganizationStep):
+    """The platform credits the invoice `invoice` (INV-5): `amount`, or `lines` as
+    (0-based invoice line index, amount) pairs; `refund`: back to the card."""
+
+    do: ClassVar[str] = "credit_note"
+    invoice: str
+    amount: Money | None = None
+    lines: tuple[tuple[int, Money], ...] | None = None
+    refund: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GrantAccountCredit(OrganizationStep):
+    """The platform grants goodwill account credit (INV-5, SUB-5)."""
+
+    do: ClassVar[str] = "grant_account_credit"
+    amount: Money
+    reason: str | None = None
+
+
 Step = (
     Subscribe
     | ChangePlan
@@ -259,6 +304,11 @@ Step = (
     | AddPhoneNumber
     | ReleasePhoneNumber
     | RequestDemo
+    | VoidInvoice
+    | MarkUncollectible
+    | MarkPaid
+    | IssueCreditNote
+    | GrantAccountCredit
 )
 
 STEPS: Mapping[str, type[Step]] = MappingProxyType(
@@ -289,6 +339,11 @@ STEPS: Mapping[str, type[Step]] = MappingProxyType(
             AddPhoneNumber,
             ReleasePhoneNumber,
             RequestDemo,
+            VoidInvoice,
+            MarkUncollectible,
+            MarkPaid,
+            IssueCreditNote,
+            GrantAccountCredit,
         )
     }
 )

@@ -48,6 +48,10 @@ from tabkeeper.simulation.steps import (
     Check,
     CreateAgent,
     Events,
+    GrantAccountCredit,
+    IssueCreditNote,
+    MarkPaid,
+    MarkUncollectible,
     Pay,
     PaymentMethodChoice,
     PayNow,
@@ -65,6 +69,7 @@ from tabkeeper.simulation.steps import (
     Subscribe,
     TimelineStep,
     TopUp,
+    VoidInvoice,
 )
 
 _COMMON = ("at", "do", "org", "as")
@@ -243,6 +248,65 @@ def _price(value: object, path: str, context: _Context) -> Money | None:
         raise InvalidConfig(path, error.message.removeprefix(f"{path}: ")) from None
 
 
+def _amount(value: object, path: str, context: _Context) -> Money:
+    """A positive amount of the scenario's currency, a decimal string in major units."""
+    amount = fields.decimal(value, path)
+    try:
+        money = Money.parse(f"{amount:f}", context.terms.currency, path)
+    except InvalidInput as error:
+        raise InvalidConfig(path, error.message.removeprefix(f"{path}: ")) from None
+    if money.minor <= 0:
+        raise InvalidConfig(path, f"expected a positive amount, got {value!r}")
+    return money
+
+
+def _optional_amount(value: object, path: str, context: _Context) -> Money | None:
+    """INV-5: `amount` of a credit note; exactly one of `amount` and `lines`."""
+    if value is None:
+        return None
+    return _amount(value, path, context)
+
+
+def _credit_lines(
+    value: object, path: str, context: _Context
+) -> tuple[tuple[int, Money], ...] | None:
+    """INV-5: `lines: [{line: index, amount}]` of a credit note, or `amount` instead."""
+    has_amount = context.values.get("amount") is not None
+    if value is None:
+        if not has_amount:
+            raise InvalidConfig(path, "give amount or lines")
+        return None
+    if has_amount:
+        raise InvalidConfig(path, "give amount or lines, not both")
+    if not isinstance(value, list | tuple) or not value:
+        raise InvalidConfig(path, f"expected a list of {{line, amount}}, got {value!r}")
+    found = []
+    for i, raw in enumerate(value):
+        here = fields.at(path, i)
+        doc = fields.mapping(raw, here)
+        fields.only_keys(doc, ("line", "amount"), here)
+        line = fields.whole(fields.required(doc, "line", here), fields.at(here, "line"))
+        found.append(
+            (
+                line,
+                _amount(fields.required(doc, "amount", here), fields.at(here, "amount"), context),
+            )
+        )
+    return tuple(found)
+
+
+def _flag(value: object, path: str, _: _Context) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidConfig(path, f"expected true or false, got {value!r}")
+    return value
+
+
+def _optional_text(value: object, path: str, _: _Context) -> str | None:
+    return None if value is None else fields.text(value, path)
+
+
 def _events(value: object, path: str, _: _Context) -> tuple[Mapping[str, object], ...]:
     if not isinstance(value, list | tuple):
         raise InvalidConfig(path, f"expected a list of events, got {value!r}")
@@ -324,5 +388,15 @@ _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
         AddPhoneNumber: {"number": _TEXT},
         ReleasePhoneNumber: {"number": _TEXT},
         RequestDemo: {"plan": _PLAN},
+        VoidInvoice: {"invoice": _TEXT},
+        MarkUncollectible: {"invoice": _TEXT},
+        MarkPaid: {"invoice": _TEXT},
+        IssueCreditNote: {
+            "invoice": _TEXT,
+            "amount": _optional_amount,
+            "lines": _credit_lines,
+            "refund": _flag,
+        },
+        GrantAccountCredit: {"amount": _required(_amount), "reason": _optional_text},
     }
 )

@@ -18,6 +18,7 @@ from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.routes.invoices import show_invoice
 from tabkeeper.db.tables import Invoice, InvoiceLine, Organization
 from tabkeeper.domain.catalog import AddOn
+from tabkeeper.domain.periods import Interval
 from tabkeeper.services import addons as service
 from tabkeeper.services.access import Caller, organization_for
 from tabkeeper.services.context import Billing
@@ -32,21 +33,23 @@ def _owner_organization(b: Billing, caller: Caller, code: str) -> Organization:
     return organization
 
 
-def _addon(addon: AddOn) -> schemas.Addon:
+def _addon(addon: AddOn, interval: Interval) -> schemas.Addon:
+    """The add-on as sold with a plan of `interval`: that interval's price (CAT-8)."""
+    price = addon.price_for(interval)
     return schemas.Addon(
         code=addon.code,
         name=addon.name,
-        price_per_slot_minor=addon.price.minor,
-        currency=addon.price.currency.code,
-        interval=addon.interval.value,
+        price_per_slot_minor=price.minor,
+        currency=price.currency.code,
+        interval=interval.value,
         adds={resource.value: count for resource, count in addon.adds.items()},
         requires_plans=None if addon.requires_plans is None else list(addon.requires_plans),
     )
 
 
-def _card(card: service.AddonCard) -> schemas.AddonCard:
+def _card(card: service.AddonCard, interval: Interval) -> schemas.AddonCard:
     return schemas.AddonCard(
-        **_addon(card.addon).model_dump(),
+        **_addon(card.addon, interval).model_dump(),
         quantity=card.quantity,
         quantity_next_period=card.quantity_next_period,
     )
@@ -92,8 +95,8 @@ def list_addons(organization: str, api: ApiDep, caller: CallerDep) -> schemas.Ad
             interval=panel.plan.interval.value,
             next_billing_at=panel.next_billing_at,
             interval_total_minor=panel.interval_total.minor,
-            active=[_card(card) for card in panel.active],
-            available=[_addon(addon) for addon in panel.available],
+            active=[_card(card, panel.plan.interval) for card in panel.active],
+            available=[_addon(addon, panel.plan.interval) for addon in panel.available],
         )
 
 

@@ -76,6 +76,7 @@ def show_invoice(
         period_start=row.period_start,
         period_end=row.period_end,
         paid_at=row.paid_at,
+        paid_via=row.paid_via,
         pdf_url=pdf_url(row.id),
         lines=None if lines is None else [show_line(line) for line in lines],
     )

@@ -1,0 +1,89 @@
+"""A subscription's billing cycle as a value: its plan, interval, anchor and period index
+(SUB-3, SUB-5, SUB-11; SCENARIOS.md "Periods" and "Plan changes").
+
+The services used to move `anchor`, `period_index`, `period_start` and the plan by hand in
+several places (a renewal, a change of interval now or at the period's end, a checkout, a
+restore after suspension). Each of those is one method here, returning a new Cycle; the
+shell writes a Cycle to the subscription row in one place (services/subscriptions.py
+`set_cycle`). The lifecycle table (domain/lifecycle.py) stays the one place for states.
+
+- `start(plan, interval, at)`: the first period, anchored at `at`.
+- `renew(plan, interval)`: the next period. On the same interval the anchor stays and the
+  index moves on; on another interval (a change at the period's end) a new anchor starts at
+  the boundary (SCENARIOS "Plan changes").
+- `switch_plan(plan, interval, at)`: an immediate change. The same interval keeps the
+  period; another interval ends the period at `at` and anchors the new one there.
+- `restart_at(at)`: a new period anchored at `at` on the same plan (SUB-11: a suspended
+  subscription paid after its paid period ends starts a new period at the payment instant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from tabkeeper.domain.errors import InvalidInput
+from tabkeeper.domain.periods import Interval, Period, boundary
+from tabkeeper.domain.utc import format_instant, require_utc
+
+__all__ = ["Cycle"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """Where a paid subscription is in its billing: plan, interval, anchor, period index."""
+
+    plan: str
+    interval: Interval
+    anchor: datetime
+    index: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.plan, str) or not self.plan:
+            raise InvalidInput(f"cycle plan: expected a plan code, got {self.plan!r}")
+        if not isinstance(self.interval, Interval):
+            raise InvalidInput(f"cycle interval: expected month or year, got {self.interval!r}")
+        object.__setattr__(self, "anchor", require_utc(self.anchor, "anchor"))
+        if not isinstance(self.index, int) or isinstance(self.index, bool) or self.index < 0:
+            raise InvalidInput(f"cycle index: expected a whole number, got {self.index!r}")
+
+    @classmethod
+    def start(cls, plan: str, interval: Interval, at: datetime) -> Cycle:
+        """The first period of a subscription that starts at `at` (SUB-3)."""
+        return cls(plan, interval, at, 0)
+
+    @property
+    def period(self) -> Period:
+        """The current period: from boundary `index` to boundary `index + 1`."""
+        return Period(
+            boundary(self.anchor, self.interval, self.index),
+            boundary(self.anchor, self.interval, self.index + 1),
+            self.index,
+        )
+
+    def renew(self, plan: str | None = None, interval: Interval | None = None) -> Cycle:
+        """The period after this one, on `plan` and `interval` (default: the same). A new
+        interval anchors at the boundary where this period ends."""
+        plan = self.plan if plan is None else plan
+        interval = self.interval if interval is None else interval
+        if interval is not self.interval:
+            return Cycle(plan, interval, self.period.end, 0)
+        return replace(self, plan=plan, index=self.index + 1)
+
+    def switch_plan(self, plan: str, interval: Interval, at: datetime) -> Cycle:
+        """An immediate change at `at`, in the current period (its end included: a change
+        dated on the boundary may run before the renewal): the same interval keeps the
+        period; another one ends it at `at` and anchors a new period there."""
+        at = require_utc(at, "change time")
+        period = self.period
+        if not period.start <= at <= period.end:
+            raise InvalidInput(
+                f"change time {format_instant(at)} is outside the current period {period}"
+            )
+        if interval is self.interval:
+            return replace(self, plan=plan)
+        return Cycle(plan, interval, at, 0)
+
+    def restart_at(self, at: datetime) -> Cycle:
+        """A new period anchored at `at`, on the same plan and interval (SUB-11)."""
+        return Cycle(self.plan, self.interval, require_utc(at, "restart time"), 0)
