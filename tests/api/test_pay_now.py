@@ -195,3 +195,18 @@ def test_sub12_no_card_on_file_is_refused_before_any_attempt(past_due: ApiWorld)
     )
     assert "payment method" in body["detail"]
     assert unchanged(past_due) == before
+
+
+def test_sub12_paying_one_invoice_without_a_card_writes_nothing(past_due: ApiWorld) -> None:
+    """SUB-12: `POST /v1/invoices/{id}/pay` (the tab's row "Pay now") with no card on file
+    is a 409 payment_method_required, with no attempt, charge or notice written."""
+    from tabkeeper.services.organizations import organization_by_code
+    from tabkeeper.services.payment_methods import clear_payment_methods
+
+    with past_due.world.billing() as b:
+        clear_payment_methods(b, organization_by_code(b, "acme"))
+    alice = alice_of(past_due)
+    (oldest, _) = alice.get("/v1/invoices", status="open").json()["data"]
+    before = unchanged(past_due)
+    problem(alice.post(f"/v1/invoices/{oldest['id']}/pay"), 409, "payment_method_required")
+    assert unchanged(past_due) == before
