@@ -14,6 +14,8 @@ services.payments.add_payment_method); collected.py words the messages.
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -34,8 +36,9 @@ def pay_now(request: Request) -> Response:
     """SUB-12: the banner's "Pay now": the open invoices, oldest first."""
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
+        read = partial(api.reading, caller)
         done = collections.pay_now(
-            _work(api, caller), api.provider, caller, viewer.organization.code
+            _work(api, caller), api.provider, caller, viewer.organization.code, read
         )
         return collected_flash("subscription", done)
 
@@ -49,7 +52,8 @@ def pay_invoice(request: Request, invoice_id: int) -> Response:
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
         if not 0 < invoice_id < 2**31:
             raise NotFound("No such invoice.")
-        done = collections.pay_invoice(_work(api, caller), api.provider, caller, invoice_id)
+        read = partial(api.reading, caller)
+        done = collections.pay_invoice(_work(api, caller), api.provider, caller, invoice_id, read)
         return collected_flash("invoices", done)
 
     return _act(request, "invoices", do)

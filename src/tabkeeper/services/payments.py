@@ -249,7 +249,7 @@ def add_payment_method(
     admin or the platform, ACL-1); its code, the saved method, and what collecting the
     open invoices with it at once did (SUB-12, services/collections.py). A declined or
     unknown card saves nothing."""
-    from tabkeeper.services.collections import collect_open_invoices  # imports this module
+    from tabkeeper.services.collections import collect_invoices, owed  # imports this module
 
     caller.require_billing()
     with work() as b:
@@ -259,4 +259,5 @@ def add_payment_method(
     with work() as b:
         found = _organization(b, organization_id)
         code, method = found.code, save_payment_method(b, found, attached)
-    return code, method, collect_open_invoices(work, provider, organization_id)
+        invoice_ids = owed(b, organization_id)
+    return code, method, collect_invoices(work, provider, organization_id, invoice_ids)

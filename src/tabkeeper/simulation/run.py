@@ -30,7 +30,7 @@ from tabkeeper.services import addons, changes, credit_purchases, organizations,
 from tabkeeper.services.access import Caller
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
-from tabkeeper.services.collections import collect_open_invoices, pay_now
+from tabkeeper.services.collections import collect_invoices, owed, pay_now
 from tabkeeper.services.context import Billing, CatalogStore, billing
 from tabkeeper.services.corrections import (
     grant_account_credit,
@@ -206,8 +206,9 @@ class Simulation:
         card = self.provider.attach(customer, step.method.value)
         with self._billing() as b:
             organization_id = save_payment_method(b, self._org(b, step.org), card).organization_id
+            invoice_ids = owed(b, organization_id)
         self.cards[step.org] = step.method
-        collect_open_invoices(self._billing, self.provider, organization_id)  # SUB-12
+        collect_invoices(self._billing, self.provider, organization_id, invoice_ids)  # SUB-12
 
     def _pay(self, step: Pay) -> None:
         with self._billing() as b:

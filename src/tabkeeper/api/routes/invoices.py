@@ -161,8 +161,9 @@ def pay_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas
     """Collect an open invoice now with the default card on file (SUB-12, the tab's
     "Pay now" on an invoice row: services.collections.pay_invoice). No card on file is a
     409 `payment_method_required` with nothing written."""
-    done = pay_invoice_now(partial(api.billing, caller), api.provider, caller, invoice_id)
-    with api.billing(caller) as b:
+    read = partial(api.reading, caller)
+    done = pay_invoice_now(partial(api.billing, caller), api.provider, caller, invoice_id, read)
+    with read() as b:
         row, organization = owned(b, caller, Invoice, invoice_id, "invoice")
         if done.failed is not None:
             reason = done.failure_code or "declined"

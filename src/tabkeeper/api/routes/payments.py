@@ -106,7 +106,8 @@ def pay_now(code: str, api: ApiDep, caller: CallerDep) -> PayNow:
     """SUB-12: collect the organization's open invoices now with the card on file, oldest
     first, stopping at the first decline; once nothing is owed a past_due or suspended
     subscription is active again at once."""
-    done = collect_now(partial(api.billing, caller), api.provider, caller, code)
+    read = partial(api.reading, caller)
+    done = collect_now(partial(api.billing, caller), api.provider, caller, code, read)
     if done.failed is not None:
         (number,) = done.named([done.failed])
         raise PayNowFailed(
@@ -115,7 +116,7 @@ def pay_now(code: str, api: ApiDep, caller: CallerDep) -> PayNow:
             number,
             done.named(done.paid),
         )
-    with api.reading(caller) as b:
+    with read() as b:
         wanted = [*done.paid, *done.still_open]
         rows = {
             row.id: row for row in b.session.scalars(select(Invoice).where(Invoice.id.in_(wanted)))
