@@ -41,8 +41,10 @@ CATALOG: dict[str, Any] = {
         },
     },
     "plans": {
+        # 3 team seats: test_notify's organization has three members besides its owner
+        # (members count against seats on every path, SUB-13).
         "trial": {"name": "Free trial", "price": "0", "includes": {"sessions": 50},
-                  "limits": {"agents": 1, "seats": 2}},
+                  "limits": {"agents": 1, "seats": 3}},
         "basic": {"name": "Basic", "price": "30.00", "includes": {"minutes": 100},
                   "overage": {"minutes": {"model": "per_unit", "unit_price": "0.10"}},
                   "limits": {"agents": 1, "seats": 2, "phone_numbers": 1}, "rank": 1},

@@ -30,6 +30,7 @@ from tabkeeper.domain.catalog import (
     Rounding,
     build_catalog,
 )
+from tabkeeper.domain.catalog_limits import AMOUNT_MAX
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput
 from tabkeeper.domain.money import Currency, Money
 from tabkeeper.domain.periods import Interval
@@ -1383,8 +1384,12 @@ def test_price_string_round_trips_to_minor_units(currency: Currency, minor: int)
     """Property: a price written with the currency's decimals builds to exactly those
     minor units, and one more decimal digit (not 0) is refused."""
     text = Money(minor, currency).major_str()
-    catalog = build_catalog({"plans": {"p": {"name": "P", "price": text}}}, currency)
-    assert catalog.plan("p").price == Money(minor, currency)
+    if minor > AMOUNT_MAX:  # issue 12 item 7: more than an invoice's columns hold
+        with pytest.raises(InvalidConfig, match=r"^plans\.p\.price: at most 2147483647 "):
+            build_catalog({"plans": {"p": {"name": "P", "price": text}}}, currency)
+    else:
+        catalog = build_catalog({"plans": {"p": {"name": "P", "price": text}}}, currency)
+        assert catalog.plan("p").price == Money(minor, currency)
     too_precise = text + ("5" if "." in text else ".5")
     with pytest.raises(InvalidConfig, match=r"^plans\.p\.price: .* has more decimals than "):
         build_catalog({"plans": {"p": {"name": "P", "price": too_precise}}}, currency)

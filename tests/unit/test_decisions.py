@@ -29,6 +29,7 @@ from tabkeeper.domain.decisions import (
     MeterUsage,
     Reason,
     Resource,
+    ScheduledLimit,
     Snapshot,
     decide,
 )
@@ -39,6 +40,15 @@ NOW = datetime(2026, 3, 5, 9, 30, tzinfo=UTC)
 DAY = timedelta(days=1)
 ACTIVE = Status(State.ACTIVE, period_end=NOW + 10 * DAY)
 TRIAL = Status(State.TRIALING, trial_used=True, trial_ends_at=NOW + 5 * DAY)
+
+
+DOWNGRADE_LEAVES_2 = ScheduledLimit(
+    2,
+    "A change to Starter on 2026-05-01",
+    datetime(2026, 5, 1, tzinfo=UTC),
+    "cancel the scheduled change to add more.",
+)
+"""SUB-13: a waiting downgrade that leaves room for 2."""
 
 
 def snap(status: Status = ACTIVE, **kwargs: Any) -> Snapshot:
@@ -286,6 +296,27 @@ ROWS = [
         Action.ADD_SEAT, None, True, Reason.OK, OK_MESSAGE, {"remaining": 1},
         id="ADD-4-seat-left",
     ),
+    pytest.param(
+        snap(capacity={"agents": Capacity(in_use=2, limit=4, scheduled=DOWNGRADE_LEAVES_2)}),
+        Action.ADD_AGENT, None, False, Reason.SCHEDULED_CHANGE_LIMIT,
+        "A change to Starter on 2026-05-01 leaves room for 2 agents; cancel the scheduled "
+        "change to add more.",
+        {"in_use": 2, "limit": 4, "scheduled_limit": 2, "scheduled_at": "2026-05-01T00:00:00Z",
+         "remaining": 0},
+        id="SUB-13-a-waiting-downgrade-leaves-no-room",
+    ),
+    pytest.param(
+        snap(capacity={"agents": Capacity(in_use=1, limit=4, scheduled=DOWNGRADE_LEAVES_2)}),
+        Action.ADD_AGENT, None, True, Reason.OK, OK_MESSAGE,
+        {"in_use": 1, "limit": 4, "scheduled_limit": 2, "remaining": 1},
+        id="SUB-13-room-left-under-the-waiting-downgrade",
+    ),
+    pytest.param(
+        snap(capacity={"agents": Capacity(in_use=4, limit=4, scheduled=DOWNGRADE_LEAVES_2)}),
+        Action.ADD_AGENT, None, False, Reason.CAPACITY_FULL, AGENT_LIMIT_MESSAGE,
+        {"in_use": 4, "limit": 4},
+        id="SUB-13-full-today-says-capacity-full-first",
+    ),
 ]
 # fmt: on
 
@@ -316,7 +347,7 @@ def test_every_reason_code_has_a_row() -> None:
     assert {str(r) for r in Reason} == {
         "ok", "no_subscription", "trial_ended", "subscription_ended", "grace_expired",
         "session_limit_reached", "quota_exhausted", "capacity_full", "feature_not_in_plan",
-        "credits_exhausted",
+        "credits_exhausted", "scheduled_change_limit",
     }  # fmt: skip
 
 

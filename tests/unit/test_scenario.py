@@ -29,6 +29,7 @@ from tabkeeper.simulation.scenario import (
     AddSlots,
     ApproveChange,
     ArchiveAgent,
+    AssignPlan,
     Cancel,
     CancelScheduledChange,
     ChangePlan,
@@ -555,6 +556,11 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("grant_account_credit", amount="5.00"),
         GrantAccountCredit(**_base(), amount=Money(500, Currency.of("USD"))),
     ),
+    (
+        "assign_plan",
+        step("assign_plan", plan="enterprise", price="1500.00", collection="invoice"),
+        AssignPlan(**_base(), plan="enterprise", collection="invoice", price="1500.00"),
+    ),
 ]
 
 
@@ -584,6 +590,7 @@ def test_steps_registry() -> None:
         "top_up events check start_session create_agent archive_agent add_member "
         "remove_member add_phone_number release_phone_number request_demo".split()
         + "void_invoice mark_uncollectible mark_paid credit_note grant_account_credit".split()
+        + ["assign_plan"]
         + ["pay_now"]
     )
     for do, kind in STEPS.items():
@@ -1207,6 +1214,16 @@ BAD_STEPS: list[tuple[str, list[dict[str, Any]], str]] = [
         "request-demo-unknown-plan",
         [step("request_demo", plan="platinum")],
         "timeline[0].plan: unknown plan 'platinum'",
+    ),
+    (  # CAT-9
+        "assign-plan-unknown-collection",
+        [step("assign_plan", plan="enterprise", collection="cash")],
+        "timeline[0].collection: unknown collection 'cash'; expected one of card, invoice",
+    ),
+    (
+        "assign-plan-number-price",
+        [step("assign_plan", plan="enterprise", price=1500, collection="card")],
+        'timeline[0].price: expected a decimal string such as "1500.00", got 1500',
     ),
 ]
 

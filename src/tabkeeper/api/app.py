@@ -20,6 +20,7 @@ from tabkeeper.api.routes import (
     access,
     addons,
     alerts,
+    assignments,
     catalog,
     credits,
     demo_requests,
@@ -58,6 +59,7 @@ ROUTERS = (
     credits.router,
     alerts.router,
     corrections_routes.router,
+    assignments.router,  # CAT-9
 )
 
 

@@ -202,6 +202,10 @@ class DemoRequest(BaseModel):
     plan: str
     member: str | None
     created_at: datetime
+    status: str = Field(
+        default="pending", description='"pending", or "handled" once the plan is assigned (CAT-9).'
+    )
+    handled_at: datetime | None = None
 
 
 # ----------------------------------------------------------------- payment methods

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -90,6 +90,9 @@ class AccountFacts:
     """The current period's counters by meter; None when they were not read."""
     conversation: ConversationRow | None = None
     """The conversation asked for, when it has a row."""
+    held: int = 0
+    """LIM-7: with the counters, the places held now by unanswered windows that started in
+    the current period and are still open (answered-only plans; 0 on the others)."""
 
 
 _USERS = cast(Table, Organization.__table__).alias("used_by")
@@ -122,7 +125,7 @@ _ACCOUNT_COLUMNS = (
     _B.c.refresh_at.label("b_refresh_at"),
 )
 _PLAIN: Select[Any] = select(*_ACCOUNT_COLUMNS).select_from(_ACCOUNT_FROM)
-_COUNTER_COLUMNS = (
+_COUNTER_ONLY = (
     _C.c.meter.label("c_meter"), _C.c.quantity.label("c_quantity"),
     _C.c.answered.label("c_answered"),
 )  # fmt: skip
@@ -134,6 +137,22 @@ _COUNTED_FROM = _ACCOUNT_FROM.outerjoin(
         _C.c.scope == literal(TOTAL_SCOPE),
     ),
 )
+_H = CONVERSATIONS.alias("held")
+_HELD = (
+    select(func.count())
+    .select_from(_H)
+    .where(
+        _H.c.billing_organization_id == _OWNERS.c.id,
+        _H.c.held_since > bindparam("open_after", type_=_H.c.held_since.type),
+        _H.c.held_since >= _S.c.period_start,
+    )
+    .scalar_subquery()
+    .label("held")
+)
+"""LIM-7: open unanswered windows of the current period (the index on (billing
+organization, held_since) makes it one range scan). Read in the statement that reads the
+counters, so both come from one snapshot."""
+_COUNTER_COLUMNS = (*_COUNTER_ONLY, _HELD)
 _COUNTED: Select[Any] = select(*_ACCOUNT_COLUMNS, *_COUNTER_COLUMNS).select_from(_COUNTED_FROM)
 _V = CONVERSATIONS
 _CONVERSATION_COLUMNS = (
@@ -209,10 +228,13 @@ def account_by_code(
     *,
     counters: bool = False,
     conversation: str | None = None,
+    open_after: datetime | None = None,
 ) -> AccountFacts | None:
     """The platform's organization `code` as billing sees it (None when unknown); with
-    `conversation`, its counters and that conversation of the organization too."""
-    values: dict[str, Any] = {"platform": platform_id, "code": code}
+    `conversation`, its counters and that conversation of the organization too. With the
+    counters, `open_after` (now less one window, LIM-7): held places are windows that
+    started after it (None: none are counted)."""
+    values: dict[str, Any] = {"platform": platform_id, "code": code, "open_after": open_after}
     return _one(session, "code", counters, values, conversation)
 
 
@@ -223,9 +245,14 @@ def account_by_id(
     *,
     counters: bool = False,
     conversation: str | None = None,
+    open_after: datetime | None = None,
 ) -> AccountFacts | None:
     """The platform's organization `organization_id` (None when not the platform's)."""
-    values: dict[str, Any] = {"platform": platform_id, "organization": organization_id}
+    values: dict[str, Any] = {
+        "platform": platform_id,
+        "organization": organization_id,
+        "open_after": open_after,
+    }
     return _one(session, "id", counters, values, conversation)
 
 
@@ -270,20 +297,32 @@ def accounts_by_id(
 
 
 def accounts_by_code(
-    session: Session, platform_id: int, codes: Iterable[str], *, counters: bool = False
+    session: Session,
+    platform_id: int,
+    codes: Iterable[str],
+    *,
+    counters: bool = False,
+    open_after: datetime | None = None,
 ) -> dict[str, AccountFacts]:
     """The platform's organizations `codes` (unknown ones left out), in one statement."""
     wanted = sorted(set(codes))
     if not wanted:
         return {}
-    rows = _run(session, ("codes", counters), {"platform": platform_id, "codes": wanted})
+    values = {"platform": platform_id, "codes": wanted, "open_after": open_after}
+    rows = _run(session, ("codes", counters), values)
     grouped: dict[str, list[Row[Any]]] = {}
     for row in rows:
         grouped.setdefault(row.code, []).append(row)
     return {code: _facts(found, counters) for code, found in grouped.items()}
 
 
+_NEVER = datetime(9999, 1, 1, tzinfo=UTC)
+"""`open_after` when the caller counts no held places: no window starts after it."""
+
+
 def _run(session: Session, kind: tuple[str, bool | str], values: dict[str, Any]) -> list[Row[Any]]:
+    if kind[1] in (True, "starting") and values.get("open_after") is None:
+        values = {**values, "open_after": _NEVER}
     session.flush()  # plain statements on the connection do not flush the session
     return list(session.connection().execute(_STATEMENTS[kind], values))
 
@@ -299,7 +338,9 @@ def _facts(rows: Sequence[Row[Any]], counted: bool) -> AccountFacts:
     if row.b_balance is not None:
         credits = CreditFacts(int(row.b_balance), row.b_period_key, row.b_refresh_at)
     counters = None
+    held = 0
     if counted:
+        held = int(row.held or 0)
         counters = MappingProxyType(
             {
                 found.c_meter: CounterFacts(int(found.c_quantity), int(found.c_answered))
@@ -319,4 +360,5 @@ def _facts(rows: Sequence[Row[Any]], counted: bool) -> AccountFacts:
         subscription=subscription,
         credits=credits,
         counters=counters,
+        held=held,
     )

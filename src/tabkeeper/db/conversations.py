@@ -65,6 +65,9 @@ class ConversationWrite:
     conversation: str
     agent: str | None
     state: Mapping[str, Any]
+    held_since: datetime | None = None
+    """LIM-7: the start of the latest window while it holds a place (answered-only plans,
+    no reply yet); None otherwise."""
 
 
 def _insert(dialect: str) -> Callable[[Table], Any]:
@@ -95,7 +98,7 @@ def _writing(dialect: str) -> Executable:
         statement.on_conflict_do_update(
             index_elements=list(_KEY),
             set_={"state": excluded.state, "agent": excluded.agent,
-                  "updated_at": excluded.updated_at},
+                  "updated_at": excluded.updated_at, "held_since": excluded.held_since},
         ),
     )  # fmt: skip
 
@@ -152,7 +155,7 @@ def write(session: Session, states: Iterable[ConversationWrite], now: datetime) 
     rows = [
         {"organization_id": s.organization_id, "billing_organization_id": s.billing_organization_id,
          "conversation": s.conversation, "agent": s.agent, "state": dict(s.state),
-         "updated_at": now}
+         "updated_at": now, "held_since": s.held_since}
         for s in sorted(states, key=lambda s: (s.organization_id, s.conversation))
     ]  # fmt: skip
     if rows:

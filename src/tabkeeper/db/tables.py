@@ -181,6 +181,13 @@ class Subscription(Base):
     ended_at: Mapped[datetime | None]
     ended_reason: Mapped[str | None] = mapped_column(String(20))
     """Why it ended (domain/lifecycle.py ENDED_REASONS): canceled, unpaid, trial_ended."""
+    # CAT-9: a price the platform negotiated for the plan `price_plan` (it holds while the
+    # subscription is on that plan; otherwise, and when None, the catalog's price of
+    # `catalog_version_id`), and how invoices are collected: "card" (charged to the card
+    # on file) or "invoice" (left open until marked paid).
+    price_minor: Mapped[int | None]
+    price_plan: Mapped[str | None] = mapped_column(String(64))
+    collection: Mapped[str] = mapped_column(String(20), default="card", server_default="card")
 
 
 class SubscriptionAddon(Base):
@@ -373,6 +380,9 @@ class DemoRequest(Base):
     plan_code: Mapped[str] = mapped_column(String(64))
     member: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # CAT-9: "pending" until the organization is assigned the plan, then "handled".
+    status: Mapped[str] = mapped_column(String(20), default="pending", server_default="pending")
+    handled_at: Mapped[datetime | None]
 
 
 class CheckoutSession(Base):

@@ -74,6 +74,9 @@ class Conversation(Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "conversation"),
         Index("ix_conversations_billing_organization_id", "billing_organization_id"),
+        Index(
+            "ix_conversations_billing_organization_held", "billing_organization_id", "held_since"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -85,3 +88,6 @@ class Conversation(Base):
     agent: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+    held_since: Mapped[datetime | None]
+    """LIM-7: on an answered-only plan, the start of the latest window while it has no
+    reply yet (it holds a place under the session limit until start + 24 h)."""

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from tabkeeper.domain import fields
+from tabkeeper.domain.catalog_limits import check_invoice_limits
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput, Refused
 from tabkeeper.domain.money import Currency, Money
 from tabkeeper.domain.periods import Interval, interval_days
@@ -219,6 +220,15 @@ def build_catalog(data: object, currency: Currency, path: str = "") -> Catalog:
     )
     _check_addon_intervals(addons, plans, fields.at(path, "addons"))
     ai_features = _named(doc.get("ai_features", {}), fields.at(path, "ai_features"), _ai_feature)
+    # Issue 12 item 7: what invoices take from the catalog fits their columns.
+    check_invoice_limits(
+        path,
+        {code: (p.name, p.price.minor, dict(p.overage)) for code, p in plans.items()},
+        {
+            code: (a.name, max((abs(p.minor) for p in a.prices.values()), default=0))
+            for code, a in addons.items()
+        },
+    )
     credit_price = doc.get("credit_price")
     return Catalog(
         currency=currency,

@@ -14,7 +14,9 @@ when the billing clock has not run yet; then the action's own limits:
   overage price) in meter-name order. The credit balance does not matter (CRD-3).
 - use_ai: the feature must be in the plan, then the balance must cover its cost.
 - add_agent / add_seat / add_phone_number: in_use must be below the limit (None:
-  unlimited; 0: none at all).
+  unlimited; 0: none at all), then below what a waiting reduction will leave (SUB-13: a
+  downgrade scheduled for later, a slot removal at the next billing date), refused with
+  `scheduled_change_limit` and a message naming the change.
 A deadline equal to `now` has passed; a count equal to its limit is full.
 """
 
@@ -62,6 +64,7 @@ class Reason(StrEnum):
     CAPACITY_FULL = "capacity_full"
     FEATURE_NOT_IN_PLAN = "feature_not_in_plan"
     CREDITS_EXHAUSTED = "credits_exhausted"
+    SCHEDULED_CHANGE_LIMIT = "scheduled_change_limit"
 
 
 RESOURCE_OF: Mapping[Action, Resource] = MappingProxyType(
@@ -136,6 +139,24 @@ class MeterUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduledLimit:
+    """SUB-13: the capacity a waiting reduction will leave. `change` names it for a person
+    ("A change to Starter on 2026-05-01"), `remedy` says how to add more anyway."""
+
+    limit: int
+    change: str
+    at: datetime | None
+    remedy: str
+
+    def __post_init__(self) -> None:
+        _count(self.limit, "scheduled limit")
+        if not isinstance(self.change, str) or not self.change:
+            raise InvalidInput("scheduled change: expected a description")
+        if self.at is not None:
+            object.__setattr__(self, "at", require_utc(self.at, "scheduled change at"))
+
+
+@dataclass(frozen=True, slots=True)
 class Capacity:
     """A capacity limit and what is in use. `limit` None: unlimited; 0: none at all.
     `purchasable`: an add-on sells more of it (ADD-4)."""
@@ -143,6 +164,8 @@ class Capacity:
     in_use: int = 0
     limit: int | None = None
     purchasable: bool = False
+    scheduled: ScheduledLimit | None = None
+    """SUB-13: the lower limit a waiting reduction will leave, if any."""
 
     def __post_init__(self) -> None:
         _count(self.in_use, "capacity in_use")
@@ -150,6 +173,8 @@ class Capacity:
             _count(self.limit, "capacity limit")
         if not isinstance(self.purchasable, bool):
             raise InvalidInput("capacity purchasable: expected true or false")
+        if self.scheduled is not None and not isinstance(self.scheduled, ScheduledLimit):
+            raise InvalidInput("capacity scheduled: expected a ScheduledLimit")
 
 
 def _frozen_map(value: object, what: str) -> Mapping[str, object]:
@@ -320,6 +345,23 @@ def _capacity_message(resource: Resource, capacity: Capacity) -> str:
     return PHONE_NUMBER_LIMIT_MESSAGE
 
 
+NOUNS: Mapping[Resource, tuple[str, str]] = MappingProxyType(
+    {
+        Resource.AGENTS: ("agent", "agents"),
+        Resource.SEATS: ("seat", "seats"),
+        Resource.PHONE_NUMBERS: ("phone number", "phone numbers"),
+        Resource.CHANNELS: ("channel", "channels"),
+    }
+)
+
+
+def scheduled_change_message(resource: Resource, scheduled: ScheduledLimit) -> str:
+    """SUB-13: "A change to Starter on 2026-05-01 leaves room for 2 agents; ..."."""
+    one, many = NOUNS[resource]
+    noun = one if scheduled.limit == 1 else many
+    return f"{scheduled.change} leaves room for {scheduled.limit} {noun}; {scheduled.remedy}"
+
+
 def _add(snapshot: Snapshot, resource: Resource) -> Decision:
     capacity = snapshot.capacity.get(resource, Capacity())
     in_use, limit = capacity.in_use, capacity.limit
@@ -327,7 +369,25 @@ def _add(snapshot: Snapshot, resource: Resource) -> Decision:
     if limit is not None and in_use >= limit:
         message = _capacity_message(resource, capacity)
         return _refuse(Reason.CAPACITY_FULL, message, **numbers, remaining=0)
-    return _allow(**numbers, remaining=None if limit is None else limit - in_use)
+    scheduled = capacity.scheduled
+    if scheduled is not None and in_use >= scheduled.limit:
+        return _refuse(
+            Reason.SCHEDULED_CHANGE_LIMIT,
+            scheduled_change_message(resource, scheduled),
+            **numbers,
+            scheduled_limit=scheduled.limit,
+            scheduled_at=_instant(scheduled.at),
+            remaining=0,
+        )
+    remaining = None if limit is None else limit - in_use
+    if scheduled is not None:
+        numbers["scheduled_limit"] = scheduled.limit
+        remaining = (
+            scheduled.limit - in_use
+            if remaining is None
+            else min(remaining, scheduled.limit - in_use)
+        )
+    return _allow(**numbers, remaining=remaining)
 
 
 def decide(

@@ -52,6 +52,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from tabkeeper.domain.catalog import AddOn, Plan
+from tabkeeper.domain.catalog_limits import DESCRIPTION_MAX, fit_description
 from tabkeeper.domain.errors import CurrencyMismatch, InvalidInput
 from tabkeeper.domain.metering import quantity_decimal, quantity_string
 from tabkeeper.domain.money import Currency, Money, decimal_string, to_fraction
@@ -101,6 +102,11 @@ class LineDraft:
             raise InvalidInput(f"line kind: unknown kind {self.kind!r}")
         object.__setattr__(self, "kind", LineKind(self.kind))
         _text(self.description, "line description")
+        if len(self.description) > DESCRIPTION_MAX:  # what invoice_lines.description holds
+            raise InvalidInput(
+                f"line description: at most {DESCRIPTION_MAX} characters, "
+                f"got {len(self.description)}"
+            )
         _finite_decimal(self.quantity, "line quantity")
         if self.unit_amount is not None:
             _finite_decimal(self.unit_amount, "line unit_amount")
@@ -410,7 +416,7 @@ def _line(
     suffix: str = "",
 ) -> LineDraft:
     """A line for [start, end): its description is `name` with the period shown after."""
-    description = f"{name} ({describe_period(start, end)}{suffix})"
+    description = fit_description(name, f" ({describe_period(start, end)}{suffix})")
     return LineDraft(
         kind, description, Decimal(quantity), unit_amount, amount_minor, start, end, details
     )

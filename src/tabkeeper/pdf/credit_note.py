@@ -12,19 +12,16 @@ integer, formatted, never computed again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from weasyprint import HTML
-from weasyprint.urls import URLFetcher
 
 from tabkeeper.db.tables import Invoice, Organization, Platform
 from tabkeeper.db.tables_corrections import CreditNote, CreditNoteLine
 from tabkeeper.domain.errors import NotFound
 from tabkeeper.domain.money import Currency
 from tabkeeper.pdf.formatting import format_amount, format_day
+from tabkeeper.pdf.printing import document_html, print_pdf
 from tabkeeper.services.access import Caller
 
 
@@ -110,27 +107,13 @@ def _shown(minor: int, currency: Currency) -> str | None:
     return format_amount(minor, currency) if minor else None
 
 
-@cache
-def _template() -> Template:
-    environment = Environment(
-        loader=PackageLoader("tabkeeper.pdf", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    return environment.get_template("credit_note.html")
-
-
 def credit_note_html(document: CreditNoteDocument) -> str:
-    return _template().render(note=document)
+    return document_html("credit_note.html", note=document)
 
 
 def render_credit_note_pdf(document: CreditNoteDocument) -> bytes:
     """The PDF of `document`; nothing is fetched but `data:` URLs."""
-    fetcher = URLFetcher(allowed_protocols=("data",), timeout=1)
-    pdf = HTML(string=credit_note_html(document), url_fetcher=fetcher).write_pdf()
-    assert isinstance(pdf, bytes)
-    return pdf
+    return print_pdf(credit_note_html(document))
 
 
 def caller_credit_note(session: Session, caller: Caller, credit_note_id: int) -> CreditNoteDocument:

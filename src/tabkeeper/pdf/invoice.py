@@ -25,13 +25,9 @@ the network or the file system.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from weasyprint import HTML
-from weasyprint.urls import URLFetcher
 
 from tabkeeper.db.tables import Invoice, InvoiceLine, Organization, Platform
 from tabkeeper.domain.errors import InvalidInput, NotFound
@@ -43,6 +39,7 @@ from tabkeeper.pdf.formatting import (
     format_quantity,
     format_unit_amount,
 )
+from tabkeeper.pdf.printing import document_html, print_pdf
 from tabkeeper.services.access import Caller
 
 STATUS_LABELS = {
@@ -163,28 +160,14 @@ def _line(row: InvoiceLine, currency: Currency) -> DocumentLine:
     )
 
 
-@cache
-def _template() -> Template:
-    environment = Environment(
-        loader=PackageLoader("tabkeeper.pdf", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    return environment.get_template("invoice.html")
-
-
 def invoice_html(document: InvoiceDocument) -> str:
     """The HTML the PDF is printed from (templates/invoice.html and invoice.css)."""
-    return _template().render(invoice=document)
+    return document_html("invoice.html", invoice=document)
 
 
 def render_invoice_pdf(document: InvoiceDocument) -> bytes:
     """The PDF of `document`; nothing is fetched but `data:` URLs."""
-    fetcher = URLFetcher(allowed_protocols=("data",), timeout=1)
-    pdf = HTML(string=invoice_html(document), url_fetcher=fetcher).write_pdf()
-    assert isinstance(pdf, bytes)
-    return pdf
+    return print_pdf(invoice_html(document))
 
 
 def invoice_pdf(session: Session, platform_id: int, invoice_id: int) -> bytes:

@@ -262,7 +262,7 @@ def billing_page(b: Billing, caller: Caller) -> BillingPage:
     page.invoices = list(
         b.session.scalars(
             select(Invoice)
-            .where(Invoice.organization_id == viewer.organization.id)
+            .where(Invoice.organization_id == viewer.organization.id, Invoice.status != "draft")
             .order_by(Invoice.issued_at.desc(), Invoice.id.desc())
             .limit(50)
         )

@@ -2,7 +2,8 @@
 billing organization (SUB-2), the subscription with its plan and catalog version (cached
 per process: a version never changes, CAT-6), the lifecycle status, the current period,
 the session limit, the credit balance row and, when asked, the current period's
-counters. One statement (db/accounts.py); everything else is computed from it.
+counters with the places held by unanswered sessions (LIM-7). One statement
+(db/accounts.py); everything else is computed from it.
 
 Callers that only read (the real-time check) take it as it is; a caller that writes
 locks what it changes itself (the counter row, the balance row), as today.
@@ -21,6 +22,7 @@ from tabkeeper.domain.catalog import Catalog, Meter, Plan
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.lifecycle import State, Status
 from tabkeeper.domain.periods import Period
+from tabkeeper.domain.sessions import WINDOW
 from tabkeeper.services.context import Billing
 from tabkeeper.services.counters import Stored, value_of
 from tabkeeper.services.lifecycle import status_of
@@ -63,6 +65,14 @@ class BillingAccount:
         found = counters.get(meter.code, NO_COUNTER)
         return value_of(meter, Stored(found.quantity, found.answered), answered_only)
 
+    @property
+    def held(self) -> int:
+        """LIM-7: places held under the session limit now by started sessions with no
+        reply yet (answered-only plans; 0 on the others)."""
+        if self.plan is None or not self.plan.answered_only:
+            return 0
+        return self.facts.held
+
 
 def account_by_code(
     b: Billing, code: str, *, counters: bool = False, conversation: str | None = None
@@ -71,8 +81,9 @@ def account_by_code(
     `conversation`: read with its counters and that conversation's row (a session
     start's, USE-3), still one statement."""
     found = repository.account_by_code(
-        b.session, b.platform_id, code, counters=counters, conversation=conversation
-    )
+        b.session, b.platform_id, code, counters=counters, conversation=conversation,
+        open_after=b.now - WINDOW,
+    )  # fmt: skip
     return None if found is None else _account(b, found)
 
 
@@ -86,8 +97,9 @@ def account_of(
     """The account of an organization of the platform (InvalidInput when it is not)."""
     organization_id = organization if isinstance(organization, int) else organization.id
     found = repository.account_by_id(
-        b.session, b.platform_id, organization_id, counters=counters, conversation=conversation
-    )
+        b.session, b.platform_id, organization_id, counters=counters, conversation=conversation,
+        open_after=b.now - WINDOW,
+    )  # fmt: skip
     if found is None:
         raise InvalidInput(f"unknown organization {organization_id}")
     return _account(b, found)
@@ -118,7 +130,9 @@ def accounts_by_code(
     b: Billing, codes: set[str] | list[str], *, counters: bool = False
 ) -> dict[str, BillingAccount]:
     """The accounts of the platform's organizations `codes` (unknown ones left out)."""
-    found = repository.accounts_by_code(b.session, b.platform_id, codes, counters=counters)
+    found = repository.accounts_by_code(
+        b.session, b.platform_id, codes, counters=counters, open_after=b.now - WINDOW
+    )
     return {code: _account(b, facts) for code, facts in found.items()}
 
 

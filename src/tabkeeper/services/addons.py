@@ -57,7 +57,7 @@ from tabkeeper.domain.slots import (
     shortfall_message,
     slot_quantity,
 )
-from tabkeeper.services.capacity import allowed, in_use
+from tabkeeper.services.capacity import allowed, in_use, waiting_plan
 from tabkeeper.services.context import Billing
 from tabkeeper.services.invoices import issue_invoice, queue_collection
 from tabkeeper.services.organizations import current_member
@@ -244,9 +244,17 @@ def remove_slots(
     slots = _load(b, organization, addon_code, member, adding=False)
     after = slots.count.removed(quantity, slots.addon.name)
     limits = allowed(slots.plan, slots.catalog, slots.next_period(after))
-    over = capacity_shortfall(in_use(b, slots.owner), limits, slots.addon.adds)
+    use = in_use(b, slots.owner)
+    over = capacity_shortfall(use, limits, slots.addon.adds)
     if over:
         raise Refused(shortfall_message(slots.plan.name, limits, over), code="capacity_in_use")
+    waiting = waiting_plan(b, slots.subscription.id)  # SUB-13: a change waits to apply
+    if waiting is not None:
+        limits = allowed(waiting[0], waiting[1], slots.next_period(after))
+        over = capacity_shortfall(use, limits, slots.addon.adds)
+        if over:
+            message = shortfall_message(waiting[0].name, limits, over)
+            raise Refused(message, code="capacity_in_use")
     _store(b, slots, after)
     return SlotsChanged(
         SLOTS_REMOVED_MESSAGE,

@@ -5,6 +5,12 @@ is sent to the checkout's page and the subscription starts when they pay there (
 sandbox's page: payments/checkout_page.py). `subscribe_with_card` does it all in one
 call for callers that hold the card already: the simulator, the demo, tests. Each step is
 its own transaction and the provider is called between them, never inside one.
+
+The first invoice is written before any money moves (issue 12 item 7): the transaction
+that records the checkout also writes it, as a draft with its lines and payment attempt
+(services/first_invoices.py, from `record_checkout`); the member pays (or the card is
+charged) only after that commits, and the draft is numbered when the payment succeeds or
+removed when it is declined.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from sqlalchemy import inspect
 
 from tabkeeper.db import corrections
 from tabkeeper.db import invoices as rows
+from tabkeeper.db.subscriptions import subscription_of
 from tabkeeper.db.tables import Invoice, Organization
 from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.invoicing import LineDraft, settle
@@ -141,7 +142,11 @@ def mark_uncollectible(b: Billing, invoice: Invoice) -> None:
 
 
 def queue_collection(b: Billing, invoice: Invoice, due_at: datetime) -> None:
-    """Ask the clock to collect `invoice` at `due_at` (once per invoice and instant)."""
+    """Ask the clock to collect `invoice` at `due_at` (once per invoice and instant); not
+    for a subscription the platform invoices for manual payment (CAT-9)."""
     if invoice.status == "open" and invoice.amount_due_minor > 0:
+        subscription = subscription_of(b.session, invoice.organization_id, lock=False)
+        if subscription is not None and subscription.collection == "invoice":
+            return
         key = f"collect:{invoice.id}:{moment_key(due_at)}"
         queue(b, "collect", key, invoice.organization_id, due_at)

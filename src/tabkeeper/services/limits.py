@@ -2,10 +2,12 @@
 read model (services/accounts.py), the decision from the domain.
 
 The account, its subscription, credit balance row and the current period's counters come
-in ONE statement (house rule 7: counters, never the event history); capacity is counted
-only for the actions that add capacity. Nothing is written: the check runs in a read-only
-transaction (on SQLite it never waits for a writer). The one exception is the credit
-balance when something is due on it (the plan's included credits of a new period, an
+in ONE statement (house rule 7: counters, never the event history), with, on answered-only
+plans, the places held by started sessions with no reply yet: they count under the session
+limit and a hard-stop quota (LIM-7). Capacity is counted only for the actions that add
+capacity, with what a waiting reduction will leave (SUB-13). Nothing is written: the check
+runs in a read-only transaction (on SQLite it never waits for a writer). The one exception
+is the credit balance when something is due on it (the plan's included credits of a new period, an
 expiry; CRD-2): the balance is then brought up to date, which writes, so a read-only
 caller gets `CreditsDue` and asks again in a writing transaction (`refresh=True`).
 """
@@ -24,7 +26,13 @@ from tabkeeper.domain.errors import NotFound, TabkeeperError
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import quantity_decimal
 from tabkeeper.services.accounts import BillingAccount, account_by_code, account_of
-from tabkeeper.services.capacity import COUNTED, addon_slots, allowed, in_use, purchasable
+from tabkeeper.services.capacity import (
+    COUNTED,
+    allowed,
+    in_use,
+    purchasable,
+    scheduled_limits,
+)
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_ledger import holding_of, is_due, period_key
 from tabkeeper.services.credits import current_balance
@@ -50,6 +58,7 @@ def snapshot(
     for code, meter in catalog.meters.items():
         used = account.used(meter)
         if meter.kind is MeterKind.BILLABLE_SESSIONS:
+            used += account.held  # LIM-7: unanswered starts hold their places
             sessions_used = int(used)
         if code in plan.includes:
             meters[code] = MeterUsage(
@@ -57,11 +66,17 @@ def snapshot(
             )
     capacity = {}
     if action is None or action in ADDING:
-        limits = allowed(plan, catalog, addon_slots(b, subscription.id))
+        slots, scheduled = scheduled_limits(
+            b, subscription.id, subscription.period_end, plan, catalog
+        )
+        limits = allowed(plan, catalog, slots)
         use = in_use(b, cast(Organization, _Owner(account.owner_id)))
         capacity = {
             resource.value: Capacity(
-                use[resource], limits[resource], purchasable(plan, catalog, resource)
+                use[resource],
+                limits[resource],
+                purchasable(plan, catalog, resource),
+                scheduled.get(resource),
             )
             for resource in COUNTED
         }

@@ -31,7 +31,7 @@ transaction of the batch, so current numbers never need the event history.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -113,6 +113,10 @@ class Account:
     standing: Standing | None
     subscription_id: int | None
     period: Period | None = None
+    closed: Mapping[str, int] = field(default_factory=dict)
+    """LIM-7, answered-only plans: per billable-sessions meter, the current period's
+    windows that closed with no reply (millionths), as read with the account's counters:
+    its count less these is what the session limit holds (answered + held places)."""
 
     @property
     def sessions_meters(self) -> list[Meter]:
@@ -137,7 +141,24 @@ def counting(account: BillingAccount) -> Account:
     if plan is not None:
         standing = Standing(plan, subscription.state, subscription.trial_sessions,
                             subscription.session_limit, subscription.period_start)  # fmt: skip
-    return Account(account.owner_id, catalog, standing, subscription.id, account.period)
+    return Account(account.owner_id, catalog, standing, subscription.id, account.period,
+                   _closed(account, catalog))  # fmt: skip
+
+
+def _closed(account: BillingAccount, catalog: Catalog) -> dict[str, int]:
+    """LIM-7: windows of the period closed unanswered = unanswered windows less the places
+    held now, from the one read of the account (a lower bound under concurrent writes:
+    a window only closes as time passes, so the cap it gives is never too high)."""
+    counters, plan = account.facts.counters, account.plan
+    if counters is None or plan is None or not plan.answered_only:
+        return {}
+    closed = {}
+    for code, meter in catalog.meters.items():
+        found = counters.get(code)
+        if meter.kind is MeterKind.BILLABLE_SESSIONS and found is not None:
+            unanswered = found.quantity - found.answered
+            closed[code] = max(unanswered - account.held * SCALE, 0)
+    return closed
 
 
 def _accounts(
@@ -251,12 +272,20 @@ def session_cap(account: Account) -> int | None:
 
 def _admit(b: Billing, changes: Changes, by_owner: dict[int, Account]) -> None:
     """LIM-3: each new billable session's period count, within the cap, first: one
-    conditional upsert per counter (SessionCapReached when it would pass the cap)."""
+    conditional upsert per counter (SessionCapReached when it would pass the cap).
+
+    LIM-7: on an answered-only plan the counter's windows are the answered ones, the
+    places held by open unanswered ones and the ones closed unanswered; the last do not
+    count, so the cap of the upsert is raised by them (`Account.closed`)."""
     for key, (quantity, answered) in sorted(changes.added.items()):
         account = by_owner[key.owner_id]
         cap = session_cap(account)
-        if key.scope != TOTAL or quantity <= 0 or cap is None or account.answered_only:
+        if key.scope != TOTAL or quantity <= 0 or cap is None:
             continue
+        if account.answered_only:
+            if account.period is None or key.period_start != account.period.start:
+                continue
+            cap += account.closed.get(key.meter, 0)
         after = usage_store.add_within(b.session, key, quantity, answered, cap)
         if after is None:
             raise SessionCapReached("the session limit for this period is reached")
@@ -358,8 +387,11 @@ def _count_sessions(
                             changes.add(counter, 0, delta * SCALE, replied)
             before = after
         billed = wanted[key].billing_organization_id
+        held = None  # LIM-7: the latest window holds a place while it has no reply
+        if by_owner[billed].answered_only and before.starts and not before.answered[-1]:
+            held = before.starts[-1]
         writes.append(ConversationWrite(row.organization_id, billed, row.conversation, agent,
-                                        stored_form(compact(before))))  # fmt: skip
+                                        stored_form(compact(before)), held))  # fmt: skip
     return writes
 
 

@@ -12,7 +12,12 @@ from datetime import datetime
 from tabkeeper.db import organizations as rows
 from tabkeeper.db.tables import Agent, Member, Organization, PhoneNumber
 from tabkeeper.domain import fields
-from tabkeeper.domain.decisions import Action
+from tabkeeper.domain.decisions import (
+    BUY_MORE_SEATS_MESSAGE,
+    UPGRADE_TO_USE_TEAM_MESSAGE,
+    Action,
+    Reason,
+)
 from tabkeeper.domain.errors import InvalidInput, Refused
 from tabkeeper.services.access import member_row
 from tabkeeper.services.context import Billing
@@ -63,7 +68,38 @@ def create_organization(
     for member, role in members.items():
         _add_member_row(b, organization, member, role)
     start_trial(b, organization)
+    _require_seats_for_members(b, organization)
     return organization
+
+
+def _require_seats_for_members(b: Billing, organization: Organization) -> None:
+    """SUB-13: the members an organization is created with take seats as `add_member`'s
+    do (its holder aside): beyond the plan's seats, or what a waiting reduction will
+    leave, the creation is refused (the caller's transaction keeps nothing). A
+    sub-account's first member is its holder, as the organization's is: it can always be
+    made, and its other members count against the shared seats (SUB-2). An organization
+    with no plan yet (no trial, no parent's subscription) has no limit."""
+    decision = check(b, organization, Action.ADD_SEAT)
+    numbers = decision.numbers
+    in_use, limit = numbers.get("in_use"), numbers.get("limit")
+    scheduled = numbers.get("scheduled_limit")
+    if not isinstance(in_use, int):
+        return
+    if organization.parent_id is not None:
+        in_use -= 1  # the sub-account's holder
+    if isinstance(limit, int) and in_use > limit:
+        raise Refused(
+            f"The plan allows {limit} team {'seat' if limit == 1 else 'seats'} besides the "
+            f"owner and {in_use} {'was' if in_use == 1 else 'were'} given. "
+            f"{_seat_advice(limit)}",
+            code=Reason.CAPACITY_FULL.value,
+        )
+    if isinstance(scheduled, int) and in_use > scheduled:
+        raise Refused(decision.message, code=Reason.SCHEDULED_CHANGE_LIMIT.value)
+
+
+def _seat_advice(limit: int) -> str:
+    return f"{UPGRADE_TO_USE_TEAM_MESSAGE}." if limit == 0 else f"{BUY_MORE_SEATS_MESSAGE}."
 
 
 def _add_member_row(b: Billing, organization: Organization, member: str, role: str) -> Member:

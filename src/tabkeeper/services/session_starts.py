@@ -15,8 +15,13 @@ it; on SQLite writers take turns. Either way a cap is never overshot: with 1 ses
 left and 50 agents starting at once, exactly 1 is admitted.
 
 A start inside a conversation's open 24-hour window is not a new billable session and is
-always admitted (USE-3). On answered-only plans (USE-4) a start reserves nothing: the
-session becomes billable, and counts against the limit, when the end user replies.
+always admitted (USE-3). On answered-only plans (USE-4) the session becomes billable when
+the end user replies, but a start holds a place under the limit until its window closes
+unanswered (LIM-7): the conditional upsert is made there too, its cap raised by the
+period's windows that closed unanswered (services/metering.py `_admit`), so concurrent
+starts never overshoot on any plan. A reply turns the held place into the billed session
+(counted once); a window that closes unanswered frees it. The answer's numbers are those
+after the start's reservation (used and remaining with this start counted).
 """
 
 from __future__ import annotations
@@ -111,7 +116,20 @@ def _start(b: Billing, account: BillingAccount, agent: str, conversation: str) -
         if refused.allowed:  # the last session was taken meanwhile by another start
             return _at_cap(decision)
         return refused
-    return decision
+    if _in_open_window(row, b.now):
+        return decision
+    return _counted(decision)
+
+
+def _counted(allowed: Decision) -> Decision:
+    """The numbers after this start's reservation: one more used, one fewer left."""
+    numbers = dict(allowed.numbers)
+    used, remaining = numbers.get("used"), numbers.get("remaining")
+    if isinstance(used, int):
+        numbers["used"] = used + 1
+    if isinstance(remaining, int):
+        numbers["remaining"] = max(remaining - 1, 0)
+    return Decision(allowed.allowed, allowed.reason, allowed.message, numbers)
 
 
 def _start_id(conversation: str, at: datetime) -> str:

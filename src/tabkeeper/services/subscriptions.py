@@ -10,7 +10,7 @@ checkout is paid. Between them the provider is called outside any transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from tabkeeper.db import subscriptions as rows
@@ -18,7 +18,6 @@ from tabkeeper.db.tables import (
     CheckoutSession,
     DemoRequest,
     Organization,
-    PaymentAttempt,
     Subscription,
     SubscriptionAddon,
 )
@@ -33,12 +32,19 @@ from tabkeeper.domain.lifecycle import (
     State,
     TrialStarted,
 )
+from tabkeeper.domain.money import Money
 from tabkeeper.domain.periods import Period
 from tabkeeper.payments.provider import CardOnFile, ChargeResult
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import require_room_for
 from tabkeeper.services.context import Billing
-from tabkeeper.services.invoices import issue_invoice, mark_paid
+from tabkeeper.services.first_invoices import (
+    drop_draft,
+    finalize_first_invoice,
+    record_first_payment,
+    write_draft,
+)
+from tabkeeper.services.invoices import mark_paid
 from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.payment_methods import save_payment_method
 from tabkeeper.services.records import cancel_queued, moment_key, notify, queue
@@ -66,8 +72,18 @@ def subscription_of(
 
 
 def plan_of(b: Billing, subscription: Subscription) -> tuple[Catalog, Plan]:
+    """The subscription's catalog version and plan, at the price the platform negotiated
+    for it when there is one (CAT-9: renewals and credits for unused time bill that)."""
     catalog = b.catalog_of(subscription.catalog_version_id)
-    return catalog, catalog.plan(subscription.plan_code)
+    plan = catalog.plan(subscription.plan_code)
+    if subscription.price_minor is not None and subscription.price_plan == plan.code:
+        return catalog, negotiated(plan, Money(subscription.price_minor, plan.price.currency))
+    return catalog, plan
+
+
+def negotiated(plan: Plan, price: Money) -> Plan:
+    """`plan` at `price` per interval (CAT-9), the rest of it as the catalog has it."""
+    return plan if price == plan.price else replace(plan, price=price)
 
 
 def require_billing_level(organization: Organization) -> None:
@@ -229,6 +245,17 @@ def record_checkout(
     )
     b.session.add(session)
     b.session.flush()
+    if quote.amount_due_minor > 0:  # issue 12 item 7: the invoice before the charge
+        organization = b.session.get(Organization, quote.organization_id)
+        assert organization is not None
+        write_draft(
+            b,
+            organization,
+            f"checkout:{checkout_id}",
+            quote.lines,
+            attempt_key=f"checkout_{checkout_id}",
+            provider=provider,
+        )
     return session
 
 
@@ -249,6 +276,7 @@ def complete_subscription(
         return subscription_of(b, organization)
     if result is not None and not result.succeeded:
         checkout.status, checkout.completed_at = "declined", b.now
+        drop_draft(b, f"checkout:{checkout.provider_checkout_id}")
         return None
     checkout.status, checkout.completed_at = "completed", b.now
     if card is not None:
@@ -256,15 +284,45 @@ def complete_subscription(
     catalog = b.catalog_of(checkout.catalog_version_id)
     plan = catalog.plan(checkout.plan_code)
     subscription = subscription_of(b, organization)
-    if subscription is None:
-        subscription = new_subscription(
-            b, organization, plan.code, checkout.catalog_version_id, b.now
-        )
-    elif State(subscription.state) in PAID_STATES:
+    if subscription is not None and State(subscription.state) in PAID_STATES:
         return _credit_extra_checkout(b, checkout, organization, subscription, result)
+    addons: dict[str, int] = {str(k): int(v) for k, v in checkout.addons.items()}
+    subscription, period = start_paid_subscription(
+        b, organization, subscription, checkout.catalog_version_id, plan, addons
+    )
+    lines = advance_lines(catalog, plan, addons, period)
+    source_key = f"checkout:{checkout.provider_checkout_id}"
+    invoice = finalize_first_invoice(
+        b, organization, source_key, lines, period_start=period.start, period_end=period.end
+    )
+    if result is not None:
+        owed = invoice.status == "open"
+        if owed:
+            mark_paid(b, invoice)
+        key = f"checkout_{checkout.provider_checkout_id}"
+        record_first_payment(b, invoice, key, checkout.provider, result.reference, insert=owed)
+    queue_period_end(b, subscription)
+    return subscription
+
+
+def start_paid_subscription(
+    b: Billing,
+    organization: Organization,
+    subscription: Subscription | None,
+    version_id: int,
+    plan: Plan,
+    addons: Mapping[str, int],
+) -> tuple[Subscription, Period]:
+    """The first payment is in (SUB-3), or the platform assigned the plan (CAT-9): the
+    subscription (`subscription`, reused, or a new one) starts a period on `plan` now,
+    anchored now, with `addons`, at the catalog price collected by card (an assignment
+    then sets its own). Returns it and its first period; the caller issues the invoice."""
+    if subscription is None:
+        subscription = new_subscription(b, organization, plan.code, version_id, b.now)
     period = set_cycle(subscription, Cycle.start(plan.code, plan.interval, b.now))
     period_end = period.end
-    subscription.catalog_version_id = checkout.catalog_version_id
+    subscription.catalog_version_id = version_id
+    subscription.price_minor, subscription.price_plan, subscription.collection = None, None, "card"
     subscription.started_at, subscription.ended_at = b.now, None
     subscription.trial_sessions = None
     subscription.session_limit = None
@@ -274,7 +332,6 @@ def complete_subscription(
     counters.start_period(b, organization.id, b.now, period_end)
     subscription.trial_ends_at = None
     rows.delete_addons(b.session, subscription.id)
-    addons: dict[str, int] = {str(k): int(v) for k, v in checkout.addons.items()}
     for code, quantity in sorted(addons.items()):
         b.session.add(
             SubscriptionAddon(
@@ -284,31 +341,7 @@ def complete_subscription(
                 quantity_next_period=quantity,
             )
         )
-    lines = advance_lines(catalog, plan, addons, period)
-    invoice = issue_invoice(
-        b,
-        organization,
-        f"checkout:{checkout.provider_checkout_id}",
-        lines,
-        period_start=b.now,
-        period_end=period_end,
-    )
-    if result is not None and invoice.status == "open":
-        mark_paid(b, invoice)
-        b.session.add(
-            PaymentAttempt(
-                invoice_id=invoice.id,
-                attempt_no=1,
-                idempotency_key=f"checkout_{checkout.provider_checkout_id}",
-                status="succeeded",
-                amount_minor=invoice.amount_due_minor,
-                provider=checkout.provider,
-                provider_reference=result.reference,
-                attempted_at=b.now,
-            )
-        )
-    queue_period_end(b, subscription)
-    return subscription
+    return subscription, period
 
 
 def _credit_extra_checkout(
@@ -322,6 +355,7 @@ def _credit_extra_checkout(
     is not lost and not used twice; it becomes account credit, applied to the next
     invoices (SUB-5), and the checkout is closed."""
     checkout.status, checkout.completed_at = "credited", b.now
+    drop_draft(b, f"checkout:{checkout.provider_checkout_id}")
     if result is not None and result.succeeded:
         organization.account_credit_minor += result.amount.minor
         notify(

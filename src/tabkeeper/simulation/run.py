@@ -20,7 +20,7 @@ from sqlalchemy import select
 from tabkeeper.clock import SimulatedClock
 from tabkeeper.db.engine import make_engine, transaction
 from tabkeeper.db.schema import METADATA
-from tabkeeper.db.tables import Invoice, Organization
+from tabkeeper.db.tables import DemoRequest, Invoice, Organization
 from tabkeeper.domain.corrections import CreditRequest
 from tabkeeper.domain.decisions import Decision
 from tabkeeper.domain.errors import InvalidInput, NotFound, Refused, TabkeeperError
@@ -28,6 +28,7 @@ from tabkeeper.domain.utc import format_instant
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services import addons, changes, credit_purchases, organizations, subscriptions
 from tabkeeper.services.access import Caller
+from tabkeeper.services.assignments import assign_plan
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
 from tabkeeper.services.collections import collect_invoices, owed, pay_now
@@ -42,7 +43,11 @@ from tabkeeper.services.corrections import (
 from tabkeeper.services.credit_notes import credit_invoice
 from tabkeeper.services.invoices import open_invoices
 from tabkeeper.services.limits import check
-from tabkeeper.services.payment_methods import clear_payment_methods, save_payment_method
+from tabkeeper.services.payment_methods import (
+    clear_payment_methods,
+    default_payment_method,
+    save_payment_method,
+)
 from tabkeeper.services.payments import collect, customer_of
 from tabkeeper.services.session_starts import (
     reset_session_limit,
@@ -57,6 +62,7 @@ from tabkeeper.simulation.scenario import (
     AddSlots,
     ApproveChange,
     ArchiveAgent,
+    AssignPlan,
     Cancel,
     CancelScheduledChange,
     ChangePlan,
@@ -282,6 +288,24 @@ class Simulation:
             {"at": self._now(), "org": step.org, "plan": step.plan, "message": message}
         )
 
+    def _assign_plan(self, step: AssignPlan) -> None:
+        """CAT-9, by the platform. With `collection: card` and no card saved yet, the
+        organization's `payment_method` (a sandbox card) is put on file first, as a
+        checkout would; with `payment_method: none` there is none to charge."""
+        with self._billing() as b:
+            found = self._org(b, step.org)
+            has_card = default_payment_method(b, found.id) is not None
+            customer = customer_of(found)
+        card = self.cards[step.org]
+        if step.collection == "card" and not has_card and card is not PaymentMethodChoice.NONE:
+            attached = self.provider.attach(customer, card.value)
+            with self._billing() as b:
+                save_payment_method(b, self._org(b, step.org), attached)
+        assign_plan(
+            self._billing, self.provider, Caller(self.platform_id), step.org, step.plan,
+            step.price, step.collection,
+        )  # fmt: skip
+
     def _in_transaction(self, step: Any, action: Callable[[Billing, Organization], object]) -> None:
         with self._billing() as b:
             action(b, self._org(b, step.org))
@@ -338,6 +362,16 @@ class Simulation:
     def result(self) -> Result:
         with transaction(self.engine) as session:
             found = report(session, self.platform_id, self.scenario, self.store, self.clock.now())
+            # CAT-9: each request as it stands now (pending, or handled by an assignment)
+            handled = session.execute(
+                select(DemoRequest.status, DemoRequest.handled_at)
+                .join(Organization, Organization.id == DemoRequest.organization_id)
+                .where(Organization.platform_id == self.platform_id)
+                .order_by(DemoRequest.id)
+            ).all()
+        for request, (status, handled_at) in zip(self.demo_requests, handled, strict=True):
+            request["status"] = status
+            request["handled_at"] = None if handled_at is None else format_instant(handled_at)
         found["checks"] = self.checks
         found["refusals"] = self.refusals
         found["demo_requests"] = self.demo_requests
@@ -365,6 +399,7 @@ Simulation._HANDLERS.update(
         SetSessionLimit: _simple(lambda b, org, s: set_session_limit(b, org, s.limit)),
         ResetSessionLimit: _simple(lambda b, org, s: reset_session_limit(b, org)),
         RequestDemo: Simulation._request_demo,
+        AssignPlan: Simulation._assign_plan,
         ChangePlan: _simple(lambda b, org, s: changes.change_plan(b, org, s.plan, s.when, s.actor)),
         CancelScheduledChange: _simple(lambda b, org, s: changes.cancel_scheduled_change(b, org)),
         ApproveChange: _simple(lambda b, org, s: changes.approve_change(b, org)),

@@ -279,6 +279,17 @@ class GrantAccountCredit(OrganizationStep):
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AssignPlan(OrganizationStep):
+    """The platform puts the organization on `plan` (CAT-9): at `price` (a decimal string,
+    None for the catalog's), collected by `collection` ("card" or "invoice")."""
+
+    do: ClassVar[str] = "assign_plan"
+    plan: str
+    collection: str
+    price: str | None = None
+
+
 Step = (
     Subscribe
     | ChangePlan
@@ -309,6 +320,7 @@ Step = (
     | MarkPaid
     | IssueCreditNote
     | GrantAccountCredit
+    | AssignPlan
 )
 
 STEPS: Mapping[str, type[Step]] = MappingProxyType(
@@ -344,6 +356,7 @@ STEPS: Mapping[str, type[Step]] = MappingProxyType(
             MarkPaid,
             IssueCreditNote,
             GrantAccountCredit,
+            AssignPlan,
         )
     }
 )

@@ -42,6 +42,7 @@ from tabkeeper.simulation.steps import (
     AddSlots,
     ApproveChange,
     ArchiveAgent,
+    AssignPlan,
     Cancel,
     CancelScheduledChange,
     ChangePlan,
@@ -362,6 +363,20 @@ def _org(context: _Context) -> str:
     return context.org
 
 
+_COLLECTION = _required(
+    lambda value, path, _: fields.choice(value, ("card", "invoice"), path, "collection")
+)
+
+
+def _negotiated_price(value: object, path: str, _: _Context) -> str | None:
+    """CAT-9: a negotiated price as written ("1500.00"), checked when the step runs."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidConfig(path, f'expected a decimal string such as "1500.00", got {value!r}')
+    return value
+
+
 _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
     {
         Subscribe: {"plan": _PLAN, "addons": _addon_quantities},
@@ -398,5 +413,6 @@ _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
             "refund": _flag,
         },
         GrantAccountCredit: {"amount": _required(_amount), "reason": _optional_text},
+        AssignPlan: {"plan": _PLAN, "collection": _COLLECTION, "price": _negotiated_price},
     }
 )

@@ -56,5 +56,7 @@ def list_demo_requests(
                 plan=row.plan_code,
                 member=row.member,
                 created_at=row.created_at,
+                status=row.status,
+                handled_at=row.handled_at,
             ),
         )

@@ -118,6 +118,8 @@ def list_invoices(
         query = scoped(b, caller, query, Invoice.organization_id, organization)
         if status is not None:
             query = query.where(Invoice.status == status.value)
+        else:  # a first invoice waiting for its payment (services/first_invoices.py)
+            query = query.where(Invoice.status != "draft")
         codes = OrganizationCodes(b.session)
         return page(
             b.session,
