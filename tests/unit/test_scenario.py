@@ -40,6 +40,7 @@ from tabkeeper.simulation.scenario import (
     OrganizationStep,
     Pay,
     PaymentMethodChoice,
+    PayNow,
     ReleasePhoneNumber,
     RemoveMember,
     RemoveSlots,
@@ -438,6 +439,7 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         SetPaymentMethod(**_base(), method=PaymentMethodChoice.CARD_FAILS_LATER),
     ),
     ("pay", step("pay", as_="carol"), Pay(**_base(actor="carol"))),
+    ("pay_now", step("pay_now"), PayNow(**_base())),
     (
         "set_session_limit",
         step("set_session_limit", limit=800),
@@ -589,6 +591,7 @@ def test_steps_registry() -> None:
         "remove_member add_phone_number release_phone_number request_demo".split()
         + "void_invoice mark_uncollectible mark_paid credit_note grant_account_credit".split()
         + ["assign_plan"]
+        + ["pay_now"]
     )
     for do, kind in STEPS.items():
         assert kind.do == do

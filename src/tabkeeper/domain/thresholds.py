@@ -3,7 +3,8 @@
 Decided once per counter from its value before and after a batch (or a session start):
 
 - usage alerts at 50/80/100% of what the plan includes of the meter (LIM-5):
-  `usage.<meter>_<percent>`;
+  `usage.<meter>_<percent>`, except for the sessions of a trial with a session allowance,
+  which get the trial's own reminders instead (TRI-3), not both;
 - billable sessions of the subscription's current period only:
   - in a trial with a session allowance, 60% and 90% of it (TRI-3): `trial.sessions_<p>`,
     and the trial ends when it is used up (TRI-2);
@@ -67,7 +68,13 @@ def crossed(
     numbers = {"meter": meter.code, "used": str(after), "period_start": key}
     notices = []
     included = plan.includes.get(meter.code)
-    if included:
+    trial_sessions = (
+        meter.kind is MeterKind.BILLABLE_SESSIONS
+        and period == standing.period_start
+        and standing.state == State.TRIALING
+        and bool(standing.trial_sessions)
+    )
+    if included and not trial_sessions:  # a trial's sessions have its reminders instead
         for percent in ALERT_PERCENTS:
             if _passes(before, after, Fraction(included) * percent / 100):
                 payload = {**numbers, "included": str(included), "percent": percent}

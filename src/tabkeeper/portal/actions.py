@@ -37,6 +37,7 @@ from tabkeeper.domain.errors import (
 )
 from tabkeeper.domain.slots import slot_quantity
 from tabkeeper.portal import slots, views
+from tabkeeper.portal.collected import saved_flash
 from tabkeeper.portal.pages import billing_response, hidden_page, payment_context, slots_page
 from tabkeeper.portal.pages import subpage as render_subpage
 from tabkeeper.portal.web import (
@@ -362,18 +363,17 @@ def remove_slots(request: Request, addon: str, quantity: OptionalText = "") -> R
 
 @router.post("/payment_method")
 def add_payment_method(request: Request, card: FormText = "") -> Response:
-    """PAY-2: the new card becomes the default; a declined card saves nothing."""
+    """PAY-2: the new card becomes the default; a declined card saves nothing. SUB-12:
+    the open invoices are collected with it at once."""
 
     def do(api: Api, caller: Caller, viewer: views.Viewer) -> Outcome:
         body = _body(
             schemas_billing.PaymentMethodIn, organization=viewer.organization.code, card=card
         )
-        _, method = payments.add_payment_method(
+        _, method, done = payments.add_payment_method(
             _work(api, caller), api.provider, caller, body.organization, body.card
         )
-        return Flash(
-            "payment", f"{method.brand.capitalize()} ending in {method.last4} is now your card."
-        )
+        return saved_flash(f"{method.brand.capitalize()} ending in {method.last4}", done)
 
     def refused(api: Api, error: TabkeeperError) -> Response:
         return render_subpage(

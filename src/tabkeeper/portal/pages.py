@@ -46,6 +46,7 @@ def hidden_page(hidden: views.BillingHidden) -> Response:
         title="Billing",
         message=hidden.message,
         organization=hidden.organization,
+        alerts=hidden.message == views.NO_BILLING_RIGHTS,  # LIM-5: any member
     )
 
 
@@ -135,7 +136,9 @@ def cancel_context(b: Billing, viewer: views.Viewer) -> dict[str, Any]:
     row = subscription_of(b, viewer.organization, lock=False)
     if row is None:
         raise Refused("This organization has no subscription.", code="no_subscription")
-    return {"subscription": show_subscription(b, row)}
+    caller = Caller(b.platform.id, viewer.organization.id, viewer.member, viewer.role)
+    alternative = views.billing_page(b, caller).alternative  # a cheaper plan (offers.py)
+    return {"subscription": show_subscription(b, row), "alternative": alternative}
 
 
 def payment_context(api: Api) -> Fill:

@@ -30,6 +30,8 @@ from tabkeeper.db.tables import Invoice
 from tabkeeper.domain.errors import NotFound
 from tabkeeper.portal import views
 from tabkeeper.portal.actions import router as actions_router
+from tabkeeper.portal.alerts import router as alerts_router
+from tabkeeper.portal.collect import router as collect_router
 from tabkeeper.portal.pages import (
     billing_response,
     cancel_context,
@@ -176,3 +178,5 @@ def invoice_pdf(request: Request, invoice_id: int) -> Response:
 
 
 router.include_router(actions_router)
+router.include_router(collect_router)  # "Pay now" (SUB-12)
+router.include_router(alerts_router)  # usage alerts for any member (LIM-5)

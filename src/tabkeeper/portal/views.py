@@ -31,7 +31,9 @@ from tabkeeper.domain.lifecycle import NO_SUBSCRIPTION_BADGE, State
 from tabkeeper.domain.metering import quantity_string
 from tabkeeper.domain.money import Money
 from tabkeeper.domain.periods import Interval
-from tabkeeper.domain.terms import Timing
+from tabkeeper.domain.terms import Timing, TrialTerms
+from tabkeeper.portal.offers import Upgrade, cheaper_alternative, upgrade_of
+from tabkeeper.portal.plan_facts import plan_facts
 from tabkeeper.services.access import BILLING_ROLES, Caller
 from tabkeeper.services.addons import AddonsPanel, list_addons
 from tabkeeper.services.context import Billing
@@ -132,6 +134,11 @@ class PlanOffer:
     timings: tuple[tuple[str, str], ...] = ()
     """(value, label) of the timings allowed for this change (SUB-4)."""
 
+    @property
+    def facts(self) -> tuple[str, ...]:
+        """Limits and overage prices for the plan card (plan_facts.py)."""
+        return plan_facts(self.plan)
+
 
 @dataclass(frozen=True, slots=True)
 class AddonRow:
@@ -199,6 +206,10 @@ class BillingPage:
     answered_only: bool = False
     """USE-4: the plan's "Answered only" tag."""
     overage_meters: frozenset[str] = frozenset()
+    upgrade: Upgrade | None = None
+    """The usage card's "Upgrade": the next plan up by rank (offers.py)."""
+    alternative: Plan | None = None
+    """The cancel dialog's cheaper plan (offers.py)."""
 
     @property
     def paid(self) -> bool:
@@ -247,6 +258,7 @@ def billing_page(b: Billing, caller: Caller) -> BillingPage:
         page.credits = credits_card(b, viewer, catalog)
     page.plans = _plans(b, viewer.organization, row)
     page.card = default_payment_method(b, viewer.organization.id)
+    _offers(b, page, row)
     page.invoices = list(
         b.session.scalars(
             select(Invoice)
@@ -256,6 +268,18 @@ def billing_page(b: Billing, caller: Caller) -> BillingPage:
         )
     )
     return page
+
+
+def _offers(b: Billing, page: BillingPage, row: Subscription | None) -> None:
+    """The usage card's "Upgrade" and the cancel dialog's alternative (offers.py)."""
+    _, catalog = b.current_catalog()
+    current = None
+    if row is not None and State(row.state) in PAID_STATES:
+        current = plan_of(b, row)[1]
+    trial = catalog.plans.get((b.terms.trial or TrialTerms()).plan)
+    page.upgrade = upgrade_of(page.plans, current, trial, page.card is not None)
+    if page.can_cancel:
+        page.alternative = cheaper_alternative(page.plans, current, catalog)
 
 
 def _days_left(now: datetime, ends_at: datetime | None) -> int | None:
@@ -308,7 +332,9 @@ def _limit_card(
 
 def _plans(b: Billing, organization: Organization, row: Subscription | None) -> list[PlanOffer]:
     _, catalog = b.current_catalog()
-    trial_plan = b.terms.trial.plan if b.terms.trial is not None else None
+    # TRI-1: the trial plan is never offered, also where the platform has no trial
+    # (`trial: null`): then the plan of the default trial's code.
+    trial_plan = (b.terms.trial or TrialTerms()).plan
     state = State.NONE if row is None else State(row.state)
     current = None
     if row is not None and state in PAID_STATES:

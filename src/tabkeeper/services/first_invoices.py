@@ -140,7 +140,7 @@ def finalize_first_invoice(
     existing.issued_at, existing.paid_at = b.now, (b.now if paid else None)
     existing.period_start, existing.period_end = period_start, period_end
     b.session.flush()
-    announce_issued(b, existing, paid=paid)
+    announce_issued(b, existing, draft.lines, paid=paid)
     return existing
 
 

@@ -2,8 +2,11 @@
 
 An invoice is issued finalized: its lines come from domain/invoicing.py, the account credit
 is applied (SUB-5), it takes the platform's next gapless number, and `invoice.issued` goes
-to the outbox, all in the caller's transaction. `source_key` names what the invoice is for
-("renewal:…", "change:…"); a second invoice for the same source is impossible.
+to the outbox, all in the caller's transaction. An invoice of nothing but 0.00 lines (a free
+plan) is issued paid, with no charge and no `invoice.issued` notice (nor its e-mail); one
+whose lines net to 0.00 (a credit and a charge) is still told. `source_key` names what
+the invoice is for ("renewal:…", "change:…"); a second invoice for the same source is
+impossible.
 """
 
 from __future__ import annotations
@@ -88,19 +91,23 @@ def issue_invoice(
                 for position, line in enumerate(draft.lines)
             ],
         )
-    announce_issued(b, invoice, paid=paid)
+    announce_issued(b, invoice, draft.lines, paid=paid)
     return invoice
 
 
-def announce_issued(b: Billing, invoice: Invoice, *, paid: bool) -> None:
-    """`invoice.issued` for a finalized invoice, then `invoice.paid` when nothing is due."""
-    notify(
-        b,
-        invoice.organization_id,
-        "invoice.issued",
-        f"invoice:{invoice.id}",
-        {"invoice": invoice.number, "total_minor": invoice.total_minor},
-    )
+def announce_issued(
+    b: Billing, invoice: Invoice, lines: Sequence[LineDraft], *, paid: bool
+) -> None:
+    """`invoice.issued` for a finalized invoice (not for one of only 0.00 lines: a free
+    plan's invoice sends no e-mail), then `invoice.paid` when nothing is due."""
+    if any(line.amount_minor for line in lines):
+        notify(
+            b,
+            invoice.organization_id,
+            "invoice.issued",
+            f"invoice:{invoice.id}",
+            {"invoice": invoice.number, "total_minor": invoice.total_minor},
+        )
     if paid:
         mark_paid(b, invoice)
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from tabkeeper.db import payments as store
 from tabkeeper.db.records import set_work_status
@@ -38,6 +39,9 @@ from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.payment_methods import default_payment_method, save_payment_method
 from tabkeeper.services.records import notify
 from tabkeeper.services.suspension import restore
+
+if TYPE_CHECKING:
+    from tabkeeper.services.collections import Collection
 
 Checkpoint = Callable[[str], None]
 Guard = Callable[[], AbstractContextManager[object]]
@@ -239,11 +243,14 @@ def billed(organization: Organization) -> Organization:
 
 def add_payment_method(
     work: UnitOfWork, provider: PaymentProvider, caller: Caller, organization: str, card: str
-) -> tuple[str, PaymentMethod]:
+) -> tuple[str, PaymentMethod, Collection]:
     """PAY-2: `card` attached at the provider (with no transaction open) and saved as the
     default of the organization `organization` (as the caller sees it; owner, billing
-    admin or the platform, ACL-1); its code and the saved method. A declined or unknown
-    card saves nothing."""
+    admin or the platform, ACL-1); its code, the saved method, and what collecting the
+    open invoices with it at once did (SUB-12, services/collections.py). A declined or
+    unknown card saves nothing."""
+    from tabkeeper.services.collections import collect_invoices, owed  # imports this module
+
     caller.require_billing()
     with work() as b:
         found = billed(organization_for(b, caller, organization))
@@ -251,4 +258,6 @@ def add_payment_method(
     attached = provider.attach(customer, card)
     with work() as b:
         found = _organization(b, organization_id)
-        return found.code, save_payment_method(b, found, attached)
+        code, method = found.code, save_payment_method(b, found, attached)
+        invoice_ids = owed(b, organization_id)
+    return code, method, collect_invoices(work, provider, organization_id, invoice_ids)

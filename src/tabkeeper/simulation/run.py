@@ -31,6 +31,7 @@ from tabkeeper.services.access import Caller
 from tabkeeper.services.assignments import assign_plan
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
+from tabkeeper.services.collections import collect_invoices, owed, pay_now
 from tabkeeper.services.context import Billing, CatalogStore, billing
 from tabkeeper.services.corrections import (
     grant_account_credit,
@@ -71,6 +72,7 @@ from tabkeeper.simulation.scenario import (
     OrganizationSpec,
     Pay,
     PaymentMethodChoice,
+    PayNow,
     ReleasePhoneNumber,
     RemoveMember,
     RemoveSlots,
@@ -209,8 +211,10 @@ class Simulation:
             return
         card = self.provider.attach(customer, step.method.value)
         with self._billing() as b:
-            save_payment_method(b, self._org(b, step.org), card)
+            organization_id = save_payment_method(b, self._org(b, step.org), card).organization_id
+            invoice_ids = owed(b, organization_id)
         self.cards[step.org] = step.method
+        collect_invoices(self._billing, self.provider, organization_id, invoice_ids)  # SUB-12
 
     def _pay(self, step: Pay) -> None:
         with self._billing() as b:
@@ -225,6 +229,17 @@ class Simulation:
                 failed.append(result.failure_message or "declined")
         if failed:
             raise Refused(f"The payment failed: {failed[0]}", code="payment_failed")
+
+    def _pay_now(self, step: PayNow) -> None:
+        """SUB-12, as the API's pay_now: a decline stops the collection and is refused."""
+        with self._billing() as b:
+            self._org(b, step.org)
+        done = pay_now(self._billing, self.provider, Caller(self.platform_id), step.org)
+        if done.failed is not None:
+            (number,) = done.named([done.failed])
+            raise Refused(
+                f"Invoice {number} was not paid: {done.failure_message}", code="payment_failed"
+            )
 
     def _events(self, step: Events) -> None:
         with self._billing() as b:
@@ -377,6 +392,7 @@ Simulation._HANDLERS.update(
         Subscribe: Simulation._subscribe,
         SetPaymentMethod: Simulation._set_payment_method,
         Pay: Simulation._pay,
+        PayNow: Simulation._pay_now,
         Events: Simulation._events,
         Check: Simulation._check,
         StartSession: Simulation._start_session,

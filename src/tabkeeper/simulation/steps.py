@@ -118,6 +118,14 @@ class Pay(OrganizationStep):
 
 
 @dataclass(frozen=True, slots=True)
+class PayNow(OrganizationStep):
+    """ "Pay now" (SUB-12): the open invoices collected at once, oldest first, stopping
+    at the first decline; nothing open is not a refusal."""
+
+    do: ClassVar[str] = "pay_now"
+
+
+@dataclass(frozen=True, slots=True)
 class SetSessionLimit(OrganizationStep):
     do: ClassVar[str] = "set_session_limit"
     limit: int
@@ -291,6 +299,7 @@ Step = (
     | Resume
     | SetPaymentMethod
     | Pay
+    | PayNow
     | SetSessionLimit
     | ResetSessionLimit
     | AddSlots
@@ -326,6 +335,7 @@ STEPS: Mapping[str, type[Step]] = MappingProxyType(
             Resume,
             SetPaymentMethod,
             Pay,
+            PayNow,
             SetSessionLimit,
             ResetSessionLimit,
             AddSlots,

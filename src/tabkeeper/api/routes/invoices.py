@@ -2,11 +2,11 @@
 
 An invoice is issued finalized with a gapless number; its lines (kind, description,
 quantity, unit amount, amount, period, details) add up exactly to its total. Paying now
-collects it with the default card through the provider (services.payments.collect, in
-transactions of the request's platform opened around the provider call): a success marks
-it paid and, when nothing else is owed, makes a past_due or suspended subscription active
-again (SUB-8, SUB-9); a decline is a 409 `payment_failed` whose `reason` is the
-provider's code.
+collects it with the default card through the provider (services.collections.pay_invoice,
+in transactions of the request's platform opened around the provider call): a success
+marks it paid and, when nothing else is owed, makes a past_due or suspended subscription
+active again (SUB-8, SUB-9, SUB-12); a decline is a 409 `payment_failed` whose `reason` is
+the provider's code; no card on file a 409 `payment_method_required`, nothing written.
 
 `GET /v1/invoices/{id}.pdf` downloads the invoice as a PDF with the same lines and totals
 (INV-3, tabkeeper.pdf); it is declared before `GET /v1/invoices/{id}` so that the `.pdf`
@@ -32,8 +32,8 @@ from tabkeeper.db.tables import Invoice, InvoiceLine
 from tabkeeper.domain.errors import Refused
 from tabkeeper.pdf.invoice import caller_document, render_invoice_pdf
 from tabkeeper.services.access import OrganizationCodes, owned, scoped
+from tabkeeper.services.collections import pay_invoice as pay_invoice_now
 from tabkeeper.services.context import Billing
-from tabkeeper.services.payments import collect
 
 router = APIRouter(tags=["invoices"])
 
@@ -160,21 +160,19 @@ def get_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas
 
 @router.post("/invoices/{invoice_id}/pay")
 def pay_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Invoice:
-    """Collect an open invoice now with the default card on file."""
-    caller.require_billing()
-    with api.billing(caller) as b:
-        row, _ = owned(b, caller, Invoice, invoice_id, "invoice")
-        if row.status != "open" or row.amount_due_minor <= 0:
-            raise _not_open(row)
-    result = collect(partial(api.billing, caller), api.provider, invoice_id)
-    with api.billing(caller) as b:
+    """Collect an open invoice now with the default card on file (SUB-12, the tab's
+    "Pay now" on an invoice row: services.collections.pay_invoice). No card on file is a
+    409 `payment_method_required` with nothing written."""
+    read = partial(api.reading, caller)
+    done = pay_invoice_now(partial(api.billing, caller), api.provider, caller, invoice_id, read)
+    with read() as b:
         row, organization = owned(b, caller, Invoice, invoice_id, "invoice")
-        if result is None:  # another payment settled it in between
-            raise _not_open(row)
-        if not result.succeeded:
-            reason = result.failure_code or "declined"
-            message = result.failure_message or "The payment was declined."
+        if done.failed is not None:
+            reason = done.failure_code or "declined"
+            message = done.failure_message or "The payment was declined."
             raise PaymentFailed(reason, f"Invoice {row.number} was not paid: {message}")
+        if not done.paid:  # another payment settled it in between
+            raise _not_open(row)
         return _with_lines(b, organization.code, row)
 
 
