@@ -70,6 +70,30 @@ def credit_notes_of(session: Session, invoice_id: int) -> list[CreditNote]:
     )
 
 
+def credit_notes_of_organization(
+    session: Session, organization_id: int, limit: int = 50
+) -> list[CreditNote]:
+    """The organization's credit notes, newest first (the billing tab, INV-5)."""
+    return list(
+        session.scalars(
+            select(CreditNote)
+            .where(CreditNote.organization_id == organization_id)
+            .order_by(CreditNote.issued_at.desc(), CreditNote.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def invoice_numbers(session: Session, invoice_ids: Sequence[int]) -> dict[int, str]:
+    """The numbers of the invoices `invoice_ids`, by id."""
+    if not invoice_ids:
+        return {}
+    found = session.execute(
+        select(Invoice.id, Invoice.number).where(Invoice.id.in_(set(invoice_ids)))
+    )
+    return {invoice_id: number or f"#{invoice_id}" for invoice_id, number in found}
+
+
 def lines_of(session: Session, credit_note_ids: Sequence[int]) -> list[CreditNoteLine]:
     """The lines of the credit notes `credit_note_ids`, by credit note and position."""
     if not credit_note_ids:

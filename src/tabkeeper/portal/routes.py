@@ -9,7 +9,8 @@
   ("Apply subscription updates"), `/portal/upcoming/cancel` ("Cancel scheduled plan"),
   `/portal/cancel`; the Add Slots and Remove Slots pages `/portal/addons/{addon}/add|remove`
   (htmx refreshes their totals as the quantity changes); `/portal/payment_method`, where
-  "Manage" leads (the sandbox's card form); `/portal/invoices/{id}.pdf` (INV-3).
+  "Manage" leads (the sandbox's card form); `/portal/invoices/{id}.pdf` (INV-3);
+  `/portal/credit_notes/{id}.pdf` (INV-5).
 
 Members without billing rights, and everyone where the platform turned billing off, get
 a page without billing data and without the Billing tab (ACL-2). The form posts are in
@@ -174,6 +175,26 @@ def invoice_pdf(request: Request, invoice_id: int) -> Response:
         return hidden_page(hidden)
     disposition = f'attachment; filename="{number}.pdf"'
     return Response(data, media_type="application/pdf",
+                    headers={"content-disposition": disposition})  # fmt: skip
+
+
+@router.get("/credit_notes/{credit_note_id}.pdf")
+def credit_note_pdf(request: Request, credit_note_id: int) -> Response:
+    """INV-5: a credit note of the organization as a PDF (tabkeeper.pdf.credit_note)."""
+    from tabkeeper.pdf.credit_note import caller_credit_note, render_credit_note_pdf
+
+    api = get_api(request)
+    caller = caller_of(request, api)
+    try:
+        with api.billing(caller) as b:
+            views.viewer_of(b, caller)
+            if not 0 < credit_note_id < 2**31:
+                raise NotFound("No such credit note.")
+            document = caller_credit_note(b.session, caller, credit_note_id)
+    except views.BillingHidden as hidden:
+        return hidden_page(hidden)
+    disposition = f'attachment; filename="{document.filename}"'
+    return Response(render_credit_note_pdf(document), media_type="application/pdf",
                     headers={"content-disposition": disposition})  # fmt: skip
 
 

@@ -20,7 +20,9 @@ from sqlalchemy import select
 
 from tabkeeper.api import schemas_billing as schemas
 from tabkeeper.api.subscription_view import show_subscription
+from tabkeeper.db import corrections
 from tabkeeper.db.tables import Invoice, Organization, PaymentMethod, Subscription
+from tabkeeper.db.tables_corrections import CreditNote
 from tabkeeper.domain.catalog import ADJECTIVES, AddOn, Catalog, MeterKind, Plan, Resource
 from tabkeeper.domain.decisions import (
     SESSION_LIMIT_ALMOST_REACHED_WARNING,
@@ -202,6 +204,9 @@ class BillingPage:
     addons: AddonsView | None = None
     card: PaymentMethod | None = None
     invoices: list[Invoice] = field(default_factory=list)
+    credit_notes: list[CreditNote] = field(default_factory=list)
+    """INV-5: the credit notes, newest first, with the invoice numbers they correct."""
+    credited_invoices: dict[int, str] = field(default_factory=dict)
     credits: CreditsCard | None = None
     answered_only: bool = False
     """USE-4: the plan's "Answered only" tag."""
@@ -266,6 +271,10 @@ def billing_page(b: Billing, caller: Caller) -> BillingPage:
             .order_by(Invoice.issued_at.desc(), Invoice.id.desc())
             .limit(50)
         )
+    )
+    page.credit_notes = corrections.credit_notes_of_organization(b.session, viewer.organization.id)
+    page.credited_invoices = corrections.invoice_numbers(
+        b.session, [note.invoice_id for note in page.credit_notes]
     )
     return page
 
