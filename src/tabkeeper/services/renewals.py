@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from tabkeeper.db import subscriptions as subscription_rows
 from tabkeeper.db.tables import DueWork, Organization, ScheduledChange, Subscription
+from tabkeeper.domain.cycles import Cycle
 from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.invoicing import LineDraft
 from tabkeeper.domain.lifecycle import (
@@ -98,15 +99,15 @@ def period_end(b: Billing, work: DueWork) -> None:
             queue_collection(b, invoice, b.now)
         return
     change = upcoming_change(b, subscription)
+    next_cycle = ended_cycle.renew()
     if (
         change is not None
         and change.status == "scheduled"
         and change.timing == Timing.PERIOD_END.value
     ):
-        _switch_at_renewal(b, subscription, organization, change)
+        next_cycle = _switch_at_renewal(b, subscription, organization, change, ended_cycle)
         catalog, plan = plan_of(b, subscription)
-    # SCENARIOS "Plan changes": a new interval starts a new anchor, here the boundary.
-    period = set_cycle(subscription, ended_cycle.renew(plan.code, plan.interval))
+    period = set_cycle(subscription, next_cycle)
     source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{period.index}"
     event = PeriodRenewed(period_end=period.end)
     apply_event(b, subscription, organization, event, notice_key=source)
@@ -123,20 +124,28 @@ def period_end(b: Billing, work: DueWork) -> None:
 
 
 def _switch_at_renewal(
-    b: Billing, subscription: Subscription, organization: Organization, change: ScheduledChange
-) -> None:
-    """SUB-4: a change at the period's end rides on the renewal, on the new plan. A
-    subscription that is no longer active, or that uses more than the new plan allows
-    (SUB-6), keeps its plan; the change fails."""
+    b: Billing,
+    subscription: Subscription,
+    organization: Organization,
+    change: ScheduledChange,
+    ended: Cycle,
+) -> Cycle:
+    """SUB-4: a change at the period's end rides on the renewal, on the new plan: the
+    cycle after `ended` on it (SCENARIOS "Plan changes": a new interval starts a new anchor
+    at the boundary). A subscription that is no longer active, or that uses more than the
+    new plan allows (SUB-6), keeps its plan; the change fails."""
     if subscription.state != State.ACTIVE:
         _fail_change(b, organization, change, "not_active", "The subscription is not active.")
-        return
+        return ended.renew()
     if not _change_fits(b, subscription, organization, change):
-        return
-    subscription.plan_code = change.plan_code
+        return ended.renew()
+    plan = b.catalog_of(change.catalog_version_id).plan(change.plan_code)
+    renewed = ended.renew(plan.code, plan.interval)
     subscription.catalog_version_id = change.catalog_version_id
+    set_cycle(subscription, renewed)  # the plan is the new one before the change is told
     change.status, change.decided_at = "applied", b.now
     apply_event(b, subscription, organization, PlanChanged(), notice_key=f"change:{change.id}")
+    return renewed
 
 
 def trial_end(b: Billing, work: DueWork) -> None:
