@@ -22,6 +22,7 @@ from tabkeeper.domain.slots import (
     require_allowed_on,
     shortfall_message,
     slot_quantity,
+    sold_with,
 )
 
 USD = Currency.of("USD")
@@ -246,3 +247,32 @@ def test_removing_never_touches_the_slots_in_force(count: tuple[int, int], quant
         return
     assert after.now == before.now
     assert after.next_period == before.next_period - quantity >= 0
+
+
+def test_add_4_seats_are_not_sold_to_a_plan_without_a_team() -> None:
+    """ADD-4: a plan with 0 seats offers no team at all: its seat add-ons are not sold with
+    it and the refusal says "Upgrade to use team"; with seats (or no seat limit) they are;
+    an agent add-on is unaffected."""
+    catalog = build_catalog(
+        {
+            "plans": {
+                "solo": {"name": "Solo", "price": "10.00", "limits": {"seats": 0}},
+                "duo": {"name": "Duo", "price": "20.00", "limits": {"seats": 1}},
+            },
+            "addons": {
+                "extra_seat": {"name": "Extra seat", "price": "5.00", "adds": {"seats": 1}},
+                "extra_agent": {"name": "Extra agent", "price": "5.00", "adds": {"agents": 1}},
+            },
+        },
+        USD,
+    )
+    seat, agent = catalog.addons["extra_seat"], catalog.addons["extra_agent"]
+    solo, duo = catalog.plans["solo"], catalog.plans["duo"]
+    assert (sold_with(seat, solo), sold_with(seat, duo)) == (False, True)
+    assert sold_with(agent, solo)
+    with pytest.raises(
+        Refused, match="Solo offers no team, so Extra seat cannot be added: Upgrade to use team."
+    ):
+        require_allowed_on(catalog, seat, solo)
+    require_allowed_on(catalog, seat, duo)
+    assert sold_with(seat, CATALOG.plans["basic"])  # no seat limit: seats may be bought

@@ -114,9 +114,27 @@ def either(names: Sequence[str]) -> str:
     return f"{', '.join(names[:-1])} or {names[-1]}"
 
 
+def offers_no_team(addon: AddOn, plan: Plan) -> bool:
+    """ADD-4: `plan` offers no team at all (0 seats) and `addon` adds seats: it cannot be
+    bought with it; the answer is to upgrade."""
+    return addon.adds.get(Resource.SEATS, 0) > 0 and plan.limit(Resource.SEATS) == 0
+
+
+def sold_with(addon: AddOn, plan: Plan) -> bool:
+    """Whether `addon` can be bought on `plan`: it layers on it (CAT-5) and does not sell
+    seats to a plan without a team (ADD-4)."""
+    return addon.allowed_on(plan.code) and not offers_no_team(addon, plan)
+
+
 def require_allowed_on(catalog: Catalog, addon: AddOn, plan: Plan) -> None:
     """CAT-5: an add-on that requires certain plans layers only on them; the refusal names
-    the plans it needs and says to upgrade."""
+    the plans it needs and says to upgrade. ADD-4: seats are not sold to a plan without a
+    team ("Upgrade to use team")."""
+    if offers_no_team(addon, plan):
+        raise Refused(
+            f"{plan.name} offers no team, so {addon.name} cannot be added: Upgrade to use team.",
+            code="addon_not_allowed",
+        )
     if addon.allowed_on(plan.code):
         return
     needed = [

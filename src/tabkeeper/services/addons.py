@@ -56,6 +56,7 @@ from tabkeeper.domain.slots import (
     require_allowed_on,
     shortfall_message,
     slot_quantity,
+    sold_with,
 )
 from tabkeeper.services.capacity import allowed, in_use, waiting_plan
 from tabkeeper.services.context import Billing
@@ -170,7 +171,7 @@ def list_addons(b: Billing, organization: Organization) -> AddonsPanel:
         if row.quantity > 0 and code in catalog.addons
     )
     available = tuple(
-        addon for _, addon in sorted(catalog.addons.items()) if addon.allowed_on(plan.code)
+        addon for _, addon in sorted(catalog.addons.items()) if sold_with(addon, plan)
     )
     running = State(subscription.state) in (State.ACTIVE, State.PAST_DUE, State.SUSPENDED)
     next_billing_at = (

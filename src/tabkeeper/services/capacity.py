@@ -16,6 +16,7 @@ from tabkeeper.db.tables import Organization
 from tabkeeper.domain.catalog import Catalog, Plan, Resource
 from tabkeeper.domain.decisions import ScheduledLimit
 from tabkeeper.domain.errors import Refused
+from tabkeeper.domain.slots import sold_with
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import family_ids
 
@@ -65,7 +66,7 @@ def allowed(plan: Plan, catalog: Catalog, slots: Mapping[str, int]) -> dict[Reso
 def purchasable(plan: Plan, catalog: Catalog, resource: Resource) -> bool:
     """Whether an add-on that adds `resource` can be bought on this plan."""
     return any(
-        addon.adds.get(resource, 0) > 0 and addon.allowed_on(plan.code)
+        addon.adds.get(resource, 0) > 0 and sold_with(addon, plan)
         for addon in catalog.addons.values()
     )
 

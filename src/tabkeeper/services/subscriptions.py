@@ -34,6 +34,7 @@ from tabkeeper.domain.lifecycle import (
 )
 from tabkeeper.domain.money import Money
 from tabkeeper.domain.periods import Period
+from tabkeeper.domain.slots import sold_with
 from tabkeeper.payments.provider import CardOnFile, ChargeResult
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import require_room_for
@@ -184,7 +185,7 @@ def quote_subscription(
         addon = catalog.addon(code)
         if quantity < 1:
             raise InvalidInput(f"addons.{code}: quantity must be at least 1")
-        if not addon.allowed_on(plan.code):
+        if not sold_with(addon, plan):
             raise Refused(
                 f"{addon.name} is not available on {plan.name}.", code="addon_not_allowed"
             )
