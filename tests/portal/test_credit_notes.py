@@ -5,8 +5,8 @@ PDF, downloaded from there, reads back the same lines and total (pypdf)."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 from pypdf import PdfReader
