@@ -94,3 +94,28 @@ def test_bad_cycles_are_refused() -> None:
         "basic", M, datetime(2026, 1, 31, 12, 30, tzinfo=timezone(timedelta(hours=2)))
     )
     assert shifted.anchor == JAN_31 and shifted.anchor.tzinfo == UTC
+
+
+def test_add_3_sub_14_every_new_period_takes_the_slots_from_the_next_billing_date() -> None:
+    """ADD-3: a removal waits for the next billing date: a renewal, a change of interval
+    (SUB-14: the slots go along to the new period) and a restart (SUB-11) take
+    `slots_next`; a change within the interval keeps the slots in force."""
+    cycle = Cycle("basic", M, JAN_31, 0, {"extra_agent": 3, "seat": 1}, {"extra_agent": 1})
+    assert dict(cycle.renew().slots) == {"extra_agent": 1}
+    at = JAN_31 + timedelta(days=3)
+    assert dict(cycle.switch_plan("pro", M, at).slots) == {"extra_agent": 3, "seat": 1}
+    yearly = cycle.switch_plan("pro_yearly", Y, at)
+    assert (dict(yearly.slots), dict(yearly.slots_next)) == ({"extra_agent": 1}, {"extra_agent": 1})
+    assert dict(cycle.restart_at(at).slots) == {"extra_agent": 1}
+    started = Cycle.start("basic", M, JAN_31, {"extra_agent": 2})
+    assert started.slots == started.slots_next == {"extra_agent": 2}
+
+
+@pytest.mark.parametrize(
+    "slots", [{"": 1}, {"a": -1}, {"a": True}, {"a": 1.0}, {1: 1}, [("a", 1)], "a"]
+)
+def test_bad_slots_are_refused(slots: object) -> None:
+    """Bad inputs tried: an empty or non-text code, a negative, bool or float count, a list
+    and a text instead of a mapping."""
+    with pytest.raises(InvalidInput):
+        Cycle("basic", M, JAN_31, 0, slots)  # type: ignore[arg-type]

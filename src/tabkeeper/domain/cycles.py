@@ -1,5 +1,6 @@
-"""A subscription's billing cycle as a value: its plan, interval, anchor and period index
-(SUB-3, SUB-5, SUB-11; SCENARIOS.md "Periods" and "Plan changes").
+"""A subscription's billing cycle as a value: its plan, interval, anchor, period index and
+add-on slots (SUB-3, SUB-5, SUB-11, SUB-14, ADD-3; SCENARIOS.md "Periods" and "Plan
+changes").
 
 The services used to move `anchor`, `period_index`, `period_start` and the plan by hand in
 several places (a renewal, a change of interval now or at the period's end, a checkout, a
@@ -7,7 +8,11 @@ restore after suspension). Each of those is one method here, returning a new Cyc
 shell writes a Cycle to the subscription row in one place (services/subscriptions.py
 `set_cycle`). The lifecycle table (domain/lifecycle.py) stays the one place for states.
 
-- `start(plan, interval, at)`: the first period, anchored at `at`.
+Slots: `slots` are the add-on slots in force now (billed in advance with the period),
+`slots_next` those from the next billing date (a removal waits for it, ADD-3). Every new
+period (a renewal, a change of interval, a restart) takes `slots_next`.
+
+- `start(plan, interval, at, slots)`: the first period, anchored at `at`.
 - `renew(plan, interval)`: the next period. On the same interval the anchor stays and the
   index moves on; on another interval (a change at the period's end) a new anchor starts at
   the boundary (SCENARIOS "Plan changes").
@@ -19,8 +24,10 @@ shell writes a Cycle to the subscription row in one place (services/subscription
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.periods import Interval, Period, boundary
@@ -37,6 +44,10 @@ class Cycle:
     interval: Interval
     anchor: datetime
     index: int = 0
+    slots: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Add-on slots in force now, by add-on code."""
+    slots_next: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Add-on slots from the next billing date (a removal waits for it, ADD-3)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.plan, str) or not self.plan:
@@ -46,11 +57,15 @@ class Cycle:
         object.__setattr__(self, "anchor", require_utc(self.anchor, "anchor"))
         if not isinstance(self.index, int) or isinstance(self.index, bool) or self.index < 0:
             raise InvalidInput(f"cycle index: expected a whole number, got {self.index!r}")
+        for name in ("slots", "slots_next"):
+            object.__setattr__(self, name, _slots(getattr(self, name), name))
 
     @classmethod
-    def start(cls, plan: str, interval: Interval, at: datetime) -> Cycle:
-        """The first period of a subscription that starts at `at` (SUB-3)."""
-        return cls(plan, interval, at, 0)
+    def start(
+        cls, plan: str, interval: Interval, at: datetime, slots: Mapping[str, int] | None = None
+    ) -> Cycle:
+        """The first period of a subscription that starts at `at` (SUB-3), with `slots`."""
+        return cls(plan, interval, at, 0, slots or {}, slots or {})
 
     @property
     def period(self) -> Period:
@@ -67,8 +82,8 @@ class Cycle:
         plan = self.plan if plan is None else plan
         interval = self.interval if interval is None else interval
         if interval is not self.interval:
-            return Cycle(plan, interval, self.period.end, 0)
-        return replace(self, plan=plan, index=self.index + 1)
+            return self._new_period(plan, interval, self.period.end)
+        return replace(self, plan=plan, index=self.index + 1, slots=self.slots_next)
 
     def switch_plan(self, plan: str, interval: Interval, at: datetime) -> Cycle:
         """An immediate change at `at`, in the current period (its end included: a change
@@ -82,8 +97,22 @@ class Cycle:
             )
         if interval is self.interval:
             return replace(self, plan=plan)
-        return Cycle(plan, interval, at, 0)
+        return self._new_period(plan, interval, at)  # SUB-14: the slots go along
 
     def restart_at(self, at: datetime) -> Cycle:
         """A new period anchored at `at`, on the same plan and interval (SUB-11)."""
-        return Cycle(self.plan, self.interval, require_utc(at, "restart time"), 0)
+        return self._new_period(self.plan, self.interval, require_utc(at, "restart time"))
+
+    def _new_period(self, plan: str, interval: Interval, anchor: datetime) -> Cycle:
+        return Cycle(plan, interval, anchor, 0, self.slots_next, self.slots_next)
+
+
+def _slots(value: object, name: str) -> Mapping[str, int]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"cycle {name}: expected add-on codes and slot counts")
+    for code, count in value.items():
+        if not isinstance(code, str) or not code:
+            raise InvalidInput(f"cycle {name}: expected an add-on code, got {code!r}")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise InvalidInput(f"cycle {name}.{code}: expected a whole number, got {count!r}")
+    return MappingProxyType(dict(sorted(value.items())))

@@ -45,12 +45,12 @@ from tabkeeper.services.records import cancel_queued, queue
 from tabkeeper.services.subscriptions import (
     _require_subscribable,
     advance_lines,
+    billed_slots,
     billing_organization,
     cycle_of,
     drop_scheduled_changes,
     plan_of,
     queue_period_end,
-    renew_addons,
     require_subscription,
     set_cycle,
 )
@@ -219,7 +219,7 @@ def apply_change(
     catalog = b.catalog_of(change.catalog_version_id)
     new_plan = catalog.plan(change.plan_code)
     require_room_for(b, owner, new_plan, catalog, addon_slots(b, subscription.id))
-    cycle = cycle_of(subscription, old_plan)
+    cycle = cycle_of(b, subscription, old_plan)
     period = cycle.period
     source = f"change:{change.id}"
     if old_plan.interval == new_plan.interval:
@@ -235,7 +235,7 @@ def apply_change(
     cancel_queued(b, owner.id, "period_end")
     apply_event(b, subscription, owner, PlanChanged(period_end=new_period.end), notice_key=source)
     counters.start_period(b, owner.id, new_period.start, new_period.end)
-    slots = renew_addons(b, subscription, catalog)  # a waiting slot removal applies now
+    slots = billed_slots(catalog, new_cycle)  # a waiting slot removal applies now
     lines.extend(advance_lines(catalog, new_plan, slots, new_period))  # SUB-14, CAT-8
     _invoice(b, owner, source, lines, new_period)
     queue_period_end(b, subscription)
@@ -308,7 +308,7 @@ def _switch(
     change is applied. The cycle's period is returned."""
     subscription.catalog_version_id = change.catalog_version_id
     change.status, change.decided_at = "applied", b.now
-    return set_cycle(subscription, cycle)
+    return set_cycle(b, subscription, cycle)
 
 
 def _invoice(

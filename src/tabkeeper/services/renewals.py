@@ -40,11 +40,11 @@ from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.records import moment_key, notify
 from tabkeeper.services.subscriptions import (
     advance_lines,
+    billed_slots,
     cycle_of,
     drop_scheduled_changes,
     plan_of,
     queue_period_end,
-    renew_addons,
     set_cycle,
 )
 from tabkeeper.services.suspension import end_unpaid
@@ -85,7 +85,7 @@ def period_end(b: Billing, work: DueWork) -> None:
             _fail_change(b, organization, change, "not_active", "The subscription is not active.")
         return
     catalog, plan = plan_of(b, subscription)
-    ended_cycle = cycle_of(subscription, plan)
+    ended_cycle = cycle_of(b, subscription, plan)
     ended = ended_cycle.period
     arrears = usage_lines(b, organization, catalog, plan, ended)
     if subscription.cancel_at_period_end:
@@ -107,14 +107,14 @@ def period_end(b: Billing, work: DueWork) -> None:
     ):
         next_cycle = _switch_at_renewal(b, subscription, organization, change, ended_cycle)
         catalog, plan = plan_of(b, subscription)
-    period = set_cycle(subscription, next_cycle)
+    period = set_cycle(b, subscription, next_cycle)
     source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{period.index}"
     event = PeriodRenewed(period_end=period.end)
     apply_event(b, subscription, organization, event, notice_key=source)
     counters.start_period(b, organization.id, period.start, period.end)
     if change is not None:  # None: there was none open, and the renewal opened none
         _move_waiting_change(b, subscription)
-    slots = renew_addons(b, subscription, catalog)
+    slots = billed_slots(catalog, next_cycle)
     lines: list[LineDraft] = [*arrears, *advance_lines(catalog, plan, slots, period)]
     invoice = issue_invoice(
         b, organization, source, lines, period_start=period.start, period_end=period.end
@@ -142,7 +142,7 @@ def _switch_at_renewal(
     plan = b.catalog_of(change.catalog_version_id).plan(change.plan_code)
     renewed = ended.renew(plan.code, plan.interval)
     subscription.catalog_version_id = change.catalog_version_id
-    set_cycle(subscription, renewed)  # the plan is the new one before the change is told
+    set_cycle(b, subscription, renewed)  # the plan is the new one before the change is told
     change.status, change.decided_at = "applied", b.now
     apply_event(b, subscription, organization, PlanChanged(), notice_key=f"change:{change.id}")
     return renewed

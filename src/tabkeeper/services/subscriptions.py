@@ -320,7 +320,8 @@ def start_paid_subscription(
     then sets its own). Returns it and its first period; the caller issues the invoice."""
     if subscription is None:
         subscription = new_subscription(b, organization, plan.code, version_id, b.now)
-    period = set_cycle(subscription, Cycle.start(plan.code, plan.interval, b.now))
+    rows.delete_addons(b.session, subscription.id)
+    period = set_cycle(b, subscription, Cycle.start(plan.code, plan.interval, b.now, addons))
     period_end = period.end
     subscription.catalog_version_id = version_id
     subscription.price_minor, subscription.price_plan, subscription.collection = None, None, "card"
@@ -332,16 +333,6 @@ def start_paid_subscription(
     apply_event(b, subscription, organization, CheckoutPaid(period_end=period_end))
     counters.start_period(b, organization.id, b.now, period_end)
     subscription.trial_ends_at = None
-    rows.delete_addons(b.session, subscription.id)
-    for code, quantity in sorted(addons.items()):
-        b.session.add(
-            SubscriptionAddon(
-                subscription_id=subscription.id,
-                addon_code=code,
-                quantity=quantity,
-                quantity_next_period=quantity,
-            )
-        )
     return subscription, period
 
 
@@ -369,30 +360,50 @@ def _credit_extra_checkout(
     return subscription
 
 
-def cycle_of(subscription: Subscription, plan: Plan) -> Cycle:
-    """The billing cycle stored on `subscription` (its plan is `plan`)."""
-    return Cycle(plan.code, plan.interval, subscription.anchor, subscription.period_index)
+def cycle_of(b: Billing, subscription: Subscription, plan: Plan) -> Cycle:
+    """The billing cycle stored on `subscription` (its plan is `plan`), with its add-on
+    slots now and from the next billing date."""
+    found = rows.addon_rows(b.session, subscription.id)
+    return Cycle(
+        plan.code,
+        plan.interval,
+        subscription.anchor,
+        subscription.period_index,
+        {row.addon_code: row.quantity for row in found},
+        {row.addon_code: row.quantity_next_period for row in found},
+    )
 
 
-def set_cycle(subscription: Subscription, cycle: Cycle) -> Period:
-    """Write `cycle` to the row (plan, anchor, period index and start); its period is
-    returned: its end goes to the lifecycle event that starts it (domain/lifecycle.py)."""
+def set_cycle(b: Billing, subscription: Subscription, cycle: Cycle) -> Period:
+    """Write `cycle` to the subscription (plan, anchor, period index and start, add-on
+    slot rows): the one place these change. Its period is returned: its end goes to the
+    lifecycle event that starts it (domain/lifecycle.py)."""
     period = cycle.period
     subscription.plan_code = cycle.plan
     subscription.anchor, subscription.period_index = cycle.anchor, cycle.index
     subscription.period_start = period.start
+    held = {row.addon_code: row for row in rows.addon_rows(b.session, subscription.id)}
+    for code in sorted(set(held) | set(cycle.slots) | set(cycle.slots_next)):
+        now, later = cycle.slots.get(code, 0), cycle.slots_next.get(code, 0)
+        row = held.get(code)
+        if row is None and (now or later):
+            b.session.add(
+                SubscriptionAddon(
+                    subscription_id=subscription.id,
+                    addon_code=code,
+                    quantity=now,
+                    quantity_next_period=later,
+                )
+            )
+        elif row is not None and (row.quantity, row.quantity_next_period) != (now, later):
+            row.quantity, row.quantity_next_period = now, later
     return period
 
 
-def renew_addons(b: Billing, subscription: Subscription, catalog: Catalog) -> dict[str, int]:
-    """A new period begins: slot removals waiting for it apply (ADD-3); the slots of each
-    add-on still in the catalog, to bill in advance."""
-    slots = {}
-    for row in rows.addon_rows(b.session, subscription.id):
-        row.quantity = row.quantity_next_period
-        if row.addon_code in catalog.addons:
-            slots[row.addon_code] = row.quantity
-    return slots
+def billed_slots(catalog: Catalog, cycle: Cycle) -> dict[str, int]:
+    """The slots a period of `cycle` bills in advance: those in force, of add-ons the
+    catalog still has (INV-1)."""
+    return {code: n for code, n in cycle.slots.items() if n > 0 and code in catalog.addons}
 
 
 def queue_period_end(b: Billing, subscription: Subscription) -> None:

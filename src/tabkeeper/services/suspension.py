@@ -21,11 +21,11 @@ from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.records import moment_key
 from tabkeeper.services.subscriptions import (
     advance_lines,
+    billed_slots,
     cycle_of,
     drop_scheduled_changes,
     plan_of,
     queue_period_end,
-    renew_addons,
     set_cycle,
 )
 from tabkeeper.services.usage import usage_lines
@@ -43,14 +43,12 @@ def restore(b: Billing, subscription: Subscription, organization: Organization, 
         return
     catalog, plan = plan_of(b, subscription)
     arrears = usage_lines(b, organization, catalog, plan, _current_period(subscription))
-    period = set_cycle(subscription, cycle_of(subscription, plan).restart_at(b.now))
+    cycle = cycle_of(b, subscription, plan).restart_at(b.now)
+    period = set_cycle(b, subscription, cycle)
     event = PaymentSucceeded(period_end=period.end)
     apply_event(b, subscription, organization, event, notice_key=key)
     counters.start_period(b, organization.id, period.start, period.end)
-    lines = [
-        *arrears,
-        *advance_lines(catalog, plan, renew_addons(b, subscription, catalog), period),
-    ]
+    lines = [*arrears, *advance_lines(catalog, plan, billed_slots(catalog, cycle), period)]
     source = f"restart:{subscription.id}:{moment_key(period.start)}"
     invoice = issue_invoice(
         b, organization, source, lines, period_start=period.start, period_end=period.end
