@@ -111,6 +111,9 @@ class Member(Base):
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime]
     removed_at: Mapped[datetime | None]
+    sessions: Mapped[int] = mapped_column(server_default="0")
+    """The number of this member's current portal sessions: a token made with another is
+    refused. Removing, re-adding and logging out add one (ACL-3; migration 0014)."""
 
 
 class Agent(Base):

@@ -2,9 +2,13 @@
 
 API keys are shown once and stored as a SHA-256 hash (ACL-3). A portal session is a
 short-lived token the platform asks for on behalf of one member of one organization (as a
-hosted customer portal works): `ps_<payload>.<signature>`, signed with HMAC-SHA256 by the
-platform's own secret; the payload names the platform, organization, member and expiry.
-Nothing about a session is stored: a forged or expired token simply does not verify.
+hosted customer portal works): `ps_<platform id>.<payload>.<signature>`, signed with
+HMAC-SHA256 by the platform's own secret over `<platform id>.<payload>`; the payload names
+the organization, member, expiry and the member's `sessions` number. The signature is
+checked before the payload is decoded, so a forged token is refused without being parsed.
+Nothing about a session is stored; a token is tied to the member's current membership:
+removing the member, re-adding them and logging out add one to `members.sessions`, and a
+token made with another number is refused (ACL-3).
 """
 
 from __future__ import annotations
@@ -153,12 +157,21 @@ def create_portal_session(
     expires_at = now + lifetime
     payload = _b64(
         json.dumps(
-            {"p": platform_id, "o": organization.id, "m": member, "e": int(expires_at.timestamp())},
+            {
+                "o": organization.id,
+                "m": member,
+                "e": int(expires_at.timestamp()),
+                "g": row.sessions,
+            },
             separators=(",", ":"),
         ).encode()
     )
-    signature = _b64(hmac.new(_secret(session, platform), payload.encode(), "sha256").digest())
-    return f"{SESSION_PREFIX}{payload}.{signature}", expires_at
+    signed = f"{platform_id}.{payload}"
+    signature = _b64(hmac.new(_secret(session, platform), signed.encode(), "sha256").digest())
+    return f"{SESSION_PREFIX}{signed}.{signature}", expires_at
+
+
+MAX_TOKEN_LENGTH = 2000
 
 
 def caller_for_session(session: Session, token: str, now: datetime) -> Caller:
@@ -170,26 +183,44 @@ def session_caller(session: Session, token: str, now: datetime) -> tuple[Caller,
     """The member a portal session token acts as, and when the token expires (the first
     moment it is refused); Unauthorized when forged or expired."""
     invalid = Unauthorized("The portal session is not valid or has expired.")
-    try:
-        payload, signature = token.removeprefix(SESSION_PREFIX).split(".")
-        data = json.loads(_unb64(payload))
-        platform_id, organization_id = int(data["p"]), int(data["o"])
-        member, expires = str(data["m"]), int(data["e"])
-        expires_at = datetime.fromtimestamp(expires, UTC)
-    except (ValueError, KeyError, TypeError, OverflowError, OSError):
-        raise invalid from None
-    platform = session.get(Platform, platform_id)
+    # The signature is checked before anything of the payload is decoded: a forged token
+    # is refused without parsing what it carries (OPS-4: never a 500).
+    parts = token.removeprefix(SESSION_PREFIX).split(".")
+    if len(token) > MAX_TOKEN_LENGTH or len(parts) != 3:
+        raise invalid
+    platform_text, payload, signature = parts
+    if not (platform_text.isascii() and platform_text.isdigit() and len(platform_text) < 10):
+        raise invalid
+    platform = session.get(Platform, int(platform_text))
     if platform is None or platform.portal_secret is None:
         raise invalid
-    expected = hmac.new(bytes.fromhex(platform.portal_secret), payload.encode(), "sha256")
+    signed = f"{platform_text}.{payload}".encode()
+    expected = hmac.new(bytes.fromhex(platform.portal_secret), signed, "sha256")
     if not hmac.compare_digest(_b64(expected.digest()), signature):
         raise invalid
+    try:
+        data = json.loads(_unb64(payload))
+        organization_id, member = int(data["o"]), str(data["m"])
+        expires, generation = int(data["e"]), int(data["g"])
+        expires_at = datetime.fromtimestamp(expires, UTC)
+    except (ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError):
+        raise invalid from None
     if now.timestamp() >= expires:
         raise invalid
     row = member_row(session, organization_id, member)
-    if row is None:
-        raise invalid
-    return Caller(platform_id, organization_id, member, row.role), expires_at
+    if row is None or row.sessions != generation:
+        raise invalid  # removed, re-added since, or logged out since (ACL-3)
+    return Caller(platform.id, organization_id, member, row.role), expires_at
+
+
+def end_portal_sessions(session: Session, caller: Caller) -> None:
+    """Log out: every portal session of the caller's membership made until now ends."""
+    if caller.organization_id is None or caller.member is None:
+        raise Forbidden("Only a member's portal session can log out.")
+    row = member_row(session, caller.organization_id, caller.member)
+    if row is not None:
+        row.sessions += 1
+        session.flush()
 
 
 def member_row(session: Session, organization_id: int, member: str) -> Member | None:

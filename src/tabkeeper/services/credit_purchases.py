@@ -41,7 +41,7 @@ from tabkeeper.domain.ledger import (
     whole_credits,
 )
 from tabkeeper.domain.money import Money
-from tabkeeper.domain.utc import require_utc
+from tabkeeper.domain.utc import require_instant
 from tabkeeper.services.access import BILLING_ROLES
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_ledger import grant, holding_of, refreshed
@@ -121,7 +121,7 @@ def grant_adjustment(
     reference = fields.name(reference, "id")
     rank = require_priority(priority)
     require_billing_level(organization)
-    if expires_at is not None and require_utc(expires_at, "expires_at") <= b.now:
+    if expires_at is not None and require_instant(expires_at, "expires_at") <= b.now:
         raise InvalidInput("expires_at: must be later than now", code="invalid_expiry")
     row = refreshed(b, holding_of(b, organization))
     source = f"adjustment:{reference}"

@@ -21,7 +21,7 @@ from tabkeeper.db.tables import Organization
 from tabkeeper.db.tables_credits import CreditGrant
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.ledger import GrantKind, draw_order
-from tabkeeper.domain.utc import require_utc
+from tabkeeper.domain.utc import require_instant
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_ledger import (
     as_grant,
@@ -116,7 +116,7 @@ def spend(
         until = subscription.period_end if subscription is not None and since else b.now
     if since is None:
         since = organization.created_at
-    since, until = require_utc(since, "since"), require_utc(until, "until")
+    since, until = require_instant(since, "since"), require_instant(until, "until")
     if until <= since:
         raise InvalidInput("until: must be later than since", code="invalid_range")
     rows = credit_store.spend_rows(b.session, organization.id, since, until)

@@ -112,8 +112,9 @@ def _add_member_row(b: Billing, organization: Organization, member: str, role: s
     if row is None:
         row = Member(organization_id=organization.id, code=member, role=role, created_at=b.now)
         b.session.add(row)
-    else:
-        row.role, row.removed_at = role, None
+    else:  # a new membership (ACL-3): the old one's e-mail and portal sessions end
+        row.role, row.removed_at, row.email = role, None, None
+        row.sessions += 1
     b.session.flush()
     return row
 
@@ -142,6 +143,7 @@ def remove_member(b: Billing, organization: Organization, member: str) -> None:
     if row.role == "owner" and rows.count_owners(b.session, organization.id) <= 1:
         raise Refused("The last owner cannot be removed.", code="last_owner")
     row.removed_at = b.now
+    row.sessions += 1
 
 
 def create_agent(b: Billing, organization: Organization, agent: str) -> Agent:
