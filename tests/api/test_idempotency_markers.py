@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from tabkeeper.api.idempotency import IN_PROGRESS, RUNNING_AT_MOST, this_process
+from tabkeeper.api.idempotency import IN_PROGRESS, RUNNING_AT_MOST, caller_slot, this_process
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables_access import IdempotentRequest
+from tabkeeper.services.access import Caller
 from tests.api.conftest import ApiWorld
 
 BODY = {"code": "acme"}
@@ -26,7 +27,8 @@ def _hash() -> str:
 
 
 def _marker(api: ApiWorld, owner: dict[str, Any], age: timedelta) -> None:
-    caller = hashlib.sha256(f"Bearer {api.platform.token}".encode()).hexdigest()
+    authorization = f"Bearer {api.platform.token}".encode()
+    caller = caller_slot(Caller(api.world.platform_id), authorization)
     with transaction(api.world.engine) as session:
         session.add(
             IdempotentRequest(

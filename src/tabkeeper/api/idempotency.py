@@ -1,9 +1,18 @@
 """`Idempotency-Key` on every POST: the same key and body within 24 hours returns the
 first response and does nothing twice; the same key with another body is a 409.
 
-Keys belong to the caller (the hash of its Authorization header), so two platforms'
-keys never meet. A request without the header passes straight through: no body read, no
-wrapping, no database work.
+Keys belong to the caller: the hash of who it is (platform, or organization and member)
+and of its Authorization header, so two platforms', two organizations' or two keys'
+Idempotency-Keys never meet (ACL-3). The credential is checked before anything is
+claimed or replayed: a revoked API key or an ended portal session gets the route's own
+401, never a stored answer. A request without the header passes straight through: no body
+read, no wrapping, no database work.
+
+No secret is kept (ACL-3): the answer of `POST /v1/api_keys` is kept without its `key`,
+that of `POST /v1/webhook_endpoints` without its `secret`, and a replay returns the object
+with that field null and the header `Idempotent-Secret-Withheld: true` (the secret was
+shown once, to the first request). `POST /v1/portal_sessions` is not kept at all: a retry
+makes a new session (a token is stored nowhere, and making one changes nothing).
 
 While a keyed request runs, its key holds a marker row ("in progress", with the process
 that claimed it and when), so that a second request with the key gets a 409
@@ -42,6 +51,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables_access import IdempotentRequest
+from tabkeeper.domain.errors import TabkeeperError
+from tabkeeper.services.access import Caller, credential_digest, credential_of
 
 KEPT_FOR = timedelta(hours=24)
 RUNNING_AT_MOST = timedelta(minutes=5)
@@ -50,6 +61,11 @@ minutes is taken to be lost (the longest requests, a batch of 1,000 events or a 
 take seconds)."""
 HEADER = b"idempotency-key"
 IN_PROGRESS = 0
+SECRETS = {"/v1/api_keys": ("key",), "/v1/webhook_endpoints": ("secret",)}
+"""The fields of an answer that are a secret, shown once: never kept (ACL-3)."""
+NOT_KEPT = frozenset({"/v1/portal_sessions"})
+"""Answers that are kept not at all: they are nothing but a secret."""
+WITHHELD = b"idempotent-secret-withheld"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +169,14 @@ class IdempotencyMiddleware:
                 send, 400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters."
             )
             return
-        slot = (hashlib.sha256(authorization).hexdigest(), key_bytes.decode("latin-1"))
+        api = self.api()
+        caller = await _caller(api, authorization)
+        if caller is None:  # the route answers 401 itself; nothing is claimed or replayed
+            await self.app(scope, _replaying(body), send)
+            return
+        slot = (caller_slot(caller, authorization), key_bytes.decode("latin-1"))
         target = scope["path"].encode() + b"?" + scope.get("query_string", b"")
         request_hash = hashlib.sha256(target + b"\n" + body).hexdigest()
-        api = self.api()
         _count(slot, 1)
         try:
             verdict = await anyio.to_thread.run_sync(_claim, api, slot, request_hash)
@@ -175,14 +195,11 @@ class IdempotencyMiddleware:
     ) -> None:
         captured: list[Message] = []
 
-        async def replay_body() -> Message:
-            return {"type": "http.request", "body": body, "more_body": False}
-
         async def capture(message: Message) -> None:
             captured.append(message)
 
         try:
-            await self.app(scope, replay_body, capture)
+            await self.app(scope, _replaying(body), capture)
         except BaseException:
             await anyio.to_thread.run_sync(_forget, api, slot, at)
             raise
@@ -191,12 +208,58 @@ class IdempotencyMiddleware:
             m.get("body", b"") for m in captured if m["type"] == "http.response.body"
         )
         status = int(start["status"])
-        if status >= 500 or status == 401:
+        path = scope["path"].rstrip("/")
+        if status >= 500 or status == 401 or path in NOT_KEPT:
             await anyio.to_thread.run_sync(_forget, api, slot, at)
         else:
-            await anyio.to_thread.run_sync(_keep, api, slot, at, status, payload)
+            kept = _without_secrets(payload, SECRETS.get(path, ()))
+            await anyio.to_thread.run_sync(_keep, api, slot, at, status, kept)
         for message in captured:
             await send(message)
+
+
+def caller_slot(caller: Caller, authorization: bytes) -> str:
+    """Whose Idempotency-Keys these are: who the caller is and with which credential."""
+    return hashlib.sha256(caller.identity.encode() + b"\n" + authorization).hexdigest()
+
+
+def _replaying(body: bytes) -> Receive:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _caller(api: Any, authorization: bytes) -> Caller | None:
+    """Who the Authorization header stands for now; None when it is not valid (revoked,
+    ended, forged, missing)."""
+    try:
+        credential = credential_of(authorization.decode("latin-1"))
+        now = api.clock.now()
+        found: Caller | None = api.callers.get(credential_digest(credential), now)
+        if found is None:
+            found = await anyio.to_thread.run_sync(
+                api.callers.authenticate, api.engine, credential, now
+            )
+    except TabkeeperError:
+        return None
+    return found
+
+
+def _without_secrets(payload: bytes, fields: tuple[str, ...]) -> Any:
+    """The JSON of an answer, with the secret `fields` (shown once) taken out: what is
+    kept and replayed. A secret left out is marked in the kept body's "withheld"."""
+    try:
+        body = json.loads(payload) if payload else None
+    except ValueError:
+        return {"json": None}
+    withheld = []
+    if isinstance(body, dict):
+        for name in fields:
+            if body.get(name) is not None:
+                body[name] = None
+                withheld.append(name)
+    return {"json": body, "withheld": withheld} if withheld else {"json": body}
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -289,15 +352,11 @@ def _ours(session: Session, slot: tuple[str, str], at: datetime) -> IdempotentRe
     return row
 
 
-def _keep(api: Any, slot: tuple[str, str], at: datetime, status: int, payload: bytes) -> None:
-    try:
-        body = json.loads(payload) if payload else None
-    except ValueError:
-        body = None
+def _keep(api: Any, slot: tuple[str, str], at: datetime, status: int, kept: Any) -> None:
     with transaction(api.engine) as session:
         row = _ours(session, slot, at)
         if row is not None:
-            row.status_code, row.body = status, {"json": body}
+            row.status_code, row.body = status, kept
 
 
 def _forget(api: Any, slot: tuple[str, str], at: datetime) -> None:
@@ -313,6 +372,8 @@ async def _send_json(send: Send, status: int, stored: Any, *, replayed: bool) ->
     headers = [(b"content-type", media), (b"content-length", str(len(body)).encode())]
     if replayed:
         headers.append((b"idempotent-replayed", b"true"))
+        if isinstance(stored, dict) and stored.get("withheld"):
+            headers.append((WITHHELD, b"true"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
