@@ -32,6 +32,9 @@ class Settings(BaseSettings):
 
     Webhooks (NOT-1, NOT-2):
     TABKEEPER_WEBHOOK_TIMEOUT_SECONDS: how long one delivery may take (10).
+    TABKEEPER_WEBHOOK_ALLOWED_HOSTS: host names, comma-separated, that webhook URLs may
+    name whatever they resolve to (for local testing: `127.0.0.1,localhost`). Empty by
+    default: every webhook URL must resolve to public addresses only (notify/addresses.py).
 
     Metering (USE-3):
     TABKEEPER_LATE_EVENTS_HORIZON: how late a message may arrive and still move billable
@@ -58,10 +61,18 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "billing@localhost"
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_allowed_hosts: str = ""
     late_events_horizon: timedelta = Field(
         default=LATE_EVENTS_HORIZON, ge=timedelta(hours=1), le=timedelta(days=366)
     )
     telemetry: bool = False
+
+    @property
+    def webhook_hosts(self) -> frozenset[str]:
+        """TABKEEPER_WEBHOOK_ALLOWED_HOSTS as lowercase names (brackets of IPv6 off)."""
+        names = (name.strip().strip("[]").rstrip(".").lower() for name in
+                 self.webhook_allowed_hosts.split(","))  # fmt: skip
+        return frozenset(name for name in names if name)
 
     @field_validator("smtp_host", "smtp_username")
     @classmethod

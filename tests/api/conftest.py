@@ -59,12 +59,14 @@ class ApiWorld:
         return self.platform.as_(response.json()["token"])
 
 
-def make_api_world(engine: Engine, settings: dict[str, Any] | None = None) -> ApiWorld:
+def make_api_world(
+    engine: Engine, settings: dict[str, Any] | None = None, app_settings: Settings | None = None
+) -> ApiWorld:
     world = make_world(engine, settings)
     with transaction(engine) as session:
         _, key = create_api_key(session, world.platform_id, "tests", world.clock.now())
     app = create_app(
-        Settings(database_url="sqlite://"), engine,
+        app_settings or Settings(database_url="sqlite://"), engine,
         clock=world.clock, provider=world.provider, store=world.store,
     )  # fmt: skip
     return ApiWorld(world, Client(TestClient(app), key))

@@ -3,15 +3,27 @@ list every try, replay with the same webhook-id; platform key only (ACL-3)."""
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import Engine
+
 from tabkeeper.clock import SystemClock
 from tabkeeper.notify.dispatcher import Dispatcher
 from tabkeeper.settings import Settings
-from tests.api.conftest import ApiWorld
+from tests.api.conftest import ApiWorld, make_api_world
 from tests.integration.notify_servers import webhook_receiver
 
 
+LOCAL = Settings(database_url="sqlite://", webhook_allowed_hosts="127.0.0.1")
+"""The receivers run on 127.0.0.1: allowed by name (notify/addresses.py)."""
+
+
+@pytest.fixture
+def api(engine: Engine) -> ApiWorld:
+    return make_api_world(engine, app_settings=LOCAL)
+
+
 def _dispatch(api: ApiWorld) -> int:
-    dispatcher = Dispatcher(api.world.engine, api.world.clock, Settings(), wall_clock=SystemClock())
+    dispatcher = Dispatcher(api.world.engine, api.world.clock, LOCAL, wall_clock=SystemClock())
     return dispatcher.tick()
 
 

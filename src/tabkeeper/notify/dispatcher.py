@@ -39,6 +39,7 @@ from tabkeeper.db.tables import Invoice, Notice, Organization, Platform
 from tabkeeper.db.tables_notify import Delivery, WebhookEndpoint
 from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.utc import require_utc
+from tabkeeper.notify.addresses import check_destination
 from tabkeeper.notify.email import SmtpMailer
 from tabkeeper.notify.fanout import fan_out
 from tabkeeper.notify.parcels import EmailParcel, Outcome, Parcel, WebhookParcel
@@ -160,6 +161,10 @@ class Dispatcher:
         now = require_utc(self.wall_clock.now(), "wall clock")
         if isinstance(parcel, EmailParcel):
             return self.mailer.send(parcel, now)
+        try:  # again at each delivery: a name may resolve elsewhere by now (OPS-4)
+            check_destination(parcel.url, self.settings.webhook_hosts)
+        except InvalidInput as refused:  # never connected: no answer from inside on record
+            return Outcome.failed(refused.message)
         return self.poster.send(parcel, now)
 
     def _record(self, parcel: Parcel, outcome: Outcome) -> None:

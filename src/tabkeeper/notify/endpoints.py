@@ -13,7 +13,7 @@ frozen views, never rows: the secret stays out of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from tabkeeper.db.tables import Notice
 from tabkeeper.db.tables_notify import Delivery, WebhookEndpoint
 from tabkeeper.domain.errors import InvalidInput, NotFound, Refused
 from tabkeeper.domain.utc import require_utc
+from tabkeeper.notify.addresses import Unresolved, check_destination
 from tabkeeper.notify.kinds import parse_filter, split_filter
 from tabkeeper.notify.webhooks import new_secret
 
@@ -113,9 +114,18 @@ def create_endpoint(
     url: object,
     kinds: Iterable[object] | None,
     now: datetime,
+    *,
+    allowed_hosts: Collection[str] = (),
 ) -> tuple[EndpointInfo, str]:
-    """A new enabled endpoint, and its signing secret (shown this once)."""
+    """A new enabled endpoint, and its signing secret (shown this once). A URL whose host
+    is or resolves to an address that is not public is refused (notify/addresses.py),
+    unless named in `allowed_hosts`; a name that does not resolve yet is taken (it is
+    checked again before each delivery)."""
     checked_url = check_url(url)
+    try:
+        check_destination(checked_url, allowed_hosts)
+    except Unresolved:
+        pass
     stored_kinds = parse_filter(kinds)
     secret = new_secret()
     endpoint = WebhookEndpoint(

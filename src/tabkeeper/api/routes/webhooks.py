@@ -71,8 +71,9 @@ def create_endpoint(body: WebhookEndpointIn, api: ApiDep, caller: CallerDep) -> 
     caller.require_platform()
     with api.billing(caller) as b:
         info, secret = service.create_endpoint(
-            b.session, caller.platform_id, body.url, body.kinds, b.now
-        )
+            b.session, caller.platform_id, body.url, body.kinds, b.now,
+            allowed_hosts=api.settings.webhook_hosts,
+        )  # fmt: skip
         return _show(info, secret)
 
 
