@@ -12,7 +12,6 @@ from tabkeeper.settings import Settings
 from tests.api.conftest import ApiWorld, make_api_world
 from tests.integration.notify_servers import webhook_receiver
 
-
 LOCAL = Settings(database_url="sqlite://", webhook_allowed_hosts="127.0.0.1")
 """The receivers run on 127.0.0.1: allowed by name (notify/addresses.py)."""
 

@@ -14,6 +14,7 @@ frozen views, never rows: the secret stays out of them.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -122,10 +123,8 @@ def create_endpoint(
     unless named in `allowed_hosts`; a name that does not resolve yet is taken (it is
     checked again before each delivery)."""
     checked_url = check_url(url)
-    try:
+    with suppress(Unresolved):
         check_destination(checked_url, allowed_hosts)
-    except Unresolved:
-        pass
     stored_kinds = parse_filter(kinds)
     secret = new_secret()
     endpoint = WebhookEndpoint(
