@@ -26,6 +26,7 @@ import uvicorn
 import yaml
 from sqlalchemy import Engine
 
+from tabkeeper.api.access_log import log_config as access_log_config
 from tabkeeper.api.app import create_app
 from tabkeeper.clock import SimulatedClock, SystemClock
 from tabkeeper.db.engine import make_engine, transaction
@@ -227,7 +228,10 @@ def serve(
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
         try:
-            uvicorn.run(app_, host=host, port=port, log_level="info", access_log=access_log)
+            uvicorn.run(
+                app_, host=host, port=port, log_level="info", access_log=access_log,
+                log_config=access_log_config(),  # query tokens redacted (OPS-4)
+            )  # fmt: skip
         finally:
             sys.setswitchinterval(switch_interval)
             if worker_thread is not None:

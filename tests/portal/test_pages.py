@@ -17,6 +17,7 @@ from pypdf import PdfReader
 from sqlalchemy import Engine
 
 from tabkeeper.domain.money import Currency, Money
+from tabkeeper.portal.web import CSRF_FIELD, SESSION_COOKIE, csrf_token
 from tests.api.billing import ACME, make_billing_world, make_organization, subscribe
 from tests.api.billing import CATALOG as BILLING_CATALOG
 from tests.api.conftest import ApiWorld
@@ -25,7 +26,7 @@ from tests.integration.conftest import FEB_1
 
 def tab(api: ApiWorld, member: str, organization: str = "acme") -> TestClient:
     """A browser of its own, entered into the billing tab as `member`."""
-    client = TestClient(api.platform.http.app)
+    client = TestClient(api.platform.http.app, headers={"origin": "http://testserver"})
     token = api.member(organization, member).token
     entered = client.get("/portal/enter", params={"token": token}, follow_redirects=False)
     assert entered.status_code == 303, entered.text
@@ -38,6 +39,8 @@ def text_of(response: Any) -> str:
 
 
 def post(client: TestClient, path: str, **form: str) -> Any:
+    """A form post of the tab, with the CSRF token its forms carry."""
+    form.setdefault(CSRF_FIELD, csrf_token(client.cookies.get(SESSION_COOKIE) or ""))
     return client.post(path, data=form, follow_redirects=False)
 
 

@@ -40,6 +40,7 @@ from tabkeeper.payments import checkout_page
 from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.portal import routes as portal
+from tabkeeper.portal.web import PortalHeaders
 from tabkeeper.services.context import CATALOGS, CatalogStore
 from tabkeeper.settings import Settings
 
@@ -97,6 +98,7 @@ def create_app(
     app.state.api = api
     install_problem_handlers(app)
     app.add_middleware(IdempotencyMiddleware, api=lambda: app.state.api)
+    app.add_middleware(PortalHeaders)  # the billing tab's security headers (OPS-4)
     app.add_middleware(NulGuard)  # outermost: before anything reads the request
 
     @app.get("/health", tags=["operations"])

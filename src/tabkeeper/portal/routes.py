@@ -2,7 +2,11 @@
 
 - `/portal/enter?token=...`: the entry of a portal session URL; keeps the token in the
   session cookie and sends the member (303) to `/portal/`; the URL that
-  POST /v1/portal_sessions answers.
+  POST /v1/portal_sessions answers. When this browser is in another member's (or another
+  organization's) session already, it asks first (`switch.html`, a form that posts the
+  token to `POST /portal/enter`): a link never switches a session silently.
+- `POST /portal/logout`: ends the member's portal sessions (every token made until now;
+  services.access.end_portal_sessions) and clears the cookies.
 - `/portal/`: the billing tab: every card of PRT-1 (views.py). After a hosted checkout
   the provider sends the member back to `/portal/?checkout=<id>`, which says how it went.
 - Confirmation pages, the no-script fallback of each dialog: `/portal/plans/{plan}/change`
@@ -23,12 +27,13 @@ from functools import cache
 from importlib.resources import files
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from tabkeeper.api.context import get_api
-from tabkeeper.db.tables import Invoice
-from tabkeeper.domain.errors import NotFound
+from tabkeeper.db.engine import transaction
+from tabkeeper.db.tables import Invoice, Organization
+from tabkeeper.domain.errors import NotFound, Unauthorized
 from tabkeeper.portal import views
 from tabkeeper.portal.actions import router as actions_router
 from tabkeeper.portal.alerts import router as alerts_router
@@ -44,16 +49,18 @@ from tabkeeper.portal.pages import (
     upcoming_context,
 )
 from tabkeeper.portal.web import (
+    SESSION_COOKIE,
     PortalRoute,
     caller_of,
     clear_flash,
+    forget_session,
     keep_session,
     render,
     start_session,
     take_flash,
     withheld_session,
 )
-from tabkeeper.services.access import owned
+from tabkeeper.services.access import Caller, caller_for_session, end_portal_sessions, owned
 
 router = APIRouter(prefix="/portal", route_class=PortalRoute, include_in_schema=False)
 TokenQuery = Annotated[str, Query(max_length=2000)]
@@ -94,8 +101,61 @@ def static(name: str) -> Response:
 
 @router.get("/enter")
 def enter(request: Request, token: TokenQuery) -> Response:
-    """A portal session URL: a forged or expired token is a 401 page."""
+    """A portal session URL: a forged or expired token is a 401 page; another session
+    of this browser is not switched without asking."""
+    current = request.cookies.get(SESSION_COOKIE)
+    if current and current != token:
+        arriving = start_session(request, token)
+        try:
+            present: Caller | None = start_session(request, current)
+        except Unauthorized:
+            present = None  # nothing to lose: the old session has ended
+        if present is not None and present != arriving:
+            return render(
+                "switch.html",
+                title="Switch billing session",
+                current=_who(request, present),
+                arriving=_who(request, arriving),
+                token=token,
+            )
     return _entered(request, token)
+
+
+@router.post("/enter")
+def enter_confirmed(request: Request, token: Annotated[str, Form(max_length=2000)]) -> Response:
+    """ "Switch": the member confirmed the session of the link (CSRF-checked)."""
+    return _entered(request, token)
+
+
+def _who(request: Request, caller: Caller) -> str:
+    with transaction(get_api(request).engine) as session:
+        organization = session.get(Organization, caller.organization_id)
+        name = organization.name if organization is not None else "?"
+    return f"{caller.member} of {name}"
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    """Ends this member's portal sessions and clears the cookies."""
+    api = get_api(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            with transaction(api.engine) as session:
+                caller = caller_for_session(session, token, api.clock.now())
+                end_portal_sessions(session, caller)
+        except Unauthorized:
+            pass  # ended already
+        api.callers.forget_all()
+    response = render(
+        "error.html",
+        title="You have logged out",
+        message="You have logged out of billing. Open the billing tab from your account "
+        "to start again.",
+        caller=None,
+    )
+    forget_session(response)
+    return response
 
 
 @router.get("")

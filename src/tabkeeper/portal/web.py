@@ -8,7 +8,15 @@ flash messages, the same-origin check of form posts, templates and error pages.
   member who arrives by a link from another site gets the Strict cookie withheld on that
   first navigation, so a Lax marker cookie tells /portal/ to reload itself once, which a
   same-site navigation does with the cookie.
-- Form posts must come from this origin (the Origin header, when a browser sends one).
+- Form posts (every POST under /portal) must come from this origin, by the Origin header
+  (or, without one, the Referer): scheme, host and port equal to this request's or to
+  TABKEEPER_PUBLIC_URL's; a post that names neither is refused (403). Each also carries
+  the session's CSRF token (a hidden `csrf_token` field that `csrf_field()` writes into
+  every form): the SHA-256 of the session cookie, so nothing is stored and a page of
+  another site can neither read nor make it.
+- Security headers on every answer under /portal (`PortalHeaders`): no framing
+  (X-Frame-Options DENY, CSP frame-ancestors 'none'), `Cache-Control: no-store` (the
+  tab's own static files excepted), nosniff, `Referrer-Policy: no-referrer`.
 - Flash: after a successful post, a 303 back to the page with a one-time cookie that
   names the card (`area`) the message belongs next to.
 - Errors escaping a page (TabkeeperError) become an HTML page with the matching status;
@@ -19,8 +27,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Coroutine, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -31,6 +42,9 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tabkeeper.api.context import Api, get_api
 from tabkeeper.db.engine import transaction
@@ -97,6 +111,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(money=money, money_minor=money_minor, day=day)
+    env.globals.update(csrf_field=csrf_field, csrf_value=csrf_value)
     env.globals["htmx_version"] = HTMX_VERSION
     return env
 
@@ -135,7 +150,11 @@ class PortalRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
+            token = request.cookies.get(SESSION_COOKIE)
+            _CSRF.set(csrf_token(token) if token else None)
             try:
+                if request.method == "POST":
+                    await require_form_from_tab(request)
                 return await handler(request)
             except TabkeeperError as error:
                 return error_page(error)
@@ -177,6 +196,13 @@ def keep_session(request: Request, response: Response, token: str) -> None:
     )
 
 
+def forget_session(response: Response) -> None:
+    """Log out in this browser: the session cookies go, and this page has no session."""
+    _CSRF.set(None)
+    for name in (SESSION_COOKIE, ENTERED_COOKIE, FLASH_COOKIE):
+        response.delete_cookie(name, path=COOKIE_PATH)
+
+
 def withheld_session(request: Request) -> bool:
     """The member entered, but this cross-site navigation came without the Strict cookie."""
     return (
@@ -186,14 +212,91 @@ def withheld_session(request: Request) -> bool:
     )
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
 def require_same_origin(request: Request) -> None:
     """A form post from another site is refused (SameSite=Strict also withholds the
-    session from it); a post without an Origin header (not a browser) passes."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return
-    if urlsplit(origin).netloc != request.headers.get("host"):
-        raise Forbidden("This form was not sent from the billing tab.")
+    session from it): its Origin (or, without one, its Referer) must be this request's
+    own origin, scheme included, or TABKEEPER_PUBLIC_URL's; a post with neither is
+    refused too."""
+    sent = request.headers.get("origin") or request.headers.get("referer")
+    if not sent or sent == "null":
+        raise Forbidden(FOREIGN_FORM)
+    host = request.headers.get("host", "")
+    allowed = {f"{request.url.scheme}://{host}".lower()}
+    allowed.add(_origin(get_api(request).settings.public_url))
+    if _origin(sent) not in allowed:
+        raise Forbidden(FOREIGN_FORM)
+
+
+FOREIGN_FORM = "This form was not sent from the billing tab."
+CSRF_FIELD = "csrf_token"
+_CSRF: ContextVar[str | None] = ContextVar("portal_csrf", default=None)
+
+
+def csrf_token(session_token: str) -> str:
+    """The CSRF token of a portal session: derived from the session cookie (HttpOnly),
+    which it does not reveal."""
+    digest = hashlib.sha256(b"tabkeeper-portal-csrf\0" + session_token.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def csrf_value() -> str:
+    """This request's CSRF token ("" without a session)."""
+    return _CSRF.get() or ""
+
+
+def csrf_field() -> Markup:
+    """The hidden field every form of the tab carries."""
+    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, csrf_value())
+
+
+async def require_form_from_tab(request: Request) -> None:
+    """Every POST under /portal: from this origin, with the session's CSRF token."""
+    require_same_origin(request)
+    expected = _CSRF.get()
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    if expected is None or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
+        raise Forbidden("This form has expired or was not sent from the billing tab; reload it.")
+
+
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'; base-uri 'none'; object-src 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+class PortalHeaders:
+    """Security headers on every answer under /portal (and `Cache-Control: no-store`,
+    except the tab's own static files): the tab is never framed, cached or sniffed, and
+    never sends its URL (a token in /portal/enter) to another site."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(COOKIE_PATH):
+            await self.app(scope, receive, send)
+            return
+        static = path.startswith(f"{COOKIE_PATH}/static/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    headers[name.decode()] = value.decode()
+                if not static:
+                    headers["cache-control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 # -- flash messages -------------------------------------------------------------------------
