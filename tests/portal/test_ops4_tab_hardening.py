@@ -53,7 +53,7 @@ def test_ops4_every_answer_of_the_tab_has_security_headers(api: ApiWorld) -> Non
         assert headers["x-frame-options"] == "DENY", path
         assert "frame-ancestors 'none'" in headers["content-security-policy"], path
         assert headers["x-content-type-options"] == "nosniff", path
-        assert headers["referrer-policy"] == "no-referrer", path
+        assert headers["referrer-policy"] == "same-origin", path
         if "static" not in path:
             assert headers["cache-control"] == "no-store", path
 

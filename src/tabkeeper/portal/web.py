@@ -16,7 +16,7 @@ flash messages, the same-origin check of form posts, templates and error pages.
   another site can neither read nor make it.
 - Security headers on every answer under /portal (`PortalHeaders`): no framing
   (X-Frame-Options DENY, CSP frame-ancestors 'none'), `Cache-Control: no-store` (the
-  tab's own static files excepted), nosniff, `Referrer-Policy: no-referrer`.
+  tab's own static files excepted), nosniff, `Referrer-Policy: same-origin`.
 - Flash: after a successful post, a 303 back to the page with a one-time cookie that
   names the card (`area`) the message belongs next to.
 - Errors escaping a page (TabkeeperError) become an HTML page with the matching status;
@@ -268,7 +268,7 @@ SECURITY_HEADERS = (
     (b"x-frame-options", b"DENY"),
     (b"content-security-policy", b"frame-ancestors 'none'; base-uri 'none'; object-src 'none'"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # no-referrer would make Origin "null"
 )
 
 
