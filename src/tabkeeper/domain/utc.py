@@ -44,7 +44,7 @@ LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 def _out_of_range(moment: datetime, what: str) -> InvalidInput:
     return InvalidInput(
-        f"{what}: {moment.isoformat()} is out of range; expected a time from "
+        f"{what}: {moment.isoformat()!r} is out of range; expected a time from "
         f"{EARLIEST.year} to {LATEST.year}",
         code="time_out_of_range",
     )
