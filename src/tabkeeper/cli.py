@@ -26,7 +26,7 @@ import uvicorn
 import yaml
 from sqlalchemy import Engine
 
-from tabkeeper.api.access_log import log_config as access_log_config
+from tabkeeper.api.access_log import redact_access_log
 from tabkeeper.api.app import create_app
 from tabkeeper.clock import SimulatedClock, SystemClock
 from tabkeeper.db.engine import make_engine, transaction
@@ -228,10 +228,8 @@ def serve(
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
         try:
-            uvicorn.run(
-                app_, host=host, port=port, log_level="info", access_log=access_log,
-                log_config=access_log_config(),  # query tokens redacted (OPS-4)
-            )  # fmt: skip
+            redact_access_log()  # query tokens never reach the access log (OPS-4)
+            uvicorn.run(app_, host=host, port=port, log_level="info", access_log=access_log)
         finally:
             sys.setswitchinterval(switch_interval)
             if worker_thread is not None:

@@ -164,3 +164,30 @@ def test_ops4_the_access_log_never_holds_a_token() -> None:
     )  # fmt: skip
     assert RedactSecrets().filter(record)
     assert token not in record.getMessage() and "[redacted]" in record.getMessage()
+
+
+def test_ops4_serve_keeps_tokens_out_of_uvicorns_access_log() -> None:
+    """As `serve` runs it: the filter on, then uvicorn's own logging configuration, then
+    an access line written by uvicorn's formatter."""
+    import io
+    import logging.config
+
+    from uvicorn.config import LOGGING_CONFIG
+    from uvicorn.logging import AccessFormatter
+
+    from tabkeeper.api.access_log import redact_access_log
+
+    redact_access_log()
+    logging.config.dictConfig(LOGGING_CONFIG)
+    logger = logging.getLogger("uvicorn.access")
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s'))
+    logger.addHandler(handler)
+    try:
+        target = "/portal/enter?token=ps_1.eyJvIjoxfQ.c2ln"
+        logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", target, "1.1", 303)
+    finally:
+        logger.removeHandler(handler)
+    assert "GET /portal/enter?token=[redacted] HTTP/1.1" in written.getvalue()
+    assert "eyJvIjoxfQ" not in written.getvalue()

@@ -8,12 +8,8 @@ here replaces the value of every query parameter named `token` (and any other th
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
-from typing import Any
-
-from uvicorn.config import LOGGING_CONFIG
 
 SECRET_PARAMETERS = ("token", "key", "secret", "api_key")
 _SECRET = re.compile(
@@ -38,9 +34,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging configuration with `RedactSecrets` on the access log."""
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
-    config["handlers"]["access"]["filters"] = ["redact_secrets"]
-    return config
+ACCESS_LOGGER = "uvicorn.access"
+
+
+def redact_access_log() -> None:
+    """Put `RedactSecrets` on uvicorn's access logger (once). A logger's filters outlive
+    the logging configuration uvicorn applies when it starts (dictConfig replaces
+    handlers, not filters), and run before any handler formats the line."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+        logger.addFilter(RedactSecrets())
