@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from tabkeeper.db import channels as rows
 from tabkeeper.db.tables import Organization
 from tabkeeper.db.tables_channels import ConnectedChannel
-from tabkeeper.domain.catalog import Resource
+from tabkeeper.domain.catalog import Plan, Resource
 from tabkeeper.domain.decisions import Action
 from tabkeeper.domain.errors import InvalidInput, Refused
 from tabkeeper.services.context import Billing
@@ -132,4 +132,19 @@ def channel_overview(b: Billing, organization: Organization) -> ChannelOverview:
         allowed,
         len(family_channels(b, organization)),
         limit,
+    )
+
+
+def require_channels_in(b: Billing, organization: Organization, plan: Plan) -> None:
+    """CAT-7, SUB-6: a change to a plan that does not list a channel the family has
+    connected is refused (`channel_not_in_plan`) until it is disconnected, naming it."""
+    missing = sorted({row.channel for row in family_channels(b, organization)} - set(plan.channels))
+    if not missing:
+        return
+    names = " and ".join(", ".join(missing).rsplit(", ", 1))
+    noun = "channel" if len(missing) == 1 else "channels"
+    pronoun = "it" if len(missing) == 1 else "them"
+    raise Refused(
+        f"{plan.name} does not include the {names} {noun}; disconnect {pronoun} first.",
+        code="channel_not_in_plan",
     )
