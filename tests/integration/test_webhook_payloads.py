@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tabkeeper.services.usage import ingest_batch
-from tests.integration.conftest import JAN_1, World, make_world
+from tests.integration.conftest import JAN_1, make_world
 from tests.integration.notify_servers import Receiver, webhook_receiver
 from tests.integration.test_notify import dispatcher, endpoint
 
@@ -35,7 +35,7 @@ def received(receiver: Receiver, kind: str) -> list[dict[str, Any]]:
 
 
 def check_envelope(document: dict[str, Any]) -> None:
-    assert ENVELOPE <= set(document)
+    assert set(document) >= ENVELOPE
     assert re.fullmatch(r"evt_[0-9a-f]{24}", document["id"])
     assert document["api_version"] == "v1"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", document["created_at"])
