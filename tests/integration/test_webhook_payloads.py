@@ -1,6 +1,6 @@
 """INT-2: each webhook carries its event id, type, time, the API version and the object it
 is about, as the API returns it: the paid invoice with its lines and totals, the renewed
-subscription with its state, plan and period, the usage threshold with meter, use,
+subscription with its state, plan and period, the credit note, the usage threshold with meter, use,
 inclusion and percent (`usage.threshold_crossed`, the old kind kept in `legacy_type`).
 Real deliveries to a receiver on 127.0.0.1 that verifies every signature with
 standardwebhooks (notify_servers.py), as tests/integration/test_notify.py does."""
@@ -13,8 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from tabkeeper.db.engine import transaction
+from tabkeeper.db.tables import Invoice
+from tabkeeper.domain.corrections import CreditRequest
+from tabkeeper.services.credit_notes import credit_invoice
 from tabkeeper.services.usage import ingest_batch
 from tests.integration.conftest import JAN_1, make_world
 from tests.integration.notify_servers import Receiver, webhook_receiver
@@ -122,3 +126,25 @@ def test_int2_a_usage_threshold_is_threshold_crossed_with_its_numbers(
         "percent": 50,
         "period_start": "2026-01-01T00:00:00Z",
     }
+
+
+def test_int2_credit_note_issued_carries_the_credit_note(
+    engine: Engine, receiver: Receiver
+) -> None:
+    """A credit note of 12.00 on the paid INV-000001: its webhook's object is the credit
+    note (not the invoice it corrects), with its number, currency, amounts and lines."""
+    world = make_world(engine)
+    world.organization("acme", {"alice": "owner"})
+    world.subscribe("acme")
+    endpoint(world, receiver, ["credit_note.issued"])
+    with transaction(world.engine) as session:
+        invoice_id = session.scalars(select(Invoice.id)).one()
+    credit_invoice(world.billing, world.provider, invoice_id, CreditRequest(amount_minor=1200))
+    dispatcher(world).tick()
+    (issued,) = received(receiver, "credit_note.issued")
+    check_envelope(issued)
+    note = issued["data"]["object"]
+    assert note["number"] == issued["data"]["credit_note"]
+    assert note["invoice"] == "INV-000001" and note["invoice_id"] == invoice_id
+    assert (note["currency"], note["total_minor"]) == ("USD", 1200)
+    assert sum(line["amount_minor"] for line in note["lines"]) == 1200

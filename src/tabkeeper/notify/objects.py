@@ -5,6 +5,8 @@ Each webhook body is
 "organization": code, …the notice's own fields}}` (docs/webhooks.md). The object is built
 by the API's own builders, so it is exactly what the API returns for it:
 
+- `credit_note.issued`: the credit note as `GET /v1/credit_notes/{id}` returns it, with
+  its lines (api/routes/corrections.py);
 - a notice naming an invoice (`invoice.*`, `payment.failed`): the invoice as
   `GET /v1/invoices/{id}` returns it, with its lines and totals (api/routes/invoices.py);
 - a notice about the subscription (`subscription.*`, `trial.*`): the subscription card
@@ -29,9 +31,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tabkeeper.api.routes.corrections import show_credit_note
 from tabkeeper.api.routes.invoices import show_invoice
 from tabkeeper.api.subscription_view import show_subscription
 from tabkeeper.db.tables import Invoice, InvoiceLine, Notice, Organization, Subscription
+from tabkeeper.db.tables_corrections import CreditNote
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.notify.kinds import THRESHOLD_CROSSED, usage_kind
 from tabkeeper.services.context import Billing
@@ -94,6 +98,11 @@ def event_object(
     usage = usage_kind(notice.kind)
     if usage is not None:
         return usage_threshold(payload, usage[0], usage[1])
+    note = payload.get("credit_note")
+    if isinstance(note, str):
+        found = credit_note_object(session, notice.platform_id, note, organization, now)
+        if found is not None:
+            return found
     number = payload.get("invoice")
     if isinstance(number, str):
         found = invoice_object(session, notice.platform_id, number, organization)
@@ -131,6 +140,19 @@ def invoice_object(
         select(InvoiceLine).where(InvoiceLine.invoice_id == row.id).order_by(InvoiceLine.position)
     )
     return show_invoice(organization, row, list(lines)).model_dump(mode="json")
+
+
+def credit_note_object(
+    session: Session, platform_id: int, number: str, organization: str, now: datetime
+) -> dict[str, Any] | None:
+    """The credit note numbered `number` with its lines, as GET /v1/credit_notes/{id}."""
+    row = session.scalar(
+        select(CreditNote).where(CreditNote.platform_id == platform_id, CreditNote.number == number)
+    )
+    if row is None:
+        return None
+    b = Billing(session, now, platform_id)
+    return show_credit_note(b, organization, row, with_lines=True).model_dump(mode="json")
 
 
 def subscription_object(session: Session, notice: Notice, now: datetime) -> dict[str, Any] | None:
