@@ -1175,6 +1175,26 @@ BAD_STEPS: list[tuple[str, list[dict[str, Any]], str]] = [
         [step("check", action="use_ai")],
         "timeline[0].feature: is required",
     ),
+    (  # CAT-7
+        "check-connect-channel-without-channel",
+        [step("check", action="connect_channel")],
+        "timeline[0].channel: is required",
+    ),
+    (
+        "check-channel-for-another-action",
+        [step("check", action="add_agent", channel="webchat")],
+        "timeline[0].channel: only a connect_channel check takes a channel",
+    ),
+    (
+        "connect-channel-no-plan-lists",
+        [step("connect_channel", channel="teams")],
+        "timeline[0].channel: unknown channel 'teams'",
+    ),
+    (
+        "disconnect-channel-missing",
+        [step("disconnect_channel")],
+        "timeline[0].channel: is required",
+    ),
     (
         "check-use-ai-unknown-feature",
         [step("check", action="use_ai", feature="summarize")],
