@@ -5,15 +5,19 @@ period, and the balance always equals the ledger."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import count
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select, update
 
 from tabkeeper.db.engine import transaction
-from tabkeeper.db.tables import Platform
+from tabkeeper.db.tables import DueWork, Platform
 from tabkeeper.db.tables_credits import CreditEntry, CreditGrant
+from tabkeeper.domain.ledger import CreditsExhausted
 from tabkeeper.services.catalog import import_catalog
 from tabkeeper.services.credit_reports import credits_view
 from tabkeeper.services.credits import consume
@@ -109,3 +113,65 @@ def test_crd8_nothing_rolls_when_all_was_used(world: World) -> None:
     assert _use(world, "jan", 100) == 0
     assert _go(world, _at(2, 2)) == 100
     assert [g for g in _grants(world) if g[0] == "rollover"] == []
+
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("use"), st.integers(1, 80)),
+        st.tuples(st.just("wait"), st.integers(1, 45)),
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=STEPS)
+def test_crd8_property_the_ledger_adds_up_with_rollover(
+    world: World, steps: list[tuple[str, int]]
+) -> None:
+    """Property (CRD-8, CRD-2): after any uses and waits across renewals, the balance
+    equals the ledger; no rollover grant exceeds the max or outlives one period; the
+    balance never exceeds a period's 100 plus the 50 that may roll over."""
+    code = f"org{next(_CODES)}"
+    world.clock.set(world.clock.now() + timedelta(days=1))
+    world.organization(code)
+    world.subscribe(code, "keeper")
+    with world.billing() as b:
+        organization_id = organization_by_code(b, code).id
+    for n, (action, amount) in enumerate(steps):
+        if action == "wait":
+            world.clock.set(world.clock.now() + timedelta(days=amount))
+            world.worker().run_until(world.clock.now())
+        else:
+            with world.billing() as b:
+                try:
+                    with b.session.begin_nested():
+                        consume(b, organization_by_code(b, code), "smart_reply", f"u{n}",
+                                uses=amount)  # fmt: skip
+                except CreditsExhausted:
+                    pass
+        with world.billing() as b:
+            balance = credits_view(b, organization_by_code(b, code)).balance
+        _ledger_adds_up(world, organization_id)
+        assert 0 <= balance <= 150
+    with transaction(world.engine) as session:
+        rolled = list(
+            session.scalars(
+                select(CreditGrant).where(
+                    CreditGrant.organization_id == organization_id,
+                    CreditGrant.source_key.startswith("rollover:"),
+                )
+            )
+        )
+        for found in rolled:
+            assert 1 <= found.amount <= 50
+            assert found.expires_at is not None
+            assert found.expires_at - found.granted_at <= timedelta(days=31)
+        session.execute(  # later examples move the clock on
+            update(DueWork)
+            .where(DueWork.organization_id == organization_id, DueWork.status == "pending")
+            .values(status="canceled")
+        )
+
+
+_CODES = count(1)
