@@ -22,6 +22,7 @@ from tabkeeper.api.routes import (
     alerts,
     assignments,
     catalog,
+    credit_holds,
     credits,
     demo_requests,
     invoices,
@@ -60,6 +61,7 @@ ROUTERS = (
     alerts.router,
     corrections_routes.router,
     assignments.router,  # CAT-9
+    credit_holds.router,  # CRD-5, CRD-7
 )
 
 

@@ -50,12 +50,14 @@ from tabkeeper.simulation.steps import (
     CreateAgent,
     Events,
     GrantAccountCredit,
+    HoldCredits,
     IssueCreditNote,
     MarkPaid,
     MarkUncollectible,
     Pay,
     PaymentMethodChoice,
     PayNow,
+    ReleaseHold,
     ReleasePhoneNumber,
     RemoveMember,
     RemoveSlots,
@@ -63,8 +65,10 @@ from tabkeeper.simulation.steps import (
     ResetSessionLimit,
     Resume,
     Role,
+    SetCreditAlert,
     SetPaymentMethod,
     SetSessionLimit,
+    SettleHold,
     StartSession,
     Step,
     Subscribe,
@@ -377,6 +381,11 @@ def _negotiated_price(value: object, path: str, _: _Context) -> str | None:
     return value
 
 
+def _optional_count(value: object, path: str, _: _Context) -> int | None:
+    """A whole number of at least 1, or nothing (the step's default)."""
+    return None if value is None else fields.whole(value, path, minimum=1)
+
+
 _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
     {
         Subscribe: {"plan": _PLAN, "addons": _addon_quantities},
@@ -414,5 +423,15 @@ _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
         },
         GrantAccountCredit: {"amount": _required(_amount), "reason": _optional_text},
         AssignPlan: {"plan": _PLAN, "collection": _COLLECTION, "price": _negotiated_price},
+        HoldCredits: {
+            "hold": _TEXT,
+            "credits": _COUNT,
+            "feature": _AI_FEATURE,
+            "agent": _optional_text,
+            "timeout_seconds": _optional_count,
+        },
+        SettleHold: {"hold": _TEXT, "credits": _COUNT},
+        ReleaseHold: {"hold": _TEXT},
+        SetCreditAlert: {"threshold": _optional_count},
     }
 )
