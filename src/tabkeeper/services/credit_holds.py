@@ -71,7 +71,8 @@ from tabkeeper.services.subscriptions import billing_organization
 
 __all__ = [
     "EXPIRY_WORK", "Hold", "billing_organization", "expire_hold", "held_credits", "hold",
-    "hold_by_code", "hold_count", "low_threshold", "owed_credits", "release", "repay_owed", "settle",
+    "hold_by_code", "hold_count", "low_threshold", "owed_credits", "release", "repay_owed",
+    "settle",
 ]  # fmt: skip
 
 EXPIRY_WORK = "hold_expiry"
