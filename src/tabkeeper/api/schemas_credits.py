@@ -106,8 +106,9 @@ class CreditsView(BaseModel):
         default=0, description="Credits reserved by open holds (CRD-5), not in the balance."
     )
     owed: int = Field(
-        default=0, description="What settles above the balance left unpaid (CRD-5); the "
-        "next top-up repays it first."
+        default=0,
+        description="What settles above the balance left unpaid (CRD-5); the "
+        "next top-up repays it first.",
     )
     low_threshold: int | None = Field(
         default=None, description="`credits.low` is told when the balance falls below it."
