@@ -60,9 +60,13 @@ from tabkeeper.simulation.scenario import (
 )
 from tabkeeper.simulation.steps import (
     GrantAccountCredit,
+    HoldCredits,
     IssueCreditNote,
     MarkPaid,
     MarkUncollectible,
+    ReleaseHold,
+    SetCreditAlert,
+    SettleHold,
     VoidInvoice,
 )
 
@@ -561,7 +565,30 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("assign_plan", plan="enterprise", price="1500.00", collection="invoice"),
         AssignPlan(**_base(), plan="enterprise", collection="invoice", price="1500.00"),
     ),
-]
+    (  # CRD-5
+        "hold_credits",
+        step("hold_credits", hold="h1", credits=30, feature="smart_reply", agent="a1",
+             timeout_seconds=60),
+        HoldCredits(**_base(), hold="h1", credits=30, feature="smart_reply", agent="a1",
+                    timeout_seconds=60),
+    ),
+    (
+        "hold_credits-defaults",
+        step("hold_credits", hold="h1", credits=30, feature="smart_reply"),
+        HoldCredits(**_base(), hold="h1", credits=30, feature="smart_reply"),
+    ),
+    (
+        "settle_hold",
+        step("settle_hold", hold="h1", credits=20),
+        SettleHold(**_base(), hold="h1", credits=20),
+    ),
+    ("release_hold", step("release_hold", hold="h1"), ReleaseHold(**_base(), hold="h1")),
+    (  # CRD-7
+        "set_credit_alert",
+        step("set_credit_alert", threshold=50),
+        SetCreditAlert(**_base(), threshold=50),
+    ),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -592,6 +619,7 @@ def test_steps_registry() -> None:
         + "void_invoice mark_uncollectible mark_paid credit_note grant_account_credit".split()
         + ["assign_plan"]
         + ["pay_now"]
+        + "hold_credits settle_hold release_hold set_credit_alert".split()  # CRD-5, CRD-7
     )
     for do, kind in STEPS.items():
         assert kind.do == do
