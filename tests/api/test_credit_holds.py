@@ -79,6 +79,11 @@ def test_crd5_hold_settle_release_and_the_balance_shows_held_apart(
     assert (hold["state"], hold["credits"], hold["balance"], hold["held"]) == ("held", 30, 70, 30)
     view = _credits(alice)
     assert (view["balance"], view["held"], view["owed"]) == (70, 30, 0)
+    checked = api.platform.post(
+        "/v1/check", {"organization": "acme", "action": "use_ai", "feature": "smart_reply"}
+    )
+    numbers = checked.json()["numbers"]
+    assert (numbers["balance"], numbers["held"], numbers["remaining"]) == (70, 30, 69)
     settled = api.platform.post(f"/v1/credits/holds/{hold['id']}/settle", {"credits": 20})
     assert settled.status_code == 200, settled.text
     assert (settled.json()["state"], settled.json()["balance"], settled.json()["held"]) == (

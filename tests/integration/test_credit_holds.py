@@ -48,7 +48,7 @@ def _ledger_adds_up(world: World, organization_id: int) -> None:
         row = session.scalars(
             select(CreditBalance).where(CreditBalance.organization_id == organization_id)
         ).first()
-        balance, owed = (0, 0) if row is None else (row.balance, row.owed)
+        balance, owed, held_row = (0, 0, 0) if row is None else (row.balance, row.owed, row.held)
         entries = list(
             session.scalars(
                 select(CreditEntry).where(CreditEntry.organization_id == organization_id)
@@ -69,6 +69,7 @@ def _ledger_adds_up(world: World, organization_id: int) -> None:
     for entry in entries:
         by_kind[entry.kind] = by_kind.get(entry.kind, 0) - entry.amount
     held = sum(h.credits for h in holds if h.state == "held")
+    assert held_row == held
     spent = by_kind.get("use", 0) + by_kind.get("expiry", 0) + by_kind.get("repayment", 0)
     assert sum(g.amount for g in grants) == balance + held + spent
     assert by_kind.get("hold", 0) == sum(h.credits for h in holds)

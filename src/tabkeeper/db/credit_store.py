@@ -314,6 +314,29 @@ def grants_by_id(session: Session, ids: Iterable[int]) -> dict[int, CreditGrant]
     return {row.id: row for row in found}
 
 
+_ADD_HELD: Update = (
+    update(_BALANCE_TABLE)
+    .where(_BALANCES.organization_id == bindparam("org"))
+    .values(held=_BALANCES.held + bindparam("credits"))
+)
+
+
+def add_held(session: Session, owner_id: int, credits: int) -> None:
+    """CRD-5: a hold of `credits` was made (the balance row is locked by its gate)."""
+    _run(session, _ADD_HELD, {"org": owner_id, "credits": credits})
+
+
+def balance_figures(session: Session, owner_id: int) -> tuple[int, int, int | None]:
+    """CRD-5, CRD-7: the balance row's held credits, owed credits and low-balance
+    threshold as stored now ((0, 0, None) without a row)."""
+    found = session.execute(
+        select(CreditBalance.held, CreditBalance.owed, CreditBalance.low_threshold).where(
+            CreditBalance.organization_id == owner_id
+        )
+    ).first()
+    return (0, 0, None) if found is None else (int(found[0]), int(found[1]), found[2])
+
+
 def held_credits(session: Session, owner_id: int) -> int:
     """CRD-5: the credits the organization's open holds reserve."""
     total = session.scalar(

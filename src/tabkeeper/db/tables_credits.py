@@ -38,6 +38,8 @@ class CreditBalance(Base):
     owed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     """CRD-5: what settles above the balance left unpaid; the next top-up repays it first."""
     low_threshold: Mapped[int | None] = mapped_column(BigInteger)
+    held: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """CRD-5: the credits open holds reserve (not in `balance`), shown apart."""
     """CRD-7: `credits.low` is told when the balance falls below it (None: no alert)."""
 
 

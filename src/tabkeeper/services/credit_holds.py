@@ -150,6 +150,7 @@ def _hold(
         assert gated is not None, "the refreshed balance covers the hold"
     balance, epoch, threshold = gated
     owner_id = account.owner_id
+    store.add_held(b.session, owner_id, estimate)
     first = store.draw_first(b.session, owner_id, estimate)
     draws = (Draw(first, estimate),) if first is not None else draw(b, owner_id, estimate)
     parts = [[d.grant_id, d.credits] for d in draws]
@@ -269,6 +270,7 @@ def _put_back(b: Billing, row: CreditBalance, found: CreditHold) -> None:
     parts = [(int(grant_id), int(credits)) for grant_id, credits in found.parts]
     grants = store.grants_by_id(b.session, (grant_id for grant_id, _ in parts))
     row.balance += found.credits
+    row.held -= found.credits
     lapsed: dict[int, int] = {}
     for grant_id, credits in parts:
         grant = grants[grant_id]
@@ -314,7 +316,7 @@ def _entry(
 
 def held_credits(b: Billing, owner_id: int) -> int:
     """CRD-5: the credits the organization's open holds reserve (shown apart)."""
-    return store.held_credits(b.session, owner_id)
+    return store.balance_figures(b.session, owner_id)[0]
 
 
 def hold_count(b: Billing, owner_id: int) -> int:
@@ -323,11 +325,9 @@ def hold_count(b: Billing, owner_id: int) -> int:
 
 def owed_credits(b: Billing, owner_id: int) -> int:
     """CRD-5: the shortfall of settles the next top-up repays first."""
-    row = store.balance_row(b.session, owner_id)
-    return 0 if row is None else row.owed
+    return store.balance_figures(b.session, owner_id)[1]
 
 
 def low_threshold(b: Billing, owner_id: int) -> int | None:
     """CRD-7: the organization's low-balance threshold (None: no alert)."""
-    row = store.balance_row(b.session, owner_id)
-    return None if row is None else row.low_threshold
+    return store.balance_figures(b.session, owner_id)[2]

@@ -7,7 +7,8 @@ Revises: 0013
 `credit_holds`: one row per hold, `held` until it is settled, released or expired; `parts`
 are the grants its credits were drawn from. `credit_balances.owed` is what settles above
 the balance left unpaid (repaid first by the next top-up); `credit_balances.low_threshold`
-the balance below which `credits.low` is told. `credit_entries.shortfall` says, on the use
+the balance below which `credits.low` is told; `credit_balances.held` the credits open
+holds reserve (shown apart; the check reads it with the balance). `credit_entries.shortfall` says, on the use
 entry of a settle, how many credits the balance could not cover.
 
 Columns are added in place on SQLite (`recreate='never'`), as in 0009.
@@ -48,6 +49,7 @@ def upgrade() -> None:
     with op.batch_alter_table('credit_balances', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('owed', sa.BigInteger(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('low_threshold', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('held', sa.BigInteger(), server_default='0', nullable=False))
     with op.batch_alter_table('credit_entries', schema=None, recreate='never') as batch_op:
         batch_op.add_column(sa.Column('shortfall', sa.BigInteger(), nullable=True))
 
@@ -56,6 +58,7 @@ def downgrade() -> None:
     with op.batch_alter_table('credit_entries', schema=None) as batch_op:
         batch_op.drop_column('shortfall')
     with op.batch_alter_table('credit_balances', schema=None) as batch_op:
+        batch_op.drop_column('held')
         batch_op.drop_column('low_threshold')
         batch_op.drop_column('owed')
     op.drop_index('ix_credit_holds_organization_id_state', table_name='credit_holds')
