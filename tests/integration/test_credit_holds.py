@@ -19,10 +19,10 @@ from sqlalchemy import Engine, select, update
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import DueWork
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry, CreditGrant, CreditHold
-from tabkeeper.domain.errors import TabkeeperError
+from tabkeeper.domain.errors import InvalidInput, TabkeeperError
 from tabkeeper.domain.ledger import CreditsExhausted
-from tabkeeper.services import credit_holds
-from tabkeeper.services.credit_purchases import top_up
+from tabkeeper.services import credit_alerts, credit_holds
+from tabkeeper.services.credit_purchases import grant_adjustment, top_up
 from tabkeeper.services.credit_reports import credits_view
 from tabkeeper.services.credits import consume
 from tabkeeper.services.organizations import organization_by_code
@@ -203,3 +203,32 @@ def test_crd5_the_ledger_adds_up_with_holds(
             .where(DueWork.organization_id == organization_id, DueWork.status == "pending")
             .values(status="canceled")
         )
+
+
+def test_crd7_credits_low_once_per_crossing_also_by_an_expiry(world: World) -> None:
+    """CRD-7: threshold 50, balance 120 (100 of an adjustment expiring Jan 10, 20
+    bought): a use of 30 leaves 90 (nothing); the expiry of the adjustment's 70 left
+    takes it to 20: `credits.low` once, also when read again; a top-up of 100 (120) and
+    a use of 80 (40): told again. A threshold of 0 or 2.5 is refused, nothing changed."""
+    with world.billing() as b:
+        acme = organization_by_code(b, "acme")
+        grant_adjustment(b, acme, 100, "promo", expires_at=world.clock.now() + timedelta(days=9))
+        top_up(b, acme, 20)
+        credit_alerts.set_low_alert(b, acme, 50, "alice")
+        consume(b, acme, "smart_reply", "u1", uses=30)
+    assert world.notices("credits.low") == 0
+    world.clock.set(world.clock.now() + timedelta(days=10))
+    for _ in range(2):
+        with world.billing() as b:
+            assert credits_view(b, organization_by_code(b, "acme")).balance == 20
+    assert world.notices("credits.low") == 1
+    with world.billing() as b:
+        top_up(b, acme, 100)
+        consume(b, acme, "smart_reply", "u2", uses=80)
+    assert world.notices("credits.low") == 2
+    for bad in (0, 2.5, -1, "5", True):
+        with pytest.raises(InvalidInput), world.billing() as b:
+            credit_alerts.set_low_alert(b, organization_by_code(b, "acme"), bad)
+    with world.billing() as b:
+        assert credit_holds.low_threshold(b, acme.id) == 50
+    _ledger_adds_up(world, acme.id)
