@@ -15,6 +15,7 @@ import tabkeeper
 from tabkeeper.api.context import Api
 from tabkeeper.api.guard import NulGuard
 from tabkeeper.api.idempotency import IdempotencyMiddleware
+from tabkeeper.api.openapi import install as install_openapi
 from tabkeeper.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from tabkeeper.api.routes import (
     access,
@@ -101,7 +102,7 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware, api=lambda: app.state.api)
     app.add_middleware(NulGuard)  # outermost: before anything reads the request
 
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", operation_id="health.get", tags=["operations"])
     def health() -> Health:
         """The server answers and its database takes a query."""
         with engine.connect() as connection:
@@ -112,4 +113,5 @@ def create_app(
         app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(checkout_page.router)
     app.include_router(portal.router)  # the billing tab (PRT-1), with its static files
+    install_openapi(app)  # operation ids' resources as tags (INT-2, api/openapi.py)
     return app
