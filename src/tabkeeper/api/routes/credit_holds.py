@@ -54,7 +54,7 @@ def _out(b: Billing, found: credit_holds.Hold) -> HoldOut:
     )
 
 
-@router.post("/credits/holds", status_code=201)
+@router.post("/credits/holds", status_code=201, operation_id="credits.hold")
 def create_hold(body: HoldIn, api: ApiDep, caller: CallerDep) -> HoldOut:
     """CRD-5: reserve `credits` for a call of `feature` at once (they leave the balance);
     409 `credits_exhausted` when the balance cannot cover them. Platform API key only."""
@@ -67,7 +67,7 @@ def create_hold(body: HoldIn, api: ApiDep, caller: CallerDep) -> HoldOut:
         return _out(b, made)
 
 
-@router.post("/credits/holds/{hold_id}/settle")
+@router.post("/credits/holds/{hold_id}/settle", operation_id="credits.settle_hold")
 def settle_hold(hold_id: ObjectId, body: SettleIn, api: ApiDep, caller: CallerDep) -> HoldOut:
     """CRD-5: the call cost `credits`: taken, the rest of the estimate returned; above the
     balance, a shortfall is recorded (the next top-up repays it first). Platform key only."""
@@ -79,7 +79,7 @@ def settle_hold(hold_id: ObjectId, body: SettleIn, api: ApiDep, caller: CallerDe
         return _out(b, credit_holds.settle(b, hold_id, body.credits, owner))
 
 
-@router.post("/credits/holds/{hold_id}/release")
+@router.post("/credits/holds/{hold_id}/release", operation_id="credits.release_hold")
 def release_hold(
     hold_id: ObjectId, api: ApiDep, caller: CallerDep, body: ReleaseIn | None = None
 ) -> HoldOut:
@@ -91,7 +91,7 @@ def release_hold(
         return _out(b, credit_holds.release(b, hold_id, owner))
 
 
-@router.put("/credits/low_balance_alert")
+@router.put("/credits/low_balance_alert", operation_id="credits.set_low_balance_alert")
 def put_low_alert(body: LowAlertIn, api: ApiDep, caller: CallerDep) -> LowAlertOut:
     """CRD-7: `credits.low` once each time the balance falls below `threshold` (null: off).
     The owner, a billing admin or the platform's key."""
