@@ -23,7 +23,6 @@ from tabkeeper.db.records import insert_once
 from tabkeeper.db.tables import CatalogVersion, Organization, Subscription
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry, CreditGrant, CreditHold
 from tabkeeper.db.tables_usage import BillingPeriod
-from tabkeeper.domain.holds import HoldState
 from tabkeeper.domain.ledger import EntryKind, GrantKind
 
 _BALANCE_TABLE = cast(Table, CreditBalance.__table__)
@@ -335,16 +334,6 @@ def balance_figures(session: Session, owner_id: int) -> tuple[int, int, int | No
         )
     ).first()
     return (0, 0, None) if found is None else (int(found[0]), int(found[1]), found[2])
-
-
-def held_credits(session: Session, owner_id: int) -> int:
-    """CRD-5: the credits the organization's open holds reserve."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(CreditHold.credits), 0)).where(
-            CreditHold.organization_id == owner_id, CreditHold.state == HoldState.HELD.value
-        )
-    )
-    return int(total or 0)
 
 
 def hold_count(session: Session, owner_id: int) -> int:
