@@ -62,9 +62,13 @@ from tabkeeper.simulation.steps import (
     ConnectChannel,
     DisconnectChannel,
     GrantAccountCredit,
+    HoldCredits,
     IssueCreditNote,
     MarkPaid,
     MarkUncollectible,
+    ReleaseHold,
+    SetCreditAlert,
+    SettleHold,
     VoidInvoice,
 )
 
@@ -578,7 +582,30 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("check", action="connect_channel", channel="whatsapp"),
         Check(**_base(), action=Action.CONNECT_CHANNEL, channel="whatsapp"),
     ),
-]
+    (  # CRD-5
+        "hold_credits",
+        step("hold_credits", hold="h1", credits=30, feature="smart_reply", agent="a1",
+             timeout_seconds=60),
+        HoldCredits(**_base(), hold="h1", credits=30, feature="smart_reply", agent="a1",
+                    timeout_seconds=60),
+    ),
+    (
+        "hold_credits-defaults",
+        step("hold_credits", hold="h1", credits=30, feature="smart_reply"),
+        HoldCredits(**_base(), hold="h1", credits=30, feature="smart_reply"),
+    ),
+    (
+        "settle_hold",
+        step("settle_hold", hold="h1", credits=20),
+        SettleHold(**_base(), hold="h1", credits=20),
+    ),
+    ("release_hold", step("release_hold", hold="h1"), ReleaseHold(**_base(), hold="h1")),
+    (  # CRD-7
+        "set_credit_alert",
+        step("set_credit_alert", threshold=50),
+        SetCreditAlert(**_base(), threshold=50),
+    ),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -610,6 +637,7 @@ def test_steps_registry() -> None:
         + ["assign_plan"]
         + ["pay_now"]
         + ["connect_channel", "disconnect_channel"]
+        + "hold_credits settle_hold release_hold set_credit_alert".split()  # CRD-5, CRD-7
     )
     for do, kind in STEPS.items():
         assert kind.do == do

@@ -23,6 +23,7 @@ from tabkeeper.api.routes import (
     alerts,
     assignments,
     catalog,
+    credit_holds,
     credits,
     demo_requests,
     invoices,
@@ -63,6 +64,7 @@ ROUTERS = (
     corrections_routes.router,
     assignments.router,  # CAT-9
     channel_routes.router,  # CAT-7
+    credit_holds.router,  # CRD-5, CRD-7
 )
 
 

@@ -225,6 +225,8 @@ class Snapshot:
     capacity: Mapping[str, Capacity] = field(default_factory=dict)
     """Per Resource; a resource left out is unlimited."""
     credit_balance: int = 0
+    credits_held: int = 0
+    """Credits reserved by open holds (CRD-5), not in `credit_balance`; shown apart."""
     feature_credits: Mapping[str, int] = field(default_factory=dict)
     """Credits one use of each AI feature costs (CRD-1); a feature left out costs 0."""
     channels: frozenset[str] = frozenset()
@@ -261,6 +263,7 @@ class Snapshot:
                 raise InvalidInput(f"capacity.{name}: expected a Capacity, got {limit!r}")
         object.__setattr__(self, "capacity", capacity)
         _count(self.credit_balance, "credit_balance")
+        _count(self.credits_held, "credits_held")
         costs = _frozen_map(self.feature_credits, "feature_credits")
         for name, cost in costs.items():
             _count(cost, f"feature_credits.{name}")
@@ -371,6 +374,8 @@ def _use_ai(snapshot: Snapshot, feature: str) -> Decision:
         )
     balance, cost = snapshot.credit_balance, snapshot.feature_credits[feature]
     numbers: dict[str, Number] = {"feature": feature, "balance": balance, "cost": cost}
+    if snapshot.credits_held:
+        numbers["held"] = snapshot.credits_held  # CRD-5: apart from the balance
     if balance < cost:
         return _refuse(Reason.CREDITS_EXHAUSTED, CREDITS_EXHAUSTED_MESSAGE, **numbers)
     return _allow(**numbers, remaining=balance - cost)

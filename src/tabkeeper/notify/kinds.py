@@ -36,6 +36,7 @@ KINDS: tuple[str, ...] = (
     "demo.requested",
     "invoice.voided",
     "credit_note.issued",
+    "credits.low",  # CRD-7
 )
 """Every kind but the usage kinds, which exist once per meter."""
 

@@ -28,6 +28,7 @@ from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry, CreditGrant
 from tabkeeper.domain.catalog import Catalog, CreditExpiry, Plan
 from tabkeeper.domain.errors import InvalidInput
+from tabkeeper.domain.holds import fell_below
 from tabkeeper.domain.ledger import (
     DEFAULT_PRIORITY,
     EntryKind,
@@ -42,6 +43,7 @@ from tabkeeper.services import accounts
 from tabkeeper.services.accounts import BillingAccount
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import status_of
+from tabkeeper.services.records import notify
 from tabkeeper.services.subscriptions import billing_organization
 
 GRANTING_STATES = (State.TRIALING, State.ACTIVE, State.PAST_DUE, State.SUSPENDED)
@@ -174,14 +176,25 @@ def refreshed(b: Billing, holding: Holding) -> CreditBalance:
     key = period_key(holding.subscription, b.now)
     if not is_due(row, key, b.now):
         return row
+    before = row.balance
     grants = grant_rows(b, holding.owner.id)
     if grants_credits(holding, key) and key != row.period_key:
         _grant_included(b, holding, row, grants)
     _expire_due(b, row, grants, b.now)
     row.period_key = key
     row.refresh_at = next_expiry(as_grant(g) for g in grants)
+    _tell_low_after_expiry(b, row, before)
     b.session.flush()
     return row
+
+
+def _tell_low_after_expiry(b: Billing, row: CreditBalance, before: int) -> None:
+    """CRD-7: grants that expired took the balance below the low-balance threshold
+    (services/credit_alerts.py tells the other crossings)."""
+    if fell_below(before, row.balance, row.low_threshold):
+        payload = {"balance": row.balance, "threshold": row.low_threshold}
+        notify(b, row.organization_id, "credits.low", f"low:expiry:{format_instant(b.now)}",
+               payload)  # fmt: skip
 
 
 def _grant_included(

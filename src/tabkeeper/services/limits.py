@@ -92,6 +92,7 @@ def snapshot(
         features=plan.features,
         capacity=capacity,
         credit_balance=credit_balance(b, account, refresh=refresh),
+        credits_held=0 if account.facts.credits is None else account.facts.credits.held,
         feature_credits={code: f.credits for code, f in catalog.ai_features.items()},
         channels=frozenset(plan.channels),
         channel_plans=channel_plans,

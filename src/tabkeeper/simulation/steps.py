@@ -306,6 +306,45 @@ class AssignPlan(OrganizationStep):
     price: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HoldCredits(OrganizationStep):
+    """CRD-5: reserve `credits` for a call of the AI feature `feature`, as the hold named
+    `hold` (the scenario's name for it); `timeout_seconds` until the clock releases it."""
+
+    do: ClassVar[str] = "hold_credits"
+    hold: str
+    credits: int
+    feature: str
+    agent: str | None = None
+    timeout_seconds: int | None = None
+    """None: the default (domain/holds.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SettleHold(OrganizationStep):
+    """CRD-5: the call of the hold `hold` cost `credits`."""
+
+    do: ClassVar[str] = "settle_hold"
+    hold: str
+    credits: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseHold(OrganizationStep):
+    """CRD-5: the call of the hold `hold` did not happen."""
+
+    do: ClassVar[str] = "release_hold"
+    hold: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetCreditAlert(OrganizationStep):
+    """CRD-7: `credits.low` when the balance falls below `threshold` (None: off)."""
+
+    do: ClassVar[str] = "set_credit_alert"
+    threshold: int | None
+
+
 Step = (
     Subscribe
     | ChangePlan
@@ -339,6 +378,10 @@ Step = (
     | AssignPlan
     | ConnectChannel
     | DisconnectChannel
+    | HoldCredits
+    | SettleHold
+    | ReleaseHold
+    | SetCreditAlert
 )
 
 STEPS: Mapping[str, type[Step]] = MappingProxyType(
@@ -377,6 +420,10 @@ STEPS: Mapping[str, type[Step]] = MappingProxyType(
             AssignPlan,
             ConnectChannel,
             DisconnectChannel,
+            HoldCredits,
+            SettleHold,
+            ReleaseHold,
+            SetCreditAlert,
         )
     }
 )

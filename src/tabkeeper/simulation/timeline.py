@@ -52,12 +52,14 @@ from tabkeeper.simulation.steps import (
     DisconnectChannel,
     Events,
     GrantAccountCredit,
+    HoldCredits,
     IssueCreditNote,
     MarkPaid,
     MarkUncollectible,
     Pay,
     PaymentMethodChoice,
     PayNow,
+    ReleaseHold,
     ReleasePhoneNumber,
     RemoveMember,
     RemoveSlots,
@@ -65,8 +67,10 @@ from tabkeeper.simulation.steps import (
     ResetSessionLimit,
     Resume,
     Role,
+    SetCreditAlert,
     SetPaymentMethod,
     SetSessionLimit,
+    SettleHold,
     StartSession,
     Step,
     Subscribe,
@@ -392,6 +396,11 @@ def _negotiated_price(value: object, path: str, _: _Context) -> str | None:
     return value
 
 
+def _optional_count(value: object, path: str, _: _Context) -> int | None:
+    """A whole number of at least 1, or nothing (the step's default)."""
+    return None if value is None else fields.whole(value, path, minimum=1)
+
+
 _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
     {
         Subscribe: {"plan": _PLAN, "addons": _addon_quantities},
@@ -431,5 +440,15 @@ _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
         AssignPlan: {"plan": _PLAN, "collection": _COLLECTION, "price": _negotiated_price},
         ConnectChannel: {"channel": _CHANNEL},
         DisconnectChannel: {"channel": _CHANNEL},
+        HoldCredits: {
+            "hold": _TEXT,
+            "credits": _COUNT,
+            "feature": _AI_FEATURE,
+            "agent": _optional_text,
+            "timeout_seconds": _optional_count,
+        },
+        SettleHold: {"hold": _TEXT, "credits": _COUNT},
+        ReleaseHold: {"hold": _TEXT},
+        SetCreditAlert: {"threshold": _optional_count},
     }
 )

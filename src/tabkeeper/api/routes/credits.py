@@ -33,7 +33,7 @@ from tabkeeper.db.tables import InvoiceLine, Organization
 from tabkeeper.db.tables_credits import CreditEntry, CreditGrant
 from tabkeeper.domain.errors import Forbidden
 from tabkeeper.domain.money import Money
-from tabkeeper.services import credit_purchases, credit_reports
+from tabkeeper.services import credit_holds, credit_purchases, credit_reports
 from tabkeeper.services.access import Caller, organization_for
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_batches import Use, consume_batch
@@ -79,6 +79,9 @@ def get_credits(organization: str, api: ApiDep, caller: CallerDep) -> schemas.Cr
             next_grant_at=view.next_grant_at,
             next_grant=view.next_grant,
             grants=[_grant(row) for row in view.grants],
+            held=credit_holds.held_credits(b, found.id),
+            owed=credit_holds.owed_credits(b, found.id),
+            low_threshold=credit_holds.low_threshold(b, found.id),
         )
 
 
@@ -115,6 +118,7 @@ def credit_history(
                 agent=row.agent,
                 quantity=row.uses,
                 used_by=None if row.used_by_id is None else codes.get(row.used_by_id),
+                shortfall=row.shortfall,
             )
 
         return page(b.session, query, CreditEntry.id, limit, cursor, show)

@@ -1,7 +1,7 @@
 """connected channels of an organization (CAT-7)
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0016
 
 One row per (organization, channel): active while connected, `disconnected_at` once
 disconnected; a reconnect makes it active again. Counted over the billing organization's
@@ -16,7 +16,7 @@ from alembic import op
 import tabkeeper.db.types
 
 revision = '0017'
-down_revision = '0013'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 
