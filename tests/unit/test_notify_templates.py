@@ -68,6 +68,11 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
         ("1000 used", "2026-02-01 00:00 UTC", "top-up"),
         "credits",
     ),
+    "credits.low": (  # CRD-7
+        {"balance": 40, "threshold": 50},
+        ("below 50", "40 credits are left", "top-up"),
+        "low on AI credits",
+    ),
     "phone_numbers.released": (
         {"numbers": ["+15550001", "+15550002"]},
         ("- +15550001", "- +15550002"),

@@ -15,6 +15,7 @@ import tabkeeper
 from tabkeeper.api.context import Api
 from tabkeeper.api.guard import NulGuard
 from tabkeeper.api.idempotency import IdempotencyMiddleware
+from tabkeeper.api.openapi import install as install_openapi
 from tabkeeper.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from tabkeeper.api.routes import (
     access,
@@ -22,6 +23,7 @@ from tabkeeper.api.routes import (
     alerts,
     assignments,
     catalog,
+    credit_holds,
     credits,
     demo_requests,
     invoices,
@@ -33,6 +35,7 @@ from tabkeeper.api.routes import (
     subscriptions,
     webhooks,
 )
+from tabkeeper.api.routes import channels as channel_routes  # CAT-7
 from tabkeeper.api.routes import corrections as corrections_routes  # INV-5
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
@@ -61,6 +64,8 @@ ROUTERS = (
     alerts.router,
     corrections_routes.router,
     assignments.router,  # CAT-9
+    channel_routes.router,  # CAT-7
+    credit_holds.router,  # CRD-5, CRD-7
 )
 
 
@@ -101,7 +106,7 @@ def create_app(
     app.add_middleware(PortalHeaders)  # the billing tab's security headers (OPS-4)
     app.add_middleware(NulGuard)  # outermost: before anything reads the request
 
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", operation_id="health.get", tags=["operations"])
     def health() -> Health:
         """The server answers and its database takes a query."""
         with engine.connect() as connection:
@@ -112,4 +117,5 @@ def create_app(
         app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(checkout_page.router)
     app.include_router(portal.router)  # the billing tab (PRT-1), with its static files
+    install_openapi(app)  # operation ids' resources as tags (INT-2, api/openapi.py)
     return app

@@ -102,6 +102,17 @@ class CreditsView(BaseModel):
         description="When the plan next grants included credits."
     )
     next_grant: int | None
+    held: int = Field(
+        default=0, description="Credits reserved by open holds (CRD-5), not in the balance."
+    )
+    owed: int = Field(
+        default=0,
+        description="What settles above the balance left unpaid (CRD-5); the "
+        "next top-up repays it first.",
+    )
+    low_threshold: int | None = Field(
+        default=None, description="`credits.low` is told when the balance falls below it."
+    )
     grants: list[Grant]
 
 
@@ -109,7 +120,7 @@ class Entry(BaseModel):
     """A ledger entry (CRD-2): grant (+), use (−) or expiry (−)."""
 
     id: int
-    kind: str = Field(description="grant | use | expiry")
+    kind: str = Field(description="grant | use | expiry | hold | release | repayment")
     amount: int
     balance_after: int
     at: datetime
@@ -118,6 +129,9 @@ class Entry(BaseModel):
     agent: str | None
     quantity: int | None = Field(description="Uses of the feature (uses only).")
     used_by: str | None = Field(description="The organization whose agent used them.")
+    shortfall: int | None = Field(
+        default=None, description="On a hold's settle: what the balance could not cover."
+    )
 
 
 class Spent(BaseModel):

@@ -61,6 +61,8 @@ class CreditFacts:
     balance: int
     period_key: str
     refresh_at: datetime | None
+    held: int = 0
+    """CRD-5: the credits open holds reserve (not in the balance)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,7 @@ _ACCOUNT_COLUMNS = (
     _B.c.balance.label("b_balance"),
     _B.c.period_key.label("b_period_key"),
     _B.c.refresh_at.label("b_refresh_at"),
+    _B.c.held.label("b_held"),
 )
 _PLAIN: Select[Any] = select(*_ACCOUNT_COLUMNS).select_from(_ACCOUNT_FROM)
 _COUNTER_ONLY = (
@@ -336,7 +339,9 @@ def _facts(rows: Sequence[Row[Any]], counted: bool) -> AccountFacts:
         )
     credits = None
     if row.b_balance is not None:
-        credits = CreditFacts(int(row.b_balance), row.b_period_key, row.b_refresh_at)
+        credits = CreditFacts(
+            int(row.b_balance), row.b_period_key, row.b_refresh_at, int(row.b_held or 0)
+        )
     counters = None
     held = 0
     if counted:

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, defer
 
 from tabkeeper.db.inserts import insert_rows_ignoring
 from tabkeeper.db.records import insert_once
-from tabkeeper.db.tables import CatalogVersion, Subscription
-from tabkeeper.db.tables_credits import CreditBalance, CreditEntry, CreditGrant
+from tabkeeper.db.tables import CatalogVersion, Organization, Subscription
+from tabkeeper.db.tables_credits import CreditBalance, CreditEntry, CreditGrant, CreditHold
 from tabkeeper.db.tables_usage import BillingPeriod
 from tabkeeper.domain.ledger import EntryKind, GrantKind
 
@@ -41,7 +41,7 @@ _GATE: Update = (
         or_(_BALANCES.refresh_at.is_(None), _BALANCES.refresh_at > bindparam("now")),
     )
     .values(balance=_BALANCES.balance - bindparam("cost"))
-    .returning(_BALANCES.balance, _BALANCES.epoch)
+    .returning(_BALANCES.balance, _BALANCES.epoch, _BALANCES.low_threshold)
 )
 _FIRST_GRANT = (  # draw order: domain/ledger.py `draw_order`
     select(_GRANTS.id)
@@ -107,12 +107,15 @@ def _run(session: Session, statement: Executable, values: Any) -> Any:
 
 def gate(
     session: Session, owner_id: int, cost: int, period_key: str, now: datetime
-) -> tuple[int, int] | None:
+) -> tuple[int, int, int | None] | None:
     """Debit `cost` when the balance covers it and nothing is due (the row is then locked):
-    the balance after it and the epoch; None when the gate did not match."""
+    the balance after it, the epoch and the low-balance threshold (CRD-7); None when the
+    gate did not match."""
     values = {"org": owner_id, "cost": cost, "key": period_key, "now": now}
     found = _run(session, _GATE, values).first()
-    return None if found is None else (int(found[0]), int(found[1]))
+    if found is None:
+        return None
+    return int(found[0]), int(found[1]), None if found[2] is None else int(found[2])
 
 
 def draw_first(session: Session, owner_id: int, cost: int) -> int | None:
@@ -281,3 +284,61 @@ def spend_rows(
         .group_by(CreditEntry.feature, CreditEntry.agent)
     ).all()
     return [(feature, agent, uses, credits) for feature, agent, uses, credits in rows]
+
+
+# -- holds (services/credit_holds.py, CRD-5) ----------------------------------------------
+
+
+def hold_row(session: Session, platform_id: int, hold_id: int) -> CreditHold | None:
+    """The hold `hold_id` of one of the platform's organizations (None: there is none),
+    read again."""
+    return session.scalars(
+        select(CreditHold)
+        .join(Organization, Organization.id == CreditHold.organization_id)
+        .where(CreditHold.id == hold_id, Organization.platform_id == platform_id)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def grants_by_id(session: Session, ids: Iterable[int]) -> dict[int, CreditGrant]:
+    """The grants `ids`, read again, by id."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    found = session.scalars(
+        select(CreditGrant)
+        .where(CreditGrant.id.in_(wanted))
+        .execution_options(populate_existing=True)
+    )
+    return {row.id: row for row in found}
+
+
+_ADD_HELD: Update = (
+    update(_BALANCE_TABLE)
+    .where(_BALANCES.organization_id == bindparam("org"))
+    .values(held=_BALANCES.held + bindparam("credits"))
+)
+
+
+def add_held(session: Session, owner_id: int, credits: int) -> None:
+    """CRD-5: a hold of `credits` was made (the balance row is locked by its gate)."""
+    _run(session, _ADD_HELD, {"org": owner_id, "credits": credits})
+
+
+def balance_figures(session: Session, owner_id: int) -> tuple[int, int, int | None]:
+    """CRD-5, CRD-7: the balance row's held credits, owed credits and low-balance
+    threshold as stored now ((0, 0, None) without a row)."""
+    found = session.execute(
+        select(CreditBalance.held, CreditBalance.owed, CreditBalance.low_threshold).where(
+            CreditBalance.organization_id == owner_id
+        )
+    ).first()
+    return (0, 0, None) if found is None else (int(found[0]), int(found[1]), found[2])
+
+
+def hold_count(session: Session, owner_id: int) -> int:
+    """How many holds the organization has had (CRD-5)."""
+    found = session.scalar(
+        select(func.count()).select_from(CreditHold).where(CreditHold.organization_id == owner_id)
+    )
+    return int(found or 0)

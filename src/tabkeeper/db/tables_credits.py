@@ -35,6 +35,12 @@ class CreditBalance(Base):
     """The subscription period whose included credits were last looked at ("" none)."""
     refresh_at: Mapped[datetime | None]
     """When a grant next expires (None: none will); until then nothing is due."""
+    owed: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """CRD-5: what settles above the balance left unpaid; the next top-up repays it first."""
+    low_threshold: Mapped[int | None] = mapped_column(BigInteger)
+    held: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """CRD-5: the credits open holds reserve (not in `balance`), shown apart."""
+    """CRD-7: `credits.low` is told when the balance falls below it (None: no alert)."""
 
 
 class CreditGrant(Base):
@@ -78,7 +84,7 @@ class CreditEntry(Base):
     """Unique per organization: "use:<org id>:<use id>", "grant:<grant id>",
     "expiry:<grant id>"; a use reported twice is taken once."""
     kind: Mapped[str] = mapped_column(String(20))
-    """grant | use | expiry"""
+    """grant | use | expiry | hold | release | repayment"""
     amount: Mapped[int] = mapped_column(BigInteger)
     balance_after: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime]
@@ -90,3 +96,30 @@ class CreditEntry(Base):
     uses: Mapped[int | None]
     used_by_id: Mapped[int | None]
     """The organization whose agent used the credits (a sub-account shares its parent's)."""
+    shortfall: Mapped[int | None] = mapped_column(BigInteger)
+    """CRD-5: on the use entry of a settle, the credits the balance could not cover."""
+
+
+class CreditHold(Base):
+    """CRD-5: credits reserved for an AI call of unknown cost. Its credits left the
+    balance (and the grants in `parts`, [[grant id, credits], …]) when it was made, with a
+    `hold` entry; a settle or a release puts them back (a `release` entry) and a settle
+    then takes the real cost (a `use` entry). `state`: held | settled | released | expired."""
+
+    __tablename__ = "credit_holds"
+    __table_args__ = (Index("ix_credit_holds_organization_id_state", "organization_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    """The billing organization whose credits are held."""
+    used_by_id: Mapped[int]
+    feature: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str | None] = mapped_column(String(64))
+    credits: Mapped[int] = mapped_column(BigInteger)
+    parts: Mapped[list[Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    settled_credits: Mapped[int | None] = mapped_column(BigInteger)
+    shortfall: Mapped[int | None] = mapped_column(BigInteger)

@@ -63,6 +63,9 @@ class EntryKind(StrEnum):
     GRANT = "grant"
     USE = "use"
     EXPIRY = "expiry"
+    HOLD = "hold"  # CRD-5: credits reserved (domain/holds.py)
+    RELEASE = "release"  # CRD-5: a hold's credits put back (settled, released, expired)
+    REPAYMENT = "repayment"  # CRD-5: a top-up repaying a settle's shortfall
 
 
 class CreditsExhausted(Refused):

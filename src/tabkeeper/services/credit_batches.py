@@ -38,6 +38,7 @@ from tabkeeper.domain.ledger import (
     whole_credits,
 )
 from tabkeeper.services.context import Billing
+from tabkeeper.services.credit_alerts import tell_low
 from tabkeeper.services.credit_ledger import Account, accounts_by_code, as_grant, grant_rows
 from tabkeeper.services.credits import (
     Used,
@@ -156,7 +157,7 @@ def _take_group(b: Billing, group: list[_Priced], checked: bool) -> list[Outcome
     gated = gate(b, account, total)
     if gated is None:
         return [_take_alone(b, priced, checked) for priced in group]
-    after_all, epoch = gated
+    after_all, epoch, threshold = gated
     before = after_all + total
     answers = earlier_uses(b, account.owner_id, list(firsts))
     fresh = [priced for key, priced in firsts.items() if key not in answers]
@@ -177,6 +178,8 @@ def _take_group(b: Billing, group: list[_Priced], checked: bool) -> list[Outcome
         assert len(written) == len(entries), "entries are written under the balance lock"
     if crossed_into_exhaustion(before, balance, cheapest_use(account.catalog)):
         tell_exhausted(b, account, balance, epoch)
+    if entries:
+        tell_low(b, account.owner_id, before, balance, threshold, entries[-1]["entry_key"])
     return [
         Outcome(priced.use, used=answers[priced.key])
         if firsts[priced.key] is priced

@@ -44,6 +44,7 @@ from tabkeeper.domain.money import Money
 from tabkeeper.domain.utc import require_instant
 from tabkeeper.services.access import BILLING_ROLES
 from tabkeeper.services.context import Billing
+from tabkeeper.services.credit_holds import repay_owed
 from tabkeeper.services.credit_ledger import grant, holding_of, refreshed
 from tabkeeper.services.invoices import issue_invoice, queue_collection
 from tabkeeper.services.organizations import current_member
@@ -97,10 +98,11 @@ def top_up(
     line = credits_line(count, total)
     invoice = issue_invoice(b, organization, f"credits:{organization.id}:{n}", [line])
     queue_collection(b, invoice, b.now)
-    grant(
+    made = grant(
         b, row, GrantKind.PURCHASED, count, f"top_up:{n}", at=b.now,
         description=line.description, invoice_id=invoice.id,
     )  # fmt: skip
+    repay_owed(b, row, made)  # CRD-5: a settle's shortfall first
     b.session.flush()
     return Purchase(TOPPED_UP_MESSAGE, count, total, invoice, row.balance)
 

@@ -53,6 +53,7 @@ from tabkeeper.domain.ledger import (
 from tabkeeper.domain.lifecycle import Status
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.services.context import Billing
+from tabkeeper.services.credit_alerts import tell_low
 from tabkeeper.services.credit_ledger import (
     Account,
     Holding,
@@ -196,8 +197,9 @@ def _take_slowly(
     return _debit(b, account, feature, use_id, count, agent, cost, gated)
 
 
-def gate(b: Billing, account: Account, cost: int) -> tuple[int, int] | None:
-    """The balance after taking `cost`, and the epoch; None when the gate did not match."""
+def gate(b: Billing, account: Account, cost: int) -> tuple[int, int, int | None] | None:
+    """The balance after taking `cost`, the epoch and the low-balance threshold; None when
+    the gate did not match."""
     return store.gate(b.session, account.owner_id, cost, account.period_key, b.now)
 
 
@@ -209,12 +211,12 @@ def _debit(
     count: int,
     agent: str | None,
     cost: int,
-    gated: tuple[int, int],
+    gated: tuple[int, int, int | None],
 ) -> Used:
     """The gate took `cost`: the grants pay it, the entry says so (or, for a use taken
     before, the debit is put back and the first answer given)."""
     owner_id = account.owner_id
-    balance, epoch = gated
+    balance, epoch, threshold = gated
     first = store.draw_first(b.session, owner_id, cost)
     draws = (Draw(first, cost),) if first is not None else draw(b, owner_id, cost)
     entry_key = f"use:{account.used_by_id}:{use_id}"
@@ -225,6 +227,7 @@ def _debit(
         return earlier
     if crossed_into_exhaustion(balance + cost, balance, cheapest_use(account.catalog)):
         tell_exhausted(b, account, balance, epoch)
+    tell_low(b, owner_id, balance + cost, balance, threshold, entry_key)
     return Used(feature, count, cost, balance, agent, b.now)
 
 

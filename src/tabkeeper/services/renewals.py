@@ -35,6 +35,7 @@ from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for
 from tabkeeper.services.changes import apply_change, require_addon_prices, upcoming_change
 from tabkeeper.services.context import Billing
+from tabkeeper.services.credit_holds import expire_hold
 from tabkeeper.services.invoices import issue_invoice, open_invoices, queue_collection
 from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.records import moment_key, notify
@@ -258,4 +259,5 @@ HANDLERS: dict[str, Handler] = {
     "retry": retry,
     "apply_change": apply_scheduled_change,
     "purge": purge,
+    "hold_expiry": expire_hold,  # CRD-5: services/credit_holds.py
 }

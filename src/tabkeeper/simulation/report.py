@@ -21,6 +21,7 @@ from tabkeeper.db.tables import (
 from tabkeeper.db.tables_corrections import CreditNote, CreditNoteLine
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.utc import format_instant
+from tabkeeper.services import credit_holds
 from tabkeeper.services.context import Billing, CatalogStore, billing_for
 from tabkeeper.services.credits import current_balance, holding_of
 from tabkeeper.services.subscriptions import plan_of
@@ -49,7 +50,9 @@ def report(
         "subscriptions": [],
         "accounts": {org.code: {"credit_minor": org.account_credit_minor} for org in orgs.values()},
         "usage": {},
-        "credits": {org.code: {"balance": _credit_balance(b, org)} for org in orgs.values()},
+        "credits": {
+            org.code: {"balance": _credit_balance(b, org), **_held(b, org)} for org in orgs.values()
+        },
         "notices": [
             {
                 "at": format_instant(n.created_at),
@@ -75,6 +78,15 @@ def report(
             catalog, plan = plan_of(b, subscription)
             result["usage"][org.code] = usage_report(b, org, subscription, catalog, plan)
     return result
+
+
+def _held(b: Billing, org: Organization) -> dict[str, int]:
+    """CRD-5: the credits held apart and the shortfall owed, for an organization that has
+    had holds (the results of other files stay as they were)."""
+    if org.parent_id is not None or not credit_holds.hold_count(b, org.id):
+        return {}
+    owed = credit_holds.owed_credits(b, org.id)
+    return {"held": credit_holds.held_credits(b, org.id), "owed": owed}
 
 
 def _credit_balance(b: Billing, org: Organization) -> int:

@@ -24,9 +24,19 @@ from tabkeeper.db.tables import DemoRequest, Invoice, Organization
 from tabkeeper.domain.corrections import CreditRequest
 from tabkeeper.domain.decisions import Decision
 from tabkeeper.domain.errors import InvalidInput, NotFound, Refused, TabkeeperError
+from tabkeeper.domain.holds import DEFAULT_TIMEOUT_SECONDS
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.payments.sandbox import SandboxProvider
-from tabkeeper.services import addons, changes, credit_purchases, organizations, subscriptions
+from tabkeeper.services import (
+    addons,
+    changes,
+    channels,
+    credit_alerts,
+    credit_holds,
+    credit_purchases,
+    organizations,
+    subscriptions,
+)
 from tabkeeper.services.access import Caller
 from tabkeeper.services.assignments import assign_plan
 from tabkeeper.services.catalog import ensure_platform, import_catalog
@@ -89,10 +99,16 @@ from tabkeeper.simulation.scenario import (
     build_scenario,
 )
 from tabkeeper.simulation.steps import (
+    ConnectChannel,
+    DisconnectChannel,
     GrantAccountCredit,
+    HoldCredits,
     IssueCreditNote,
     MarkPaid,
     MarkUncollectible,
+    ReleaseHold,
+    SetCreditAlert,
+    SettleHold,
     VoidInvoice,
 )
 from tabkeeper.worker.clock import BillingClock
@@ -130,6 +146,8 @@ class Simulation:
         self.checks: list[Result] = []
         self.refusals: list[Result] = []
         self.demo_requests: list[Result] = []
+        self.holds: dict[tuple[str, str], int] = {}
+        """CRD-5: the ids of the holds by (organization, the scenario's name)."""
 
     # -- time -------------------------------------------------------------------------
     def advance(self, until: datetime) -> None:
@@ -256,8 +274,12 @@ class Simulation:
 
     def _check(self, step: Check) -> None:
         with self._billing() as b:
-            decision = check(b, self._org(b, step.org), step.action, step.feature)
+            decision = check(
+                b, self._org(b, step.org), step.action, step.feature, channel=step.channel
+            )
         self._answered(step, step.action.value, step.feature, decision)
+        if step.channel is not None:  # CAT-7: only connect_channel checks name one
+            self.checks[-1]["channel"] = step.channel
 
     def _start_session(self, step: StartSession) -> None:
         """LIM-3: check and count in one; a refusal is the check's answer, not an error."""
@@ -432,6 +454,57 @@ Simulation._HANDLERS.update(
         IssueCreditNote: Simulation._credit_note,
         GrantAccountCredit: _simple(
             lambda b, org, s: grant_account_credit(b, org, s.amount.minor, s.reason)
+        ),
+    }
+)
+Simulation._HANDLERS.update(  # CAT-7
+    {
+        ConnectChannel: _simple(lambda b, org, s: channels.connect_channel(b, org, s.channel)),
+        DisconnectChannel: _simple(
+            lambda b, org, s: channels.disconnect_channel(b, org, s.channel)
+        ),
+    }
+)
+
+
+# -- credit holds (CRD-5) and the low-balance alert (CRD-7) ---------------------------------
+def _hold_credits(simulation: Simulation, step: HoldCredits) -> None:
+    name = (step.org, step.hold)
+    if name in simulation.holds:
+        raise Refused(f"A hold named {step.hold!r} was made already.", code="hold_exists")
+    timeout = DEFAULT_TIMEOUT_SECONDS if step.timeout_seconds is None else step.timeout_seconds
+    with simulation._billing() as b:
+        made = credit_holds.hold(b, simulation._org(b, step.org), step.feature, step.credits,
+                                 agent=step.agent, timeout=timeout)  # fmt: skip
+    simulation.holds[name] = made.id
+
+
+def _hold_id(simulation: Simulation, step: SettleHold | ReleaseHold) -> int:
+    found = simulation.holds.get((step.org, step.hold))
+    if found is None:
+        raise NotFound(f"No such hold {step.hold!r}.", code="unknown_hold")
+    return found
+
+
+def _settle_hold(simulation: Simulation, step: SettleHold) -> None:
+    with simulation._billing() as b:
+        organization = credit_holds.billing_organization(b, simulation._org(b, step.org))
+        credit_holds.settle(b, _hold_id(simulation, step), step.credits, organization)
+
+
+def _release_hold(simulation: Simulation, step: ReleaseHold) -> None:
+    with simulation._billing() as b:
+        organization = credit_holds.billing_organization(b, simulation._org(b, step.org))
+        credit_holds.release(b, _hold_id(simulation, step), organization)
+
+
+Simulation._HANDLERS.update(
+    {
+        HoldCredits: _hold_credits,
+        SettleHold: _settle_hold,
+        ReleaseHold: _release_hold,
+        SetCreditAlert: _simple(
+            lambda b, org, s: credit_alerts.set_low_alert(b, org, s.threshold, s.actor)
         ),
     }
 )

@@ -178,6 +178,8 @@ class Check(OrganizationStep):
     do: ClassVar[str] = "check"
     action: Action
     feature: str | None = None
+    channel: str | None = None
+    """CAT-7: set exactly for `connect_channel`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +226,20 @@ class AddPhoneNumber(OrganizationStep):
 class ReleasePhoneNumber(OrganizationStep):
     do: ClassVar[str] = "release_phone_number"
     number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectChannel(OrganizationStep):
+    """CAT-7: connect a channel the plan allows, under `limits.channels`."""
+
+    do: ClassVar[str] = "connect_channel"
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectChannel(OrganizationStep):
+    do: ClassVar[str] = "disconnect_channel"
+    channel: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +306,45 @@ class AssignPlan(OrganizationStep):
     price: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HoldCredits(OrganizationStep):
+    """CRD-5: reserve `credits` for a call of the AI feature `feature`, as the hold named
+    `hold` (the scenario's name for it); `timeout_seconds` until the clock releases it."""
+
+    do: ClassVar[str] = "hold_credits"
+    hold: str
+    credits: int
+    feature: str
+    agent: str | None = None
+    timeout_seconds: int | None = None
+    """None: the default (domain/holds.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SettleHold(OrganizationStep):
+    """CRD-5: the call of the hold `hold` cost `credits`."""
+
+    do: ClassVar[str] = "settle_hold"
+    hold: str
+    credits: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseHold(OrganizationStep):
+    """CRD-5: the call of the hold `hold` did not happen."""
+
+    do: ClassVar[str] = "release_hold"
+    hold: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetCreditAlert(OrganizationStep):
+    """CRD-7: `credits.low` when the balance falls below `threshold` (None: off)."""
+
+    do: ClassVar[str] = "set_credit_alert"
+    threshold: int | None
+
+
 Step = (
     Subscribe
     | ChangePlan
@@ -321,6 +376,12 @@ Step = (
     | IssueCreditNote
     | GrantAccountCredit
     | AssignPlan
+    | ConnectChannel
+    | DisconnectChannel
+    | HoldCredits
+    | SettleHold
+    | ReleaseHold
+    | SetCreditAlert
 )
 
 STEPS: Mapping[str, type[Step]] = MappingProxyType(
@@ -357,6 +418,12 @@ STEPS: Mapping[str, type[Step]] = MappingProxyType(
             IssueCreditNote,
             GrantAccountCredit,
             AssignPlan,
+            ConnectChannel,
+            DisconnectChannel,
+            HoldCredits,
+            SettleHold,
+            ReleaseHold,
+            SetCreditAlert,
         )
     }
 )

@@ -47,15 +47,19 @@ from tabkeeper.simulation.steps import (
     CancelScheduledChange,
     ChangePlan,
     Check,
+    ConnectChannel,
     CreateAgent,
+    DisconnectChannel,
     Events,
     GrantAccountCredit,
+    HoldCredits,
     IssueCreditNote,
     MarkPaid,
     MarkUncollectible,
     Pay,
     PaymentMethodChoice,
     PayNow,
+    ReleaseHold,
     ReleasePhoneNumber,
     RemoveMember,
     RemoveSlots,
@@ -63,8 +67,10 @@ from tabkeeper.simulation.steps import (
     ResetSessionLimit,
     Resume,
     Role,
+    SetCreditAlert,
     SetPaymentMethod,
     SetSessionLimit,
+    SettleHold,
     StartSession,
     Step,
     Subscribe,
@@ -345,6 +351,19 @@ def _feature(value: object, path: str, context: _Context) -> object:
     return None
 
 
+_CHANNEL = _known("channel", lambda catalog: {c: c for c in catalog.channels()})
+"""CAT-7: a channel some plan of the catalog lists."""
+
+
+def _check_channel(value: object, path: str, context: _Context) -> object:
+    """Required for a connect_channel check, refused for any other (CAT-7)."""
+    if context.values["action"] is Action.CONNECT_CHANNEL:
+        return _CHANNEL(value, path, context)
+    if value is not None:
+        raise InvalidConfig(path, "only a connect_channel check takes a channel")
+    return None
+
+
 def _new_member(value: object, path: str, context: _Context) -> str:
     member = fields.name(value, path)
     context.members[_org(context)].add(member)
@@ -377,6 +396,11 @@ def _negotiated_price(value: object, path: str, _: _Context) -> str | None:
     return value
 
 
+def _optional_count(value: object, path: str, _: _Context) -> int | None:
+    """A whole number of at least 1, or nothing (the step's default)."""
+    return None if value is None else fields.whole(value, path, minimum=1)
+
+
 _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
     {
         Subscribe: {"plan": _PLAN, "addons": _addon_quantities},
@@ -394,7 +418,7 @@ _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
         RemoveSlots: {"addon": _ADDON, "quantity": _COUNT},
         TopUp: {"credits": _COUNT, "price": _price},
         Events: {"events": _required(_events)},
-        Check: {"action": _required(_action), "feature": _feature},
+        Check: {"action": _required(_action), "feature": _feature, "channel": _check_channel},
         StartSession: {"agent": _TEXT, "conversation": _TEXT},
         CreateAgent: {"agent": _TEXT},
         ArchiveAgent: {"agent": _TEXT},
@@ -414,5 +438,17 @@ _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
         },
         GrantAccountCredit: {"amount": _required(_amount), "reason": _optional_text},
         AssignPlan: {"plan": _PLAN, "collection": _COLLECTION, "price": _negotiated_price},
+        ConnectChannel: {"channel": _CHANNEL},
+        DisconnectChannel: {"channel": _CHANNEL},
+        HoldCredits: {
+            "hold": _TEXT,
+            "credits": _COUNT,
+            "feature": _AI_FEATURE,
+            "agent": _optional_text,
+            "timeout_seconds": _optional_count,
+        },
+        SettleHold: {"hold": _TEXT, "credits": _COUNT},
+        ReleaseHold: {"hold": _TEXT},
+        SetCreditAlert: {"threshold": _optional_count},
     }
 )

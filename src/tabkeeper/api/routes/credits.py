@@ -33,7 +33,7 @@ from tabkeeper.db.tables import InvoiceLine, Organization
 from tabkeeper.db.tables_credits import CreditEntry, CreditGrant
 from tabkeeper.domain.errors import Forbidden
 from tabkeeper.domain.money import Money
-from tabkeeper.services import credit_purchases, credit_reports
+from tabkeeper.services import credit_holds, credit_purchases, credit_reports
 from tabkeeper.services.access import Caller, organization_for
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_batches import Use, consume_batch
@@ -64,7 +64,7 @@ def _grant(row: CreditGrant) -> schemas.Grant:
     )
 
 
-@router.get("/credits")
+@router.get("/credits", operation_id="credits.get")
 def get_credits(organization: str, api: ApiDep, caller: CallerDep) -> schemas.CreditsView:
     """The balance (CRD-1), the part the plan included (used first, CRD-2), when the plan
     next grants credits, and the live grants in the order they will be used."""
@@ -79,10 +79,13 @@ def get_credits(organization: str, api: ApiDep, caller: CallerDep) -> schemas.Cr
             next_grant_at=view.next_grant_at,
             next_grant=view.next_grant,
             grants=[_grant(row) for row in view.grants],
+            held=credit_holds.held_credits(b, found.id),
+            owed=credit_holds.owed_credits(b, found.id),
+            low_threshold=credit_holds.low_threshold(b, found.id),
         )
 
 
-@router.get("/credits/history")
+@router.get("/credits/history", operation_id="credits.history")
 def credit_history(
     organization: str,
     api: ApiDep,
@@ -115,12 +118,13 @@ def credit_history(
                 agent=row.agent,
                 quantity=row.uses,
                 used_by=None if row.used_by_id is None else codes.get(row.used_by_id),
+                shortfall=row.shortfall,
             )
 
         return page(b.session, query, CreditEntry.id, limit, cursor, show)
 
 
-@router.get("/credits/spend")
+@router.get("/credits/spend", operation_id="credits.spend")
 def credit_spend(
     organization: str,
     api: ApiDep,
@@ -147,7 +151,7 @@ def credit_spend(
         )
 
 
-@router.post("/credits/top-up")
+@router.post("/credits/top-up", operation_id="credits.top_up")
 def top_up(body: schemas.TopUpIn, api: ApiDep, caller: CallerDep) -> schemas.ToppedUp:
     """Buy credits (CRD-1, INV-1): granted at once (a paused AI feature resumes, CRD-3),
     invoiced at once on their own invoice with one `credits` line, collected by the
@@ -190,7 +194,7 @@ def _consumed(organization: str, used: Used) -> schemas.Consumed:
     )
 
 
-@router.post("/credits/consume")
+@router.post("/credits/consume", operation_id="credits.consume")
 def consume(body: schemas.ConsumeIn, api: ApiDep, caller: CallerDep) -> schemas.Consumed:
     """Use an AI feature (CRD-1, CRD-3): its credits at the platform's rate, taken at once;
     409 `credits_exhausted` when the balance cannot cover them (nothing taken); the
@@ -204,7 +208,7 @@ def consume(body: schemas.ConsumeIn, api: ApiDep, caller: CallerDep) -> schemas.
         return _consumed(body.organization, used)
 
 
-@router.post("/credits/consume/batch")
+@router.post("/credits/consume/batch", operation_id="credits.consume_batch")
 def consume_many(
     body: schemas.ConsumeBatchIn, api: ApiDep, caller: CallerDep
 ) -> schemas.ConsumedBatch:
@@ -238,7 +242,7 @@ def consume_many(
     )
 
 
-@router.post("/credits/grants")
+@router.post("/credits/grants", operation_id="credits.grant")
 def grant(body: schemas.GrantIn, api: ApiDep, caller: CallerDep) -> schemas.Granted:
     """Give credits (CRD-2): an adjustment with an optional priority (lower is used
     first) and expiry, no invoice; once per `id`. Platform API key only."""

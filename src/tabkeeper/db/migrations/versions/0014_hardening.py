@@ -1,7 +1,7 @@
 """portal sessions end with the membership and at logout (ACL-3): `members.sessions`
 
 Revision ID: 0014
-Revises: 0013
+Revises: 0017 (written on 0013; rechained onto main's 0017 when main was merged in)
 
 A portal session token carries the member's `sessions` number of when it was made;
 removing the member, re-adding them and logging out of the billing tab add one to it, so
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0014'
-down_revision = '0013'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
