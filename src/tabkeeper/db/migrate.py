@@ -34,10 +34,12 @@ def migrations_current(engine: Engine) -> bool:
     newest is read from the migration scripts once per process; then one short query.
     Raises sqlalchemy's DBAPIError when the database cannot be reached."""
     from alembic.script import ScriptDirectory
-    from sqlalchemy import text
+    from sqlalchemy import inspect, text
 
     if not _heads:
         _heads.extend(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
     with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False  # never migrated
         found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
         return sorted(found) == sorted(_heads)
