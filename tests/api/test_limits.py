@@ -204,3 +204,22 @@ def test_ops5_ready_answers_503_on_a_database_never_migrated(tmp_path: Any) -> N
     assert answer.status_code == 503
     assert answer.json()["code"] == "migrations_pending"
     assert client.get("/health/live").status_code == 200
+
+
+def test_ops5_sigterm_marks_the_process_draining_then_calls_the_server_handler() -> None:
+    """OPS-5: the handler chained at lifespan startup (before uvicorn's own) makes
+    /health/ready answer 503 from the moment SIGTERM arrives, and still stops the server."""
+    import os
+    import signal
+
+    called: list[int] = []
+    original = signal.signal(signal.SIGTERM, lambda signum, _frame: called.append(signum))
+    try:
+        draining = Draining()
+        draining.on_sigterm()
+        assert not draining
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert draining
+        assert called == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, original)
