@@ -223,3 +223,13 @@ def test_ops5_sigterm_marks_the_process_draining_then_calls_the_server_handler()
         assert called == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, original)
+
+
+def test_ops4_events_keep_their_own_reader_of_deep_json(engine: Engine) -> None:
+    """OPS-4 with USE-2: POST /v1/events reads any depth itself and refuses a too-deep
+    event by its index (tests/api/test_metering_batches.py), so the door leaves it be:
+    a 3,000-deep batch answers 422 there, never 400 `json_too_deep` and never 500."""
+    _world, client, key = _app(engine, rate_limits=False)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    answer = client.post("/v1/events", content="[" * 3000 + "]" * 3000, headers=headers)
+    assert answer.status_code == 422, answer.text

@@ -57,9 +57,9 @@ def _events(name: str) -> dict[str, object]:
     return {"events": [{**event, "properties": {"duration_seconds": 5}}]}
 
 
-def _head(key: str, extra: str) -> bytes:
+def _head(key: str, extra: str, path: str = "/v1/events") -> bytes:
     return (
-        "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n{extra}\r\n"
     ).encode()
 
@@ -94,7 +94,8 @@ def test_ops4_big_and_deep_bodies_are_refused_without_the_memory_growing(
         assert streamed.startswith(b"HTTP/1.1 413"), streamed
 
         for deep in (b"[" * 3000 + b"]" * 3000, b'{"a":' * 3000 + b"1" + b"}" * 3000):
-            head = _head(prepared.key, f"Content-Length: {len(deep)}\r\n")
+            length = f"Content-Length: {len(deep)}\r\n"
+            head = _head(prepared.key, length, "/v1/organizations")
             answer = _exchange(server.port, head, [deep])
             assert answer.startswith(b"HTTP/1.1 400"), answer
 

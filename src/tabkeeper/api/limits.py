@@ -11,6 +11,8 @@ before it is known to be small enough.
   (Python's json module gives up with a RecursionError, a 500, a few thousand levels down).
   Counting costs nothing for the usual body: only one holding more brackets than the
   allowed depth is scanned, strings stripped first by one regular expression.
+  `POST /v1/events` is left to its own reader, which reads any depth safely and refuses a
+  too-deep event by its index, keeping the rest of the batch (USE-2).
 - Rate limits: a token bucket per credential, keyed by the SHA-256 of the bearer token or
   of the portal's session cookie (`tk_...` API keys and `ps_...` portal sessions have their
   own rate and burst). Over the limit: 429 `rate_limited` with `Retry-After` (whole
@@ -51,6 +53,8 @@ _CONTENT_TYPE = b"content-type"
 _TRANSFER_ENCODING = b"transfer-encoding"
 PORTAL_COOKIE = b"tk_portal="
 """The portal's session cookie (portal/web.py SESSION_COOKIE), as it appears in a header."""
+READS_ANY_DEPTH = frozenset({"/v1/events"})
+"""Paths whose route reads JSON of any depth safely itself (api/schemas_metering.py)."""
 BUCKETS_KEPT = 10_000
 """The most buckets kept at once per kind; past it the oldest makes room (a full bucket
 is what a new one would be, so forgetting one never limits anyone)."""
@@ -210,7 +214,12 @@ class RequestLimits:
         elif len(body) > self.max_body:
             await _too_large(send, self.max_body)
             return
-        if json_body and body and json_depth(body, self.max_depth) > self.max_depth:
+        if (
+            json_body
+            and body
+            and json_depth(body, self.max_depth) > self.max_depth
+            and scope["path"] not in READS_ANY_DEPTH
+        ):
             detail = f"The JSON body nests deeper than {self.max_depth} levels."
             await _problem(send, 400, "json_too_deep", detail)
             return
