@@ -77,3 +77,9 @@ bench-hotpath: install
 
 clean:
 	rm -rf $(VENV) tests/portal/node_modules .pytest-tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
+
+# docs/openapi.json regenerated from the code (INT-2; tests/api/test_openapi_contract.py
+# fails while they differ). Run after changing any route, and commit the diff.
+.PHONY: openapi
+openapi: install
+	$(BIN)/tabkeeper openapi > docs/openapi.json

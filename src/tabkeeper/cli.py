@@ -26,6 +26,7 @@ import uvicorn
 import yaml
 from sqlalchemy import Engine
 
+import tabkeeper
 from tabkeeper.api.app import create_app
 from tabkeeper.clock import SimulatedClock, SystemClock
 from tabkeeper.db.engine import make_engine, transaction
@@ -45,6 +46,25 @@ catalog_app = typer.Typer(help="The platform's catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 keys_app = typer.Typer(help="The platform's API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"tabkeeper {tabkeeper.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the version (pyproject.toml's, from the installed package) and exit.",
+    ),
+) -> None:
+    """tabkeeper: billing for platforms that sell AI agents."""
 
 
 def _fail(message: str) -> typer.Exit:
@@ -255,6 +275,14 @@ def print_demo(engine: Engine, settings: Settings, base_url: str) -> None:
         raise _fail(error.message) from None
     for line in demo_lines(report, base_url):
         typer.echo(line)
+
+
+@app.command()
+def openapi() -> None:
+    """Print the API's OpenAPI document (docs/openapi.json is this output: INT-2)."""
+    from tabkeeper.api.openapi import document_text
+
+    typer.echo(document_text(), nl=False)
 
 
 def main() -> None:

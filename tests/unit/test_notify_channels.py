@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from standardwebhooks import Webhook
 
 from tabkeeper.notify.email import SmtpMailer, can_receive, new_message_id
+from tabkeeper.notify.objects import envelope
 from tabkeeper.notify.parcels import EmailParcel, Outcome, WebhookParcel
 from tabkeeper.notify.webhooks import (
     WebhookPoster,
@@ -25,16 +26,30 @@ T0 = datetime(2026, 1, 8, 9, 30, tzinfo=UTC)
 
 
 def _parcel(url: str = "https://hooks.test/x") -> WebhookParcel:
-    body = webhook_body("invoice.paid", T0, {"invoice": "INV-1", "amount_minor": 4900}, "acme")
+    payload = {"invoice": "INV-1", "amount_minor": 4900}
+    made = {"id": 7, "number": "INV-1", "currency": "EUR"}
+    body = webhook_body(envelope("evt_1", "invoice.paid", T0, payload, "acme", made))
     return WebhookParcel(1, T0, new_webhook_id(), url, new_secret(), body)
 
 
 def test_the_webhook_body_is_kind_time_and_payload_with_the_organization() -> None:
-    """NOT-1: {"type", "timestamp", "data": {...payload, "organization"}}, compact JSON."""
+    """NOT-1, INT-2: {"id", "type", "created_at", "api_version", "data": {"object", ...payload,
+    "organization"}} (and the old "timestamp" for one version), compact JSON, keys sorted."""
     assert _parcel().body == (
-        '{"data":{"amount_minor":4900,"invoice":"INV-1","organization":"acme"},'
-        '"timestamp":"2026-01-08T09:30:00Z","type":"invoice.paid"}'
+        '{"api_version":"v1","created_at":"2026-01-08T09:30:00Z",'
+        '"data":{"amount_minor":4900,"invoice":"INV-1",'
+        '"object":{"currency":"EUR","id":7,"number":"INV-1"},"organization":"acme"},'
+        '"id":"evt_1","timestamp":"2026-01-08T09:30:00Z","type":"invoice.paid"}'
     )
+
+
+def test_int2_a_usage_threshold_is_one_type_with_the_old_kind_kept() -> None:
+    """INT-2: `usage.minutes_80` goes out as `usage.threshold_crossed`, the old kind in
+    `legacy_type` for one version."""
+    document = envelope("evt_2", "usage.minutes_80", T0, {}, "acme", {"percent": 80})
+    assert document["type"] == "usage.threshold_crossed"
+    assert document["legacy_type"] == "usage.minutes_80"
+    assert "legacy_type" not in envelope("evt_3", "invoice.paid", T0, {}, "acme", {})
 
 
 def test_signed_headers_verify_with_standardwebhooks() -> None:

@@ -17,6 +17,7 @@ from tabkeeper.api.guard import NulGuard
 from tabkeeper.api.health import install_health
 from tabkeeper.api.idempotency import IdempotencyMiddleware
 from tabkeeper.api.limits import Draining, RequestLimits
+from tabkeeper.api.openapi import install as install_openapi
 from tabkeeper.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from tabkeeper.api.routes import (
     access,
@@ -105,7 +106,7 @@ def create_app(
     app.add_middleware(RequestLimits, settings=settings, draining=draining)
     install_health(app, engine, draining)  # /health/live, /health/ready
 
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", operation_id="health.get", tags=["operations"])
     def health() -> Health:
         """The server answers and its database takes a query."""
         with engine.connect() as connection:
@@ -116,4 +117,5 @@ def create_app(
         app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(checkout_page.router)
     app.include_router(portal.router)  # the billing tab (PRT-1), with its static files
+    install_openapi(app)  # operation ids' resources as tags (INT-2, api/openapi.py)
     return app

@@ -44,12 +44,18 @@ def install_health(app: FastAPI, engine: Engine, draining: Draining) -> None:
         503: {"description": "Not ready: draining, database unreachable or not migrated."}
     }
 
-    @app.get("/health/live", tags=["operations"])
+    @app.get("/health/live", operation_id="health.live", tags=["operations"])
     async def health_live() -> Live:
         """The process is up and its event loop answers (no database work)."""
         return Live(status="ok")
 
-    @app.get("/health/ready", tags=["operations"], responses=responses, response_model=Ready)
+    @app.get(
+        "/health/ready",
+        operation_id="health.ready",
+        tags=["operations"],
+        responses=responses,
+        response_model=Ready,
+    )
     async def health_ready() -> JSONResponse | Ready:
         """Ready for traffic: not draining, the database answers, migrations are current."""
         if draining:

@@ -41,6 +41,7 @@ from tabkeeper.domain.errors import InvalidInput
 from tabkeeper.domain.utc import require_utc
 from tabkeeper.notify.email import SmtpMailer
 from tabkeeper.notify.fanout import fan_out
+from tabkeeper.notify.objects import event_document
 from tabkeeper.notify.parcels import EmailParcel, Outcome, Parcel, WebhookParcel
 from tabkeeper.notify.templates import render_email
 from tabkeeper.notify.webhooks import WebhookPoster, webhook_body
@@ -225,7 +226,7 @@ def _parcel(session: Session, delivery: Delivery) -> Parcel | str:
         message_id=delivery.message_id,
         url=endpoint.url,
         secret=endpoint.secret,
-        body=webhook_body(notice.kind, notice.created_at, notice.payload, organization.code),
+        body=webhook_body(event_document(session, notice, organization.code, claimed_at)),
     )
 
 

@@ -44,6 +44,12 @@ _USAGE = re.compile(r"usage\.([a-z0-9][a-z0-9_.\-]{0,63})_(50|80|100)")
 GROUPS: tuple[str, ...] = tuple(sorted({kind.split(".")[0] for kind in KINDS} | {"usage"}))
 
 
+THRESHOLD_CROSSED = "usage.threshold_crossed"
+"""INT-2: a usage threshold's webhook type, the meter and percent in its data; an endpoint
+filter may name it (every meter, every percent) or, for one more version, the old
+per-meter kinds (`usage.minutes_80`), which it stands for."""
+
+
 def usage_kind(kind: str) -> tuple[str, int] | None:
     """(meter, threshold) of a usage kind: "usage.minutes_80" -> ("minutes", 80)."""
     found = _USAGE.fullmatch(kind)
@@ -53,7 +59,7 @@ def usage_kind(kind: str) -> tuple[str, int] | None:
 
 
 def is_known(kind: str) -> bool:
-    return kind in KINDS or usage_kind(kind) is not None
+    return kind in KINDS or usage_kind(kind) is not None or kind == THRESHOLD_CROSSED
 
 
 def parse_filter(kinds: Iterable[object] | None) -> str | None:
@@ -87,7 +93,8 @@ def matches(stored_filter: str | None, kind: str) -> bool:
     if stored_filter is None:
         return True
     group = kind.split(".")[0]
-    return any(item in (kind, f"{group}.*") for item in stored_filter.split())
+    wanted = (kind, f"{group}.*", *((THRESHOLD_CROSSED,) if usage_kind(kind) else ()))
+    return any(item in wanted for item in stored_filter.split())
 
 
 def split_filter(stored_filter: str | None) -> tuple[str, ...] | None:

@@ -1,8 +1,8 @@
 """Signed webhooks of notices (NOT-1, NOT-2), per the Standard Webhooks spec.
 
-Each delivery POSTs the JSON body
-`{"type": kind, "timestamp": when the notice was made (ISO 8601), "data": {...payload,
-"organization": code}}` with the headers `webhook-id` (the delivery's `message_id`, the
+Each delivery POSTs the JSON body of its notice's event (INT-2, notify/objects.py,
+docs/webhooks.md): `{"id", "type", "created_at", "api_version", "data": {"object": …,
+"organization": code, …}}`, with the headers `webhook-id` (the delivery's `message_id`, the
 same on every try, so the receiver can drop a duplicate), `webhook-timestamp` (when this
 try was sent, in Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256>` made by
 `standardwebhooks.Webhook(secret).sign`). A 2xx answer is delivered; any other answer, a
@@ -22,7 +22,6 @@ from typing import Any
 import httpx
 from standardwebhooks import Webhook
 
-from tabkeeper.domain.utc import format_instant
 from tabkeeper.notify.parcels import Outcome, WebhookParcel
 
 SECRET_PREFIX = "whsec_"
@@ -38,15 +37,8 @@ def new_webhook_id() -> str:
     return f"msg_{secrets.token_hex(16)}"
 
 
-def webhook_body(
-    kind: str, made_at: datetime, payload: Mapping[str, Any], organization: str
-) -> str:
-    """The JSON text of a notice's webhook: compact, keys sorted, ASCII only."""
-    document = {
-        "type": kind,
-        "timestamp": format_instant(made_at),
-        "data": {**payload, "organization": organization},
-    }
+def webhook_body(document: Mapping[str, Any]) -> str:
+    """The JSON text of a webhook's event document: compact, keys sorted, ASCII only."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"))
 
 

@@ -31,7 +31,9 @@ def show_key(row: ApiKey, key: str | None = None) -> schemas.ApiKey:
     )
 
 
-@router.post("/portal_sessions", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/portal_sessions", operation_id="portal_sessions.create", status_code=status.HTTP_201_CREATED
+)
 def create_session(
     body: schemas.PortalSessionIn, api: ApiDep, caller: CallerDep
 ) -> schemas.PortalSession:
@@ -48,7 +50,7 @@ def create_session(
     return schemas.PortalSession(url=url, token=token, expires_at=expires_at)
 
 
-@router.post("/api_keys", status_code=status.HTTP_201_CREATED)
+@router.post("/api_keys", operation_id="api_keys.create", status_code=status.HTTP_201_CREATED)
 def create_key(body: schemas.ApiKeyIn, api: ApiDep, caller: CallerDep) -> schemas.ApiKey:
     """A new API key of the platform, shown this once; stored hashed (ACL-3)."""
     caller.require_platform()
@@ -57,7 +59,7 @@ def create_key(body: schemas.ApiKeyIn, api: ApiDep, caller: CallerDep) -> schema
         return show_key(row, key)
 
 
-@router.get("/api_keys")
+@router.get("/api_keys", operation_id="api_keys.list")
 def list_keys(
     api: ApiDep, caller: CallerDep, limit: LimitQuery = 20, cursor: CursorQuery = None
 ) -> Page[schemas.ApiKey]:
@@ -67,7 +69,7 @@ def list_keys(
         return page(b.session, query, ApiKey.id, limit, cursor, show_key)
 
 
-@router.delete("/api_keys/{key_id}")
+@router.delete("/api_keys/{key_id}", operation_id="api_keys.revoke")
 def revoke_key(key_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.ApiKey:
     caller.require_platform()
     with api.billing(caller) as b:

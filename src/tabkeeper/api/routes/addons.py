@@ -79,7 +79,7 @@ def _changed(
     )
 
 
-@router.get("/addons")
+@router.get("/addons", operation_id="addons.list")
 def list_addons(organization: str, api: ApiDep, caller: CallerDep) -> schemas.Addons:
     """The Add-ons & extras panel (PRT-1): the active add-on cards (price per slot, slots
     now and from the next billing date, what a slot adds), the add-ons the plan allows,
@@ -100,7 +100,7 @@ def list_addons(organization: str, api: ApiDep, caller: CallerDep) -> schemas.Ad
         )
 
 
-@router.post("/addons/quote")
+@router.post("/addons/quote", operation_id="addons.quote")
 def quote_slots(body: schemas.SlotsIn, api: ApiDep, caller: CallerDep) -> schemas.SlotsQuote:
     """What adding slots would cost (ADD-2): price per slot, the new monthly total and the
     prorated amount due now. Nothing is bought; the same checks as adding apply."""
@@ -123,7 +123,7 @@ def quote_slots(body: schemas.SlotsIn, api: ApiDep, caller: CallerDep) -> schema
         )
 
 
-@router.post("/addons/add")
+@router.post("/addons/add", operation_id="addons.add")
 def add_slots(body: schemas.SlotsIn, api: ApiDep, caller: CallerDep) -> schemas.SlotsChanged:
     """Add slots (ADD-2): in force at once; the prorated part of the period is invoiced
     at once and collected by the billing clock ("Slots added successfully.")."""
@@ -133,7 +133,7 @@ def add_slots(body: schemas.SlotsIn, api: ApiDep, caller: CallerDep) -> schemas.
         return _changed(b, found, changed)
 
 
-@router.post("/addons/remove")
+@router.post("/addons/remove", operation_id="addons.remove")
 def remove_slots(body: schemas.SlotsIn, api: ApiDep, caller: CallerDep) -> schemas.SlotsChanged:
     """Remove slots from the next billing date (ADD-3), refunding nothing; refused below
     what is in use, saying how many to archive or delete first ("Slots removed

@@ -51,7 +51,7 @@ def _member(caller: Caller, member: str | None) -> str:
     return caller.member
 
 
-@router.get("/usage/alerts")
+@router.get("/usage/alerts", operation_id="usage_alerts.get")
 def get_alerts(
     organization: str, api: ApiDep, caller: CallerDep, member: str | None = None
 ) -> Alerts:
@@ -66,7 +66,7 @@ def get_alerts(
         )
 
 
-@router.put("/usage/alerts")
+@router.put("/usage/alerts", operation_id="usage_alerts.set")
 def put_alerts(body: AlertsIn, api: ApiDep, caller: CallerDep) -> Alerts:
     """LIM-5: subscribe the member to the usage alerts of exactly these meters (50%, 80%
     and 100% of the included units, once per period each). Unknown meters are refused

@@ -22,7 +22,11 @@ from tabkeeper.services import assignments
 router = APIRouter(tags=["subscriptions"])
 
 
-@router.post("/organizations/{organization}/assign_plan", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/organizations/{organization}/assign_plan",
+    operation_id="organizations.assign_plan",
+    status_code=status.HTTP_201_CREATED,
+)
 def assign_plan(
     organization: Code, body: schemas.AssignPlanIn, api: ApiDep, caller: CallerDep
 ) -> schemas.Assigned:

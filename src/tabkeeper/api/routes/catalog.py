@@ -24,7 +24,7 @@ def show_catalog(version: CatalogVersion, platform: Platform) -> schemas.Catalog
     )
 
 
-@router.get("/catalog")
+@router.get("/catalog", operation_id="catalog.get")
 def get_catalog(api: ApiDep, caller: CallerDep) -> schemas.Catalog:
     """The current catalog version: meters, plans, add-ons, AI feature rates."""
     with api.reading(caller) as b:
@@ -35,7 +35,7 @@ def get_catalog(api: ApiDep, caller: CallerDep) -> schemas.Catalog:
         return show_catalog(version, b.platform)
 
 
-@router.post("/catalog", status_code=status.HTTP_201_CREATED)
+@router.post("/catalog", operation_id="catalog.publish", status_code=status.HTTP_201_CREATED)
 def put_catalog(body: schemas.CatalogIn, api: ApiDep, caller: CallerDep) -> schemas.Catalog:
     """Import a catalog (and the billing terms in `settings`). A change makes a new
     version; subscriptions keep theirs until a change is applied to them (CAT-6).

@@ -106,25 +106,29 @@ def _invoice_action(
         return _with_lines(b, organization.code, row)
 
 
-@router.post("/invoices/{invoice_id}/void")
+@router.post("/invoices/{invoice_id}/void", operation_id="invoices.void")
 def void_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> InvoiceOut:
     """INV-5: void an open invoice of which nothing was collected (platform key only)."""
     return _invoice_action(api, caller, invoice_id, corrections.void_invoice)
 
 
-@router.post("/invoices/{invoice_id}/mark_uncollectible")
+@router.post(
+    "/invoices/{invoice_id}/mark_uncollectible", operation_id="invoices.mark_uncollectible"
+)
 def mark_uncollectible(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> InvoiceOut:
     """INV-5: write an open invoice off as uncollectible (platform key only)."""
     return _invoice_action(api, caller, invoice_id, corrections.write_off)
 
 
-@router.post("/invoices/{invoice_id}/mark_paid")
+@router.post("/invoices/{invoice_id}/mark_paid", operation_id="invoices.mark_paid")
 def mark_paid(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> InvoiceOut:
     """INV-5: an open invoice collected outside the provider is paid (platform key only)."""
     return _invoice_action(api, caller, invoice_id, corrections.mark_paid_out_of_band)
 
 
-@router.post("/invoices/{invoice_id}/credit_notes", status_code=201)
+@router.post(
+    "/invoices/{invoice_id}/credit_notes", operation_id="credit_notes.create", status_code=201
+)
 def issue_credit_note(
     invoice_id: ObjectId, body: schemas.CreditNoteIn, api: ApiDep, caller: CallerDep
 ) -> schemas.CreditNote:
@@ -148,7 +152,9 @@ def issue_credit_note(
         return show_credit_note(b, organization.code, row, with_lines=True)
 
 
-@router.post("/credit_notes/{credit_note_id}/finish_refund")
+@router.post(
+    "/credit_notes/{credit_note_id}/finish_refund", operation_id="credit_notes.finish_refund"
+)
 def finish_refund(credit_note_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.CreditNote:
     """INV-5: send a refund left processing again, with its own idempotency key."""
     caller.require_platform()
@@ -160,7 +166,7 @@ def finish_refund(credit_note_id: ObjectId, api: ApiDep, caller: CallerDep) -> s
         return show_credit_note(b, organization.code, row, with_lines=True)
 
 
-@router.get("/credit_notes")
+@router.get("/credit_notes", operation_id="credit_notes.list")
 def list_credit_notes(
     api: ApiDep,
     caller: CallerDep,
@@ -189,6 +195,7 @@ def list_credit_notes(
 
 @router.get(
     "/credit_notes/{credit_note_id}.pdf",
+    operation_id="credit_notes.get_pdf",
     response_class=Response,
     responses=PDF_RESPONSE,
     summary="Download a credit note as a PDF",
@@ -204,7 +211,7 @@ def get_credit_note_pdf(credit_note_id: ObjectId, api: ApiDep, caller: CallerDep
     )
 
 
-@router.get("/credit_notes/{credit_note_id}")
+@router.get("/credit_notes/{credit_note_id}", operation_id="credit_notes.get")
 def get_credit_note(credit_note_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.CreditNote:
     """The credit note with its lines (INV-5)."""
     caller.require_billing()
@@ -213,7 +220,9 @@ def get_credit_note(credit_note_id: ObjectId, api: ApiDep, caller: CallerDep) ->
         return show_credit_note(b, organization.code, row, with_lines=True)
 
 
-@router.post("/organizations/{code}/account_credit")
+@router.post(
+    "/organizations/{code}/account_credit", operation_id="organizations.grant_account_credit"
+)
 def grant_account_credit(
     code: str, body: schemas.AccountCreditIn, api: ApiDep, caller: CallerDep
 ) -> schemas.AccountCredit:

@@ -64,7 +64,7 @@ def _grant(row: CreditGrant) -> schemas.Grant:
     )
 
 
-@router.get("/credits")
+@router.get("/credits", operation_id="credits.get")
 def get_credits(organization: str, api: ApiDep, caller: CallerDep) -> schemas.CreditsView:
     """The balance (CRD-1), the part the plan included (used first, CRD-2), when the plan
     next grants credits, and the live grants in the order they will be used."""
@@ -82,7 +82,7 @@ def get_credits(organization: str, api: ApiDep, caller: CallerDep) -> schemas.Cr
         )
 
 
-@router.get("/credits/history")
+@router.get("/credits/history", operation_id="credits.history")
 def credit_history(
     organization: str,
     api: ApiDep,
@@ -120,7 +120,7 @@ def credit_history(
         return page(b.session, query, CreditEntry.id, limit, cursor, show)
 
 
-@router.get("/credits/spend")
+@router.get("/credits/spend", operation_id="credits.spend")
 def credit_spend(
     organization: str,
     api: ApiDep,
@@ -147,7 +147,7 @@ def credit_spend(
         )
 
 
-@router.post("/credits/top-up")
+@router.post("/credits/top-up", operation_id="credits.top_up")
 def top_up(body: schemas.TopUpIn, api: ApiDep, caller: CallerDep) -> schemas.ToppedUp:
     """Buy credits (CRD-1, INV-1): granted at once (a paused AI feature resumes, CRD-3),
     invoiced at once on their own invoice with one `credits` line, collected by the
@@ -190,7 +190,7 @@ def _consumed(organization: str, used: Used) -> schemas.Consumed:
     )
 
 
-@router.post("/credits/consume")
+@router.post("/credits/consume", operation_id="credits.consume")
 def consume(body: schemas.ConsumeIn, api: ApiDep, caller: CallerDep) -> schemas.Consumed:
     """Use an AI feature (CRD-1, CRD-3): its credits at the platform's rate, taken at once;
     409 `credits_exhausted` when the balance cannot cover them (nothing taken); the
@@ -204,7 +204,7 @@ def consume(body: schemas.ConsumeIn, api: ApiDep, caller: CallerDep) -> schemas.
         return _consumed(body.organization, used)
 
 
-@router.post("/credits/consume/batch")
+@router.post("/credits/consume/batch", operation_id="credits.consume_batch")
 def consume_many(
     body: schemas.ConsumeBatchIn, api: ApiDep, caller: CallerDep
 ) -> schemas.ConsumedBatch:
@@ -238,7 +238,7 @@ def consume_many(
     )
 
 
-@router.post("/credits/grants")
+@router.post("/credits/grants", operation_id="credits.grant")
 def grant(body: schemas.GrantIn, api: ApiDep, caller: CallerDep) -> schemas.Granted:
     """Give credits (CRD-2): an adjustment with an optional priority (lower is used
     first) and expiry, no invoice; once per `id`. Platform API key only."""

@@ -20,7 +20,9 @@ from tabkeeper.services.subscriptions import request_demo
 router = APIRouter(tags=["subscriptions"])
 
 
-@router.post("/demo_requests", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/demo_requests", operation_id="demo_requests.create", status_code=status.HTTP_201_CREATED
+)
 def book_demo(body: schemas.DemoRequestIn, api: ApiDep, caller: CallerDep) -> schemas.DemoRequested:
     """Ask for a demo of a sales-led plan (CAT-2); 409 `not_sales_led` for a plan that can
     be subscribed to directly."""
@@ -32,7 +34,7 @@ def book_demo(body: schemas.DemoRequestIn, api: ApiDep, caller: CallerDep) -> sc
         )
 
 
-@router.get("/demo_requests")
+@router.get("/demo_requests", operation_id="demo_requests.list")
 def list_demo_requests(
     api: ApiDep,
     caller: CallerDep,

@@ -102,7 +102,7 @@ def _with_lines(b: Billing, organization: str, row: Invoice) -> schemas.Invoice:
     return show_invoice(organization, row, list(lines))
 
 
-@router.get("/invoices")
+@router.get("/invoices", operation_id="invoices.list")
 def list_invoices(
     api: ApiDep,
     caller: CallerDep,
@@ -133,6 +133,7 @@ def list_invoices(
 
 @router.get(
     "/invoices/{invoice_id}.pdf",
+    operation_id="invoices.get_pdf",
     response_class=Response,
     responses=PDF_RESPONSE,
     summary="Download an invoice as a PDF",
@@ -149,7 +150,7 @@ def get_invoice_pdf(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> Res
     )
 
 
-@router.get("/invoices/{invoice_id}")
+@router.get("/invoices/{invoice_id}", operation_id="invoices.get")
 def get_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Invoice:
     """The invoice with its lines and totals (INV-2)."""
     caller.require_billing()
@@ -158,7 +159,7 @@ def get_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas
         return _with_lines(b, organization.code, row)
 
 
-@router.post("/invoices/{invoice_id}/pay")
+@router.post("/invoices/{invoice_id}/pay", operation_id="invoices.pay")
 def pay_invoice(invoice_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Invoice:
     """Collect an open invoice now with the default card on file (SUB-12, the tab's
     "Pay now" on an invoice row: services.collections.pay_invoice). No card on file is a

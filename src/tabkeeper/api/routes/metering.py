@@ -93,7 +93,12 @@ _EVENTS_BODY = {
 }
 
 
-@router.post("/events", response_model_exclude_none=True, openapi_extra=_EVENTS_BODY)
+@router.post(
+    "/events",
+    operation_id="events.ingest",
+    response_model_exclude_none=True,
+    openapi_extra=_EVENTS_BODY,
+)
 async def record_events(
     events: Annotated[list[object], Depends(_events)], api: ApiDep, caller: CallerDep
 ) -> schemas.EventsResult:
@@ -114,7 +119,7 @@ async def record_events(
     )
 
 
-@router.post("/check")
+@router.post("/check", operation_id="check")
 async def check_action(body: schemas.CheckIn, api: ApiDep, caller: CallerDep) -> schemas.Decision:
     """The real-time check (LIM-1, LIM-2): may this organization's agent start a new
     session, use AI feature `feature`, or add one more agent, seat or phone number now?
@@ -132,7 +137,7 @@ async def check_action(body: schemas.CheckIn, api: ApiDep, caller: CallerDep) ->
     return _decision(found)
 
 
-@router.post("/sessions/start")
+@router.post("/sessions/start", operation_id="sessions.start")
 async def start_session(
     body: schemas.SessionStartIn, api: ApiDep, caller: CallerDep
 ) -> schemas.Decision:
@@ -176,7 +181,7 @@ def _session_limit(b: Billing, organization: Organization) -> schemas.SessionLim
     )
 
 
-@router.put("/subscriptions/{subscription_id}/session_limit")
+@router.put("/subscriptions/{subscription_id}/session_limit", operation_id="session_limits.set")
 def set_session_limit(
     subscription_id: ObjectId, body: schemas.SessionLimitIn, api: ApiDep, caller: CallerDep
 ) -> schemas.SessionLimit:
@@ -191,7 +196,9 @@ def set_session_limit(
         return _session_limit(b, organization)
 
 
-@router.delete("/subscriptions/{subscription_id}/session_limit")
+@router.delete(
+    "/subscriptions/{subscription_id}/session_limit", operation_id="session_limits.reset"
+)
 def reset_session_limit(
     subscription_id: ObjectId, api: ApiDep, caller: CallerDep
 ) -> schemas.SessionLimit:
@@ -216,7 +223,7 @@ def _shown(reading: MeterReading) -> schemas.MeterUsage:
     )
 
 
-@router.get("/usage")
+@router.get("/usage", operation_id="usage.get")
 def get_usage(organization: str, api: ApiDep, caller: CallerDep) -> schemas.Usage:
     """The current period's usage per meter (USE-6): used, included, remaining and the
     level (USE-7), with the parts per sub-account and per agent (SUB-2). Read from the

@@ -24,7 +24,7 @@ router = APIRouter(tags=["notices"])
 KindQuery = Annotated[str | None, Query(max_length=60, description="Only notices of this kind.")]
 
 
-@router.get("/notices")
+@router.get("/notices", operation_id="notices.list")
 def list_notices(
     api: ApiDep,
     caller: CallerDep,

@@ -41,7 +41,9 @@ def show_member(organization: Organization, row: Member) -> schemas.Member:
     )
 
 
-@router.post("/organizations", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/organizations", operation_id="organizations.create", status_code=status.HTTP_201_CREATED
+)
 def create_organization(
     body: schemas.OrganizationIn, api: ApiDep, caller: CallerDep
 ) -> schemas.Organization:
@@ -62,7 +64,7 @@ def create_organization(
         return show_organization(b, row)
 
 
-@router.get("/organizations")
+@router.get("/organizations", operation_id="organizations.list")
 def list_organizations(
     api: ApiDep, caller: CallerDep, limit: LimitQuery = 20, cursor: CursorQuery = None
 ) -> Page[schemas.Organization]:
@@ -78,13 +80,13 @@ def list_organizations(
         )
 
 
-@router.get("/organizations/{code}")
+@router.get("/organizations/{code}", operation_id="organizations.get")
 def get_organization(code: str, api: ApiDep, caller: CallerDep) -> schemas.Organization:
     with api.reading(caller) as b:
         return show_organization(b, organization_for(b, caller, code))
 
 
-@router.post("/members", status_code=status.HTTP_201_CREATED)
+@router.post("/members", operation_id="members.add", status_code=status.HTTP_201_CREATED)
 def add_member(body: schemas.NewMember, api: ApiDep, caller: CallerDep) -> schemas.Member:
     """A new member takes a team seat: refused when the seats are full (ADD-4). The
     platform or the organization's owner may add members."""
@@ -97,7 +99,7 @@ def add_member(body: schemas.NewMember, api: ApiDep, caller: CallerDep) -> schem
         return show_member(organization, row)
 
 
-@router.get("/members")
+@router.get("/members", operation_id="members.list")
 def list_members(
     api: ApiDep,
     caller: CallerDep,
@@ -128,7 +130,7 @@ def list_members(
         return page(b.session, query, Member.id, limit, cursor, show)
 
 
-@router.delete("/members/{member_id}")
+@router.delete("/members/{member_id}", operation_id="members.remove")
 def remove_member(member_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Deleted:
     with api.billing(caller) as b:
         row = b.session.get(Member, member_id)

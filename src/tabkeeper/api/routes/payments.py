@@ -54,7 +54,7 @@ def show_method(organization: str, row: PaymentMethod) -> schemas.PaymentMethod:
     )
 
 
-@router.get("/payment_methods")
+@router.get("/payment_methods", operation_id="payment_methods.list")
 def list_payment_methods(
     api: ApiDep,
     caller: CallerDep,
@@ -79,7 +79,9 @@ def list_payment_methods(
         )
 
 
-@router.post("/payment_methods", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/payment_methods", operation_id="payment_methods.add", status_code=status.HTTP_201_CREATED
+)
 def add_payment_method(
     body: schemas.PaymentMethodIn, api: ApiDep, caller: CallerDep
 ) -> schemas.PaymentMethod:
@@ -101,7 +103,7 @@ class PayNowFailed(Refused):
         self.problem_fields = {"reason": reason, "invoice": invoice, "paid": paid}
 
 
-@router.post("/organizations/{code}/pay_now")
+@router.post("/organizations/{code}/pay_now", operation_id="organizations.pay_now")
 def pay_now(code: str, api: ApiDep, caller: CallerDep) -> PayNow:
     """SUB-12: collect the organization's open invoices now with the card on file, oldest
     first, stopping at the first decline; once nothing is owed a past_due or suspended

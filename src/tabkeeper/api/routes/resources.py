@@ -44,7 +44,7 @@ def show_number(organization: str, row: PhoneNumber) -> schemas.PhoneNumber:
     )
 
 
-@router.post("/agents", status_code=status.HTTP_201_CREATED)
+@router.post("/agents", operation_id="agents.create", status_code=status.HTTP_201_CREATED)
 def create_agent(body: schemas.AgentIn, api: ApiDep, caller: CallerDep) -> schemas.Agent:
     """A new agent (or an archived one made active again); 409 `capacity_full` when the
     plan's agent slots are all in use."""
@@ -54,7 +54,7 @@ def create_agent(body: schemas.AgentIn, api: ApiDep, caller: CallerDep) -> schem
         return show_agent(organization.code, service.create_agent(b, organization, body.code))
 
 
-@router.get("/agents")
+@router.get("/agents", operation_id="agents.list")
 def list_agents(
     api: ApiDep,
     caller: CallerDep,
@@ -76,7 +76,7 @@ def list_agents(
         )
 
 
-@router.get("/agents/{agent_id}")
+@router.get("/agents/{agent_id}", operation_id="agents.get")
 def get_agent(agent_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Agent:
     caller.require_billing()
     with api.reading(caller) as b:
@@ -84,7 +84,7 @@ def get_agent(agent_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Age
         return show_agent(organization.code, row)
 
 
-@router.post("/agents/{agent_id}/archive")
+@router.post("/agents/{agent_id}/archive", operation_id="agents.archive")
 def archive_agent(agent_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Agent:
     """Archive an agent: it stops and frees its slot. 409 `unknown_agent` when it is
     archived already."""
@@ -95,7 +95,9 @@ def archive_agent(agent_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas
         return show_agent(organization.code, row)
 
 
-@router.post("/phone_numbers", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/phone_numbers", operation_id="phone_numbers.add", status_code=status.HTTP_201_CREATED
+)
 def add_phone_number(
     body: schemas.PhoneNumberIn, api: ApiDep, caller: CallerDep
 ) -> schemas.PhoneNumber:
@@ -108,7 +110,7 @@ def add_phone_number(
         return show_number(organization.code, row)
 
 
-@router.get("/phone_numbers")
+@router.get("/phone_numbers", operation_id="phone_numbers.list")
 def list_phone_numbers(
     api: ApiDep,
     caller: CallerDep,
@@ -130,7 +132,7 @@ def list_phone_numbers(
         )
 
 
-@router.get("/phone_numbers/{number_id}")
+@router.get("/phone_numbers/{number_id}", operation_id="phone_numbers.get")
 def get_phone_number(number_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.PhoneNumber:
     caller.require_billing()
     with api.reading(caller) as b:
@@ -138,7 +140,7 @@ def get_phone_number(number_id: ObjectId, api: ApiDep, caller: CallerDep) -> sch
         return show_number(organization.code, row)
 
 
-@router.post("/phone_numbers/{number_id}/release")
+@router.post("/phone_numbers/{number_id}/release", operation_id="phone_numbers.release")
 def release_phone_number(
     number_id: ObjectId, api: ApiDep, caller: CallerDep
 ) -> schemas.PhoneNumber:

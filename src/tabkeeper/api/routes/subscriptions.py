@@ -40,7 +40,7 @@ def _subscription(b: Billing, caller: Caller, subscription_id: ObjectId) -> Orga
     return organization
 
 
-@router.get("/subscriptions")
+@router.get("/subscriptions", operation_id="subscriptions.list")
 def list_subscriptions(
     api: ApiDep,
     caller: CallerDep,
@@ -61,7 +61,7 @@ def list_subscriptions(
         )
 
 
-@router.get("/subscriptions/{subscription_id}")
+@router.get("/subscriptions/{subscription_id}", operation_id="subscriptions.get")
 def get_subscription(
     subscription_id: ObjectId, api: ApiDep, caller: CallerDep
 ) -> schemas.Subscription:
@@ -73,7 +73,9 @@ def get_subscription(
         return show_subscription(b, row)
 
 
-@router.post("/subscriptions", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/subscriptions", operation_id="subscriptions.create", status_code=status.HTTP_201_CREATED
+)
 def subscribe(body: schemas.SubscribeIn, api: ApiDep, caller: CallerDep) -> schemas.Subscribed:
     """Subscribe through the provider's checkout (SUB-3): the answer has the checkout's
     URL, where the member pays; the subscription starts when the payment succeeds. A plan
@@ -106,7 +108,7 @@ def subscribe(body: schemas.SubscribeIn, api: ApiDep, caller: CallerDep) -> sche
     )
 
 
-@router.post("/subscriptions/{subscription_id}/change")
+@router.post("/subscriptions/{subscription_id}/change", operation_id="subscriptions.change")
 def change_plan(
     subscription_id: ObjectId, body: schemas.ChangeIn, api: ApiDep, caller: CallerDep
 ) -> schemas.PlanChange:
@@ -121,7 +123,10 @@ def change_plan(
         return show_change(change)
 
 
-@router.post("/subscriptions/{subscription_id}/cancel_scheduled_change")
+@router.post(
+    "/subscriptions/{subscription_id}/cancel_scheduled_change",
+    operation_id="subscriptions.cancel_scheduled_change",
+)
 def cancel_scheduled_change(
     subscription_id: ObjectId, api: ApiDep, caller: CallerDep
 ) -> schemas.PlanChange:
@@ -132,7 +137,9 @@ def cancel_scheduled_change(
         return show_change(changes.cancel_scheduled_change(b, organization))
 
 
-@router.post("/subscriptions/{subscription_id}/approve_change")
+@router.post(
+    "/subscriptions/{subscription_id}/approve_change", operation_id="subscriptions.approve_change"
+)
 def approve_change(subscription_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.PlanChange:
     """An operator approves the downgrade that waits for approval (SUB-4): it is carried
     out at its timing. Platform API key only."""
@@ -142,7 +149,7 @@ def approve_change(subscription_id: ObjectId, api: ApiDep, caller: CallerDep) ->
         return show_change(changes.approve_change(b, organization))
 
 
-@router.post("/subscriptions/{subscription_id}/cancel")
+@router.post("/subscriptions/{subscription_id}/cancel", operation_id="subscriptions.cancel")
 def cancel(subscription_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Subscription:
     """Cancel at the period's end (SUB-7): usable until then; a scheduled change is
     dropped; resume undoes it until the period ends."""
@@ -152,7 +159,7 @@ def cancel(subscription_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas
         return show_subscription(b, service.cancel(b, organization))
 
 
-@router.post("/subscriptions/{subscription_id}/resume")
+@router.post("/subscriptions/{subscription_id}/resume", operation_id="subscriptions.resume")
 def resume(subscription_id: ObjectId, api: ApiDep, caller: CallerDep) -> schemas.Subscription:
     """Undo a cancellation before the period ends (SUB-7)."""
     caller.require_billing()

@@ -65,7 +65,11 @@ def _show(info: service.EndpointInfo, secret: str | None = None) -> WebhookEndpo
     )  # fmt: skip
 
 
-@router.post("/webhook_endpoints", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/webhook_endpoints",
+    operation_id="webhook_endpoints.create",
+    status_code=status.HTTP_201_CREATED,
+)
 def create_endpoint(body: WebhookEndpointIn, api: ApiDep, caller: CallerDep) -> WebhookEndpoint:
     """Register a URL for signed notices (Standard Webhooks); the secret is shown once."""
     caller.require_platform()
@@ -76,7 +80,7 @@ def create_endpoint(body: WebhookEndpointIn, api: ApiDep, caller: CallerDep) -> 
         return _show(info, secret)
 
 
-@router.get("/webhook_endpoints")
+@router.get("/webhook_endpoints", operation_id="webhook_endpoints.list")
 def list_endpoints(
     api: ApiDep, caller: CallerDep, limit: LimitQuery = 20, cursor: CursorQuery = None
 ) -> Page[WebhookEndpoint]:
@@ -93,7 +97,7 @@ def list_endpoints(
     )
 
 
-@router.get("/webhook_endpoints/{endpoint_id}")
+@router.get("/webhook_endpoints/{endpoint_id}", operation_id="webhook_endpoints.get")
 def get_endpoint(endpoint_id: ObjectId, api: ApiDep, caller: CallerDep) -> WebhookEndpoint:
     caller.require_platform()
     with api.reading(caller) as b:
@@ -103,7 +107,7 @@ def get_endpoint(endpoint_id: ObjectId, api: ApiDep, caller: CallerDep) -> Webho
         return _show(service.endpoint_info(row))
 
 
-@router.post("/webhook_endpoints/{endpoint_id}/{action}")
+@router.post("/webhook_endpoints/{endpoint_id}/{action}", operation_id="webhook_endpoints.switch")
 def switch_endpoint(
     endpoint_id: ObjectId, action: Literal["enable", "disable"], api: ApiDep, caller: CallerDep
 ) -> WebhookEndpoint:
@@ -114,7 +118,7 @@ def switch_endpoint(
         return _show(switch(b.session, caller.platform_id, endpoint_id))
 
 
-@router.delete("/webhook_endpoints/{endpoint_id}")
+@router.delete("/webhook_endpoints/{endpoint_id}", operation_id="webhook_endpoints.delete")
 def delete_endpoint(endpoint_id: ObjectId, api: ApiDep, caller: CallerDep) -> Deleted:
     caller.require_platform()
     with api.billing(caller) as b:
@@ -122,7 +126,7 @@ def delete_endpoint(endpoint_id: ObjectId, api: ApiDep, caller: CallerDep) -> De
     return Deleted(id=endpoint_id)
 
 
-@router.get("/webhook_endpoints/{endpoint_id}/deliveries")
+@router.get("/webhook_endpoints/{endpoint_id}/deliveries", operation_id="webhook_deliveries.list")
 def list_deliveries(
     endpoint_id: ObjectId,
     api: ApiDep,
@@ -147,7 +151,10 @@ def list_deliveries(
     )
 
 
-@router.post("/webhook_endpoints/{endpoint_id}/deliveries/{delivery_id}/replay")
+@router.post(
+    "/webhook_endpoints/{endpoint_id}/deliveries/{delivery_id}/replay",
+    operation_id="webhook_deliveries.replay",
+)
 def replay_delivery(
     endpoint_id: ObjectId, delivery_id: ObjectId, api: ApiDep, caller: CallerDep
 ) -> Delivery:
