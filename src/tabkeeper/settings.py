@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     TABKEEPER_MAX_JSON_DEPTH: how deeply a JSON body may nest (64); deeper answers 400.
     TABKEEPER_RATE_LIMITS: `false` turns the per-credential rate limits off (on).
     TABKEEPER_API_KEY_RATE, TABKEEPER_API_KEY_BURST: requests a second one API key may make
-    on average (500), and at once after a quiet spell (1000); more answers 429.
+    on average (1000), and at once after a quiet spell (2000); more answers 429.
     TABKEEPER_PORTAL_SESSION_RATE, TABKEEPER_PORTAL_SESSION_BURST: the same for one
     member's portal session (10 a second, 60 at once).
     Limits are kept per process: with N API processes a credential may get N times them.
@@ -75,8 +75,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=64, ge=2, le=512)
     rate_limits: bool = True
-    api_key_rate: float = Field(default=500.0, gt=0)
-    api_key_burst: int = Field(default=1000, ge=1)
+    api_key_rate: float = Field(default=1000.0, gt=0)
+    api_key_burst: int = Field(default=2000, ge=1)
     portal_session_rate: float = Field(default=10.0, gt=0)
     portal_session_burst: int = Field(default=60, ge=1)
 
