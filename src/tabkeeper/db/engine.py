@@ -86,8 +86,12 @@ def _look_before_use(engine: Engine) -> None:
     def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
             raise DisconnectionError("the connection was closed")
-        readable, _w, _x = select.select([dbapi_connection.fileno()], [], [], 0)
-        if readable:
+        fileno = getattr(dbapi_connection, "fileno", None)
+        if fileno is None:  # a driver without a socket to look at
+            return
+        poll = select.poll()  # not select.select: a busy process has descriptors past 1024
+        poll.register(fileno(), select.POLLIN)
+        if poll.poll(0):
             raise DisconnectionError("the server ended the connection")
 
 
