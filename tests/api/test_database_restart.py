@@ -11,10 +11,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 
 from tabkeeper.api.app import create_app
 from tabkeeper.db.engine import make_engine, transaction
@@ -166,3 +167,42 @@ def test_ops5_while_the_database_is_gone_answers_are_503_and_ready_says_so(
     finally:
         cable.pull()
         relayed.dispose()
+
+
+def test_ops1_work_that_lost_its_connection_before_the_commit_runs_once_more(
+    engine: Engine,
+) -> None:
+    """OPS-1: the check (a read) and an events batch (a write) whose connection the
+    server ends right after the pool handed it out, so that the first statement fails:
+    the work runs once more on a fresh connection and the client sees 200, not 503."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a server that drops its connections: PostgreSQL")
+    api = make_api_world(engine)
+    api.world.organization("acme")
+    app_engine = api.platform.http.app.state.api.engine  # type: ignore[attr-defined]
+    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    armed: list[bool] = []
+
+    @event.listens_for(app_engine, "checkout")
+    def _end_it(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if armed:
+            armed.clear()
+            with admin.connect() as connection:
+                pid = dbapi_connection.info.backend_pid
+                connection.execute(text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": pid})
+
+    try:
+        check = {"organization": "acme", "action": "start_session"}
+        assert api.platform.post("/v1/check", check).status_code == 200
+        armed.append(True)
+        answer = api.platform.post("/v1/check", check)
+        assert answer.status_code == 200, answer.text
+        assert not armed
+        batch = {"events": [{"id": "e1", "type": "call.ended", "org": "acme", "agent": "bot"}]}
+        armed.append(True)
+        answer = api.platform.post("/v1/events", batch)
+        assert answer.status_code == 200, answer.text
+        assert not armed
+    finally:
+        event.remove(app_engine, "checkout", _end_it)
+        admin.dispose()
