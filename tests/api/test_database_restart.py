@@ -3,7 +3,9 @@ timeout) costs at most one 503 `database_unavailable` with Retry-After, never a 
 never a second failure (OPS-1, OPS-5). The pool looks at a connection before each use
 without a round trip (db/engine.py `_look_before_use`): one the server has ended is
 replaced before the transaction starts, so usually not even the one 503 is seen; it is
-seen only when the server ends the connection between that look and the first statement.
+seen only when the server ends the connection between that look and the first statement,
+and not even then on the hot path (the check, events, session starts), whose work runs
+once more on a fresh connection when it lost its connection before the commit.
 While the database cannot be reached at all, every answer is 503 with Retry-After."""
 
 from __future__ import annotations
