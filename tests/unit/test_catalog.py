@@ -588,8 +588,8 @@ def _top(**top: object) -> dict[str, Any]:
 _KINDS = "billable_sessions, count, max, sum, unique_count"
 _NAME_RULE = "is not a valid name (lower-case letters, digits, _ - .)"
 _PLAN_FIELDS = (
-    "answered_only, credits, features, includes, interval, limits, name, overage, price, "
-    "rank, retention_days, sales_led, visible_to"
+    "answered_only, channels, credits, features, includes, interval, limits, name, overage, "
+    "price, rank, retention_days, sales_led, visible_to"
 )
 
 BAD_CATALOGS = [
@@ -858,10 +858,10 @@ BAD_CATALOGS = [
     ),
     (
         "credits unknown field",
-        _plan(credits={"amount": 5, "rollover": True}),
+        _plan(credits={"amount": 5, "carry": True}),
         USD,
-        "plans.starter.credits.rollover",
-        "unknown field; expected one of amount, expires",
+        "plans.starter.credits.carry",
+        "unknown field; expected one of amount, expires, rollover",
     ),
     (
         "credits a number",

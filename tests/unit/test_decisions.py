@@ -42,6 +42,9 @@ ACTIVE = Status(State.ACTIVE, period_end=NOW + 10 * DAY)
 TRIAL = Status(State.TRIALING, trial_used=True, trial_ends_at=NOW + 5 * DAY)
 
 
+CHANNEL_PLANS = {"webchat": "Basic", "whatsapp": "Pro"}
+"""CAT-7: the lowest plan of each channel of the catalog."""
+
 DOWNGRADE_LEAVES_2 = ScheduledLimit(
     2,
     "A change to Starter on 2026-05-01",
@@ -317,6 +320,32 @@ ROWS = [
         {"in_use": 4, "limit": 4},
         id="SUB-13-full-today-says-capacity-full-first",
     ),
+    # ---- CAT-7: connect_channel (the "feature" column holds the channel)
+    pytest.param(
+        snap(channels=frozenset({"webchat"}), channel_plans=CHANNEL_PLANS,
+             channel_upgrades=CHANNEL_PLANS),
+        Action.CONNECT_CHANNEL, "whatsapp", False, Reason.CHANNEL_NOT_IN_PLAN,
+        "The whatsapp channel is not included in your plan. Upgrade to Pro to connect it.",
+        {"channel": "whatsapp", "plan": "Pro"},
+        id="CAT-7-channel-not-in-plan-names-the-lowest-plan",
+    ),
+    pytest.param(
+        snap(channels=frozenset({"webchat", "whatsapp"}), channel_plans=CHANNEL_PLANS,
+             channel_upgrades={"whatsapp": "Business"},
+             capacity={"channels": Capacity(in_use=1, limit=1)}),
+        Action.CONNECT_CHANNEL, "whatsapp", False, Reason.CHANNEL_LIMIT_REACHED,
+        "Channel limit reached: your plan allows 1 connected channel. Disconnect a channel "
+        "or upgrade to Business to connect another.",
+        {"channel": "whatsapp", "in_use": 1, "limit": 1, "plan": "Business"},
+        id="CAT-7-channel-limit-reached-names-a-plan-with-room",
+    ),
+    pytest.param(
+        snap(channels=frozenset({"webchat", "whatsapp"}), channel_plans=CHANNEL_PLANS,
+             capacity={"channels": Capacity(in_use=1, limit=2)}),
+        Action.CONNECT_CHANNEL, "whatsapp", True, Reason.OK, OK_MESSAGE,
+        {"channel": "whatsapp", "in_use": 1, "limit": 2, "remaining": 1},
+        id="CAT-7-channel-in-plan-with-room",
+    ),
 ]
 # fmt: on
 
@@ -335,7 +364,10 @@ def test_decide(
 ) -> None:
     """LIM-1, LIM-2: one call answers with yes/no, the reason code, the message and the
     numbers behind it (rule ids in the row ids)."""
-    decision = decide(snapshot, action, NOW, feature)
+    if action is Action.CONNECT_CHANNEL:  # CAT-7: the row's feature column is the channel
+        decision = decide(snapshot, action, NOW, channel=feature)
+    else:
+        decision = decide(snapshot, action, NOW, feature)
     assert (decision.allowed, decision.reason, decision.message) == (allowed, reason, message)
     assert {key: decision.numbers[key] for key in numbers} == numbers
 
@@ -347,7 +379,8 @@ def test_every_reason_code_has_a_row() -> None:
     assert {str(r) for r in Reason} == {
         "ok", "no_subscription", "trial_ended", "subscription_ended", "grace_expired",
         "session_limit_reached", "quota_exhausted", "capacity_full", "feature_not_in_plan",
-        "credits_exhausted", "scheduled_change_limit",
+        "credits_exhausted", "scheduled_change_limit", "channel_not_in_plan",
+        "channel_limit_reached",
     }  # fmt: skip
 
 
@@ -355,8 +388,16 @@ def test_every_reason_code_has_a_row() -> None:
 def test_actions_accept_their_names(action: Action) -> None:
     """LIM-1: actions may be given by name, as an API or a scenario file does."""
     feature = "smart_reply" if action is Action.USE_AI else None
-    snapshot = snap(features=frozenset({"smart_reply"}), feature_credits={"smart_reply": 1})
-    assert decide(snapshot, str(action), NOW, feature) == decide(snapshot, action, NOW, feature)
+    channel = "webchat" if action is Action.CONNECT_CHANNEL else None  # CAT-7
+    snapshot = snap(
+        features=frozenset({"smart_reply"}),
+        feature_credits={"smart_reply": 1},
+        channels=frozenset({"webchat"}),
+        channel_plans={"webchat": "Basic"},
+    )
+    assert decide(snapshot, str(action), NOW, feature, channel=channel) == decide(
+        snapshot, action, NOW, feature, channel=channel
+    )
     assert Action.parse(str(action), "check.action") is action
 
 
@@ -485,16 +526,20 @@ def test_property_a_refusal_always_names_a_reason_and_message(
     else:
         status = Status(state)
     feature = "smart_reply" if action is Action.USE_AI else None
+    channel = "webchat" if action is Action.CONNECT_CHANNEL else None  # CAT-7
     decision: Decision = decide(
         snap(
             status,
             features=frozenset({"smart_reply"}),
             feature_credits={"smart_reply": 1},
             credit_balance=5,
+            channels=frozenset({"webchat"}),
+            channel_plans={"webchat": "Basic"},
         ),
         action,
         NOW,
         feature,
+        channel=channel,
     )
     assert decision.allowed is (decision.reason is Reason.OK)
     assert decision.message

@@ -59,6 +59,8 @@ from tabkeeper.simulation.scenario import (
     build_scenario,
 )
 from tabkeeper.simulation.steps import (
+    ConnectChannel,
+    DisconnectChannel,
     GrantAccountCredit,
     IssueCreditNote,
     MarkPaid,
@@ -84,7 +86,7 @@ CATALOG: dict[str, Any] = {
             "rank": 1,
             "overage": {"minutes": {"model": "per_unit", "unit_price": "0.10"}},
         },
-        "pro": {"name": "Pro", "price": "99.00", "rank": 2},
+        "pro": {"name": "Pro", "price": "99.00", "rank": 2, "channels": ["webchat", "whatsapp"]},
         "enterprise": {"name": "Enterprise", "price": "0", "rank": 3, "sales_led": True},
     },
     "addons": {
@@ -561,6 +563,21 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("assign_plan", plan="enterprise", price="1500.00", collection="invoice"),
         AssignPlan(**_base(), plan="enterprise", collection="invoice", price="1500.00"),
     ),
+    (  # CAT-7
+        "connect_channel",
+        step("connect_channel", channel="whatsapp"),
+        ConnectChannel(**_base(), channel="whatsapp"),
+    ),
+    (
+        "disconnect_channel",
+        step("disconnect_channel", channel="webchat"),
+        DisconnectChannel(**_base(), channel="webchat"),
+    ),
+    (
+        "check-connect-channel",
+        step("check", action="connect_channel", channel="whatsapp"),
+        Check(**_base(), action=Action.CONNECT_CHANNEL, channel="whatsapp"),
+    ),
 ]
 
 
@@ -592,6 +609,7 @@ def test_steps_registry() -> None:
         + "void_invoice mark_uncollectible mark_paid credit_note grant_account_credit".split()
         + ["assign_plan"]
         + ["pay_now"]
+        + ["connect_channel", "disconnect_channel"]
     )
     for do, kind in STEPS.items():
         assert kind.do == do
@@ -1149,13 +1167,33 @@ BAD_STEPS: list[tuple[str, list[dict[str, Any]], str]] = [
         "check-action-unknown",
         [step("check", action="fly")],
         "timeline[0].action: unknown action 'fly'; expected one of start_session, use_ai, "
-        "add_agent, add_seat, add_phone_number",
+        "add_agent, add_seat, add_phone_number, connect_channel",
     ),
     ("check-action-missing", [step("check")], "timeline[0].action: is required"),
     (
         "check-use-ai-without-feature",
         [step("check", action="use_ai")],
         "timeline[0].feature: is required",
+    ),
+    (  # CAT-7
+        "check-connect-channel-without-channel",
+        [step("check", action="connect_channel")],
+        "timeline[0].channel: is required",
+    ),
+    (
+        "check-channel-for-another-action",
+        [step("check", action="add_agent", channel="webchat")],
+        "timeline[0].channel: only a connect_channel check takes a channel",
+    ),
+    (
+        "connect-channel-no-plan-lists",
+        [step("connect_channel", channel="teams")],
+        "timeline[0].channel: unknown channel 'teams'",
+    ),
+    (
+        "disconnect-channel-missing",
+        [step("disconnect_channel")],
+        "timeline[0].channel: is required",
     ),
     (
         "check-use-ai-unknown-feature",

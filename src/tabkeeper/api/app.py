@@ -36,6 +36,7 @@ from tabkeeper.api.routes import (
     subscriptions,
     webhooks,
 )
+from tabkeeper.api.routes import channels as channel_routes  # CAT-7
 from tabkeeper.api.routes import corrections as corrections_routes  # INV-5
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
@@ -63,6 +64,7 @@ ROUTERS = (
     alerts.router,
     corrections_routes.router,
     assignments.router,  # CAT-9
+    channel_routes.router,  # CAT-7
 )
 
 

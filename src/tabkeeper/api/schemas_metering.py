@@ -171,6 +171,9 @@ class CheckIn(Strict):
     feature: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         default=None, description="The AI feature, for `use_ai` only."
     )
+    channel: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="The channel, for `connect_channel` only (CAT-7)."
+    )
 
 
 class Decision(BaseModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 import tabkeeper.db.tables_access  # API keys, idempotent requests
+import tabkeeper.db.tables_channels  # connected channels (CAT-7)
 import tabkeeper.db.tables_corrections  # credit notes, refunds (INV-5)
 import tabkeeper.db.tables_credits  # credit balances, grants, ledger entries
 import tabkeeper.db.tables_notify  # webhook endpoints, deliveries

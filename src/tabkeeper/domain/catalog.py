@@ -91,6 +91,9 @@ class IncludedCredits:
 
     amount: int
     expires: CreditExpiry = CreditExpiry.PERIOD_END
+    rollover_max: int | None = None
+    """CRD-8: the most unused included credits of a period that carry into the next
+    (None: none carry); what carries is used first and expires after that one period."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,9 @@ class Plan:
     rank: int = 0
     sales_led: bool = False
     visible_to: tuple[str, ...] | None = None
+    channels: tuple[str, ...] = ()
+    """CAT-7: the channels (webchat, whatsapp, slack, ...) an organization on the plan may
+    connect; how many at once is `limits.channels` (unlimited up to the list when absent)."""
 
     def limit(self, resource: Resource) -> int | None:
         """The plan's capacity for `resource`, or None when unlimited."""
@@ -199,6 +205,16 @@ class Catalog:
 
     def meters_of_event(self, event_type: str) -> tuple[Meter, ...]:
         return tuple(m for m in self.meters.values() if m.event == event_type)
+
+    def channels(self) -> frozenset[str]:
+        """CAT-7: every channel some plan of the catalog lists (the known channels)."""
+        return frozenset(c for plan in self.plans.values() for c in plan.channels)
+
+    def lowest_plan_with_channel(self, channel: str) -> Plan | None:
+        """CAT-7: the lowest-ranked plan (then by code) that allows `channel`, private and
+        sales-led ones included; None when no plan does."""
+        having = [p for p in self.plans.values() if channel in p.channels]
+        return min(having, key=lambda p: (p.rank, p.code), default=None)
 
 
 def build_catalog(data: object, currency: Currency, path: str = "") -> Catalog:
@@ -317,7 +333,7 @@ def _filter(raw: object, path: str) -> Mapping[str, FilterValue]:
 
 _PLAN_FIELDS = (
     "name", "price", "interval", "includes", "overage", "limits", "features", "answered_only",
-    "credits", "retention_days", "rank", "sales_led", "visible_to",
+    "credits", "retention_days", "rank", "sales_led", "visible_to", "channels",
 )  # fmt: skip
 
 
@@ -339,6 +355,8 @@ def _plan(
         ).items()
     }
     visible_to = doc.get("visible_to")
+    limits = _resources(doc.get("limits"), fields.at(path, "limits"), minimum=0)
+    channels = _channels(doc.get("channels"), fields.at(path, "channels"), limits, path)
     return Plan(
         code=code,
         name=fields.text(fields.required(doc, "name", path), fields.at(path, "name")),
@@ -346,7 +364,7 @@ def _plan(
         interval=Interval.parse(doc.get("interval", "month"), fields.at(path, "interval")),
         includes=MappingProxyType(includes),
         overage=MappingProxyType(overage),
-        limits=_resources(doc.get("limits"), fields.at(path, "limits"), minimum=0),
+        limits=limits,
         features=frozenset(fields.names(doc.get("features", []), fields.at(path, "features"))),
         answered_only=fields.flag(
             doc.get("answered_only", False), fields.at(path, "answered_only")
@@ -360,7 +378,24 @@ def _plan(
         visible_to=None
         if visible_to is None
         else fields.names(visible_to, fields.at(path, "visible_to")),
+        channels=channels,
     )
+
+
+def _channels(
+    raw: object, path: str, limits: Mapping[Resource, int], plan_path: str
+) -> tuple[str, ...]:
+    """CAT-7: the plan's channels, distinct names; `limits.channels` may not exceed how
+    many are listed (a limit no organization could reach is a mistake in the catalog)."""
+    channels = () if raw is None else fields.names(raw, path)
+    limit = limits.get(Resource.CHANNELS)
+    if limit is not None and limit > len(channels):
+        raise InvalidConfig(
+            fields.at(fields.at(plan_path, "limits"), "channels"),
+            f"{limit} is more than the {len(channels)} channel"
+            f"{'' if len(channels) == 1 else 's'} the plan lists in channels",
+        )
+    return channels
 
 
 def _meter_keyed(raw: object, path: str, meters: Mapping[str, Meter]) -> Mapping[str, object]:
@@ -389,17 +424,33 @@ def _credits(raw: object, path: str) -> IncludedCredits | None:
     if raw is None:
         return None
     doc = fields.mapping(raw, path)
-    fields.only_keys(doc, ("amount", "expires"), path)
+    fields.only_keys(doc, ("amount", "expires", "rollover"), path)
     amount = fields.whole(
         fields.required(doc, "amount", path), fields.at(path, "amount"), minimum=1
     )
-    expires = fields.choice(
-        doc.get("expires", CreditExpiry.PERIOD_END.value),
-        CreditExpiry,
-        fields.at(path, "expires"),
-        "expiry",
+    expires = CreditExpiry(
+        fields.choice(
+            doc.get("expires", CreditExpiry.PERIOD_END.value),
+            CreditExpiry,
+            fields.at(path, "expires"),
+            "expiry",
+        )
     )
-    return IncludedCredits(amount, CreditExpiry(expires))
+    rollover_max = _rollover(doc.get("rollover"), fields.at(path, "rollover"), expires)
+    return IncludedCredits(amount, expires, rollover_max)
+
+
+def _rollover(raw: object, path: str, expires: CreditExpiry) -> int | None:
+    """CRD-8: `rollover: {max: N}`, N a whole number >= 1 of credits; only for included
+    credits that expire at the period's end (credits that never expire have nothing to
+    carry over)."""
+    if raw is None:
+        return None
+    doc = fields.mapping(raw, path)
+    fields.only_keys(doc, ("max",), path)
+    if expires is not CreditExpiry.PERIOD_END:
+        raise InvalidConfig(path, "only included credits that expire at period_end can roll over")
+    return fields.whole(fields.required(doc, "max", path), fields.at(path, "max"), minimum=1)
 
 
 def _price(raw: object, currency: Currency, path: str) -> Money:

@@ -13,6 +13,9 @@ when the billing clock has not run yet; then the action's own limits:
 - start_session: the session cap (LIM-4), then every hard-stop meter (includes and no
   overage price) in meter-name order. The credit balance does not matter (CRD-3).
 - use_ai: the feature must be in the plan, then the balance must cover its cost.
+- connect_channel (CAT-7): the channel must be in the plan (`channel_not_in_plan`, naming
+  the lowest plan that has it), then under `limits.channels` (`channel_limit_reached`,
+  naming the lowest plan with room for one more), then as add_agent below.
 - add_agent / add_seat / add_phone_number: in_use must be below the limit (None:
   unlimited; 0: none at all), then below what a waiting reduction will leave (SUB-13: a
   downgrade scheduled for later, a slot removal at the next billing date), refused with
@@ -44,6 +47,7 @@ class Action(StrEnum):
     ADD_AGENT = "add_agent"
     ADD_SEAT = "add_seat"
     ADD_PHONE_NUMBER = "add_phone_number"
+    CONNECT_CHANNEL = "connect_channel"
 
     @classmethod
     def parse(cls, value: object, path: str = "action") -> Action:
@@ -65,6 +69,8 @@ class Reason(StrEnum):
     FEATURE_NOT_IN_PLAN = "feature_not_in_plan"
     CREDITS_EXHAUSTED = "credits_exhausted"
     SCHEDULED_CHANGE_LIMIT = "scheduled_change_limit"
+    CHANNEL_NOT_IN_PLAN = "channel_not_in_plan"
+    CHANNEL_LIMIT_REACHED = "channel_limit_reached"
 
 
 RESOURCE_OF: Mapping[Action, Resource] = MappingProxyType(
@@ -72,6 +78,7 @@ RESOURCE_OF: Mapping[Action, Resource] = MappingProxyType(
         Action.ADD_AGENT: Resource.AGENTS,
         Action.ADD_SEAT: Resource.SEATS,
         Action.ADD_PHONE_NUMBER: Resource.PHONE_NUMBERS,
+        Action.CONNECT_CHANNEL: Resource.CHANNELS,
     }
 )
 
@@ -100,6 +107,23 @@ BUY_MORE_SEATS_MESSAGE = "Buy more seats"
 """ADD-4: at the seat limit."""
 AGENT_LIMIT_MESSAGE = "Agent limit reached. Buy more agent slots or upgrade your plan."
 PHONE_NUMBER_LIMIT_MESSAGE = "Phone number limit reached. Upgrade your plan to add more."
+
+
+def channel_not_in_plan_message(channel: str, plan: str | None) -> str:
+    """CAT-7: the channel is not in the plan; `plan` names the lowest plan that has it."""
+    where = "" if plan is None else f" Upgrade to {plan} to connect it."
+    return f"The {channel} channel is not included in your plan.{where}"
+
+
+def channel_limit_message(limit: int, plan: str | None) -> str:
+    """CAT-7: every channel the plan allows at once is connected; `plan` names the lowest
+    plan with room for one more, if any."""
+    noun = "channel" if limit == 1 else "channels"
+    where = f" or upgrade to {plan}" if plan is not None else ""
+    return (
+        f"Channel limit reached: your plan allows {limit} connected {noun}. "
+        f"Disconnect a channel{where} to connect another."
+    )
 
 
 def _count(value: object, what: str, *, least: int = 0) -> int:
@@ -203,6 +227,13 @@ class Snapshot:
     credit_balance: int = 0
     feature_credits: Mapping[str, int] = field(default_factory=dict)
     """Credits one use of each AI feature costs (CRD-1); a feature left out costs 0."""
+    channels: frozenset[str] = frozenset()
+    """CAT-7: the channels the plan allows."""
+    channel_plans: Mapping[str, str] = field(default_factory=dict)
+    """CAT-7: every channel of the catalog, with the name of the lowest plan that has it."""
+    channel_upgrades: Mapping[str, str] = field(default_factory=dict)
+    """CAT-7: per channel, the lowest plan that has it with room for one more connected
+    channel than now (left out: none has)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, Status):
@@ -234,6 +265,15 @@ class Snapshot:
         for name, cost in costs.items():
             _count(cost, f"feature_credits.{name}")
         object.__setattr__(self, "feature_credits", costs)
+        if not isinstance(self.channels, frozenset) or not all(
+            isinstance(c, str) for c in self.channels
+        ):
+            raise InvalidInput("channels: expected a frozenset of channel names")
+        for name in ("channel_plans", "channel_upgrades"):
+            plans = _frozen_map(getattr(self, name), name)
+            if not all(isinstance(v, str) for v in plans.values()):
+                raise InvalidInput(f"{name}: expected plan names")
+            object.__setattr__(self, name, plans)
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,12 +430,55 @@ def _add(snapshot: Snapshot, resource: Resource) -> Decision:
     return _allow(**numbers, remaining=remaining)
 
 
+def _connect_channel(snapshot: Snapshot, channel: str) -> Decision:
+    """CAT-7: the channel must be in the plan, then fit under `limits.channels` (and what
+    a waiting reduction leaves, SUB-13)."""
+    if channel not in snapshot.channel_plans:
+        known = ", ".join(sorted(snapshot.channel_plans)) or "none"
+        raise InvalidInput(
+            f"channel: unknown channel {channel!r}; the plans list: {known}",
+            code="unknown_channel",
+        )
+    if channel not in snapshot.channels:
+        plan = snapshot.channel_plans[channel]
+        return _refuse(
+            Reason.CHANNEL_NOT_IN_PLAN,
+            channel_not_in_plan_message(channel, plan),
+            channel=channel,
+            plan=plan,
+        )
+    decision = _add(snapshot, Resource.CHANNELS)
+    if decision.reason is Reason.CAPACITY_FULL:
+        limit = snapshot.capacity[Resource.CHANNELS].limit
+        assert limit is not None
+        upgrade = snapshot.channel_upgrades.get(channel)
+        return _refuse(
+            Reason.CHANNEL_LIMIT_REACHED,
+            channel_limit_message(limit, upgrade),
+            channel=channel,
+            **decision.numbers,
+            plan=upgrade,
+        )
+    return Decision(
+        decision.allowed,
+        decision.reason,
+        decision.message,
+        MappingProxyType({"channel": channel, **decision.numbers}),
+    )
+
+
 def decide(
-    snapshot: Snapshot, action: Action | str, now: datetime, feature: str | None = None
+    snapshot: Snapshot,
+    action: Action | str,
+    now: datetime,
+    feature: str | None = None,
+    *,
+    channel: str | None = None,
 ) -> Decision:
     """May the organization of `snapshot` do `action` at `now`? (LIM-1, LIM-2)
 
-    `feature` names the AI feature of use_ai and is refused with any other action.
+    `feature` names the AI feature of use_ai and is refused with any other action;
+    `channel` names the channel of connect_channel (CAT-7), likewise.
     """
     if not isinstance(snapshot, Snapshot):
         raise InvalidInput(f"snapshot: expected a Snapshot, got {snapshot!r}")
@@ -406,6 +489,11 @@ def decide(
             raise InvalidInput("feature: use_ai needs the name of the AI feature")
     elif feature is not None:
         raise InvalidInput(f"feature: only use_ai takes a feature, not {action}")
+    if action is Action.CONNECT_CHANNEL:
+        if not isinstance(channel, str) or not channel:
+            raise InvalidInput("channel: connect_channel needs the name of the channel")
+    elif channel is not None:
+        raise InvalidInput(f"channel: only connect_channel takes a channel, not {action}")
     refusal = _subscription_refusal(snapshot, now)
     if refusal is not None:
         return refusal
@@ -414,4 +502,7 @@ def decide(
     if action is Action.USE_AI:
         assert feature is not None
         return _use_ai(snapshot, feature)
+    if action is Action.CONNECT_CHANNEL:
+        assert channel is not None
+        return _connect_channel(snapshot, channel)
     return _add(snapshot, RESOURCE_OF[action])

@@ -1,4 +1,5 @@
-"""Capacity in use and capacity allowed: agents, seats, phone numbers (CAT-1, SUB-6, ADD-4).
+"""Capacity in use and capacity allowed: agents, seats, phone numbers, connected channels
+(CAT-1, CAT-7, SUB-6, ADD-4).
 
 Sub-accounts share their organization's limits (SUB-2), so what is in use is counted
 over the whole family. What is allowed is the plan's limit plus what add-on slots add.
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from tabkeeper.db import organizations, subscriptions
+from tabkeeper.db import channels, organizations, subscriptions
 from tabkeeper.db.tables import Organization
 from tabkeeper.domain.catalog import Catalog, Plan, Resource
 from tabkeeper.domain.decisions import ScheduledLimit
@@ -20,11 +21,12 @@ from tabkeeper.domain.slots import sold_with
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import family_ids
 
-COUNTED = (Resource.AGENTS, Resource.SEATS, Resource.PHONE_NUMBERS)
+COUNTED = (Resource.AGENTS, Resource.SEATS, Resource.PHONE_NUMBERS, Resource.CHANNELS)
 _NOUNS = {
     Resource.AGENTS: ("agent", "agents", "archive or delete"),
     Resource.SEATS: ("seat", "seats", "remove"),
     Resource.PHONE_NUMBERS: ("phone number", "phone numbers", "release"),
+    Resource.CHANNELS: ("channel", "channels", "disconnect"),
 }
 
 
@@ -38,6 +40,7 @@ def in_use(b: Billing, organization: Organization) -> dict[Resource, int]:
         Resource.AGENTS: agents,
         Resource.SEATS: max(members - 1, 0),
         Resource.PHONE_NUMBERS: numbers,
+        Resource.CHANNELS: channels.count_connected(b.session, ids),
     }
 
 

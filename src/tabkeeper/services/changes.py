@@ -38,6 +38,7 @@ from tabkeeper.domain.terms import Timing
 from tabkeeper.domain.utc import format_instant, parse_instant
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import addon_slots, require_room_for, slots_at
+from tabkeeper.services.channels import require_channels_in
 from tabkeeper.services.context import Billing
 from tabkeeper.services.invoices import issue_invoice, queue_collection
 from tabkeeper.services.lifecycle import apply_event
@@ -118,6 +119,7 @@ def change_plan(
     timing, effective_at = _timing(b, subscription, when, upgrade)
     slots = slots_at(b, subscription.id, effective_at, subscription.period_end)  # SUB-13
     require_room_for(b, owner, new_plan, catalog, slots)
+    require_channels_in(b, owner, new_plan)  # CAT-7
     require_addon_prices(b, subscription, old_plan, catalog, new_plan)
     drop_scheduled_changes(b, subscription)
     change = ScheduledChange(

@@ -10,7 +10,10 @@ period of the subscription's current run (`billing_periods`), also one in which 
 touched the credits, with the plan the subscription is on when they are granted. A new
 period ends earlier included grants still running at its start (a trial turned paid, a
 change to another interval). An immediate plan change within a period keeps the period's
-included grant; the next period grants the new plan's.
+included grant; the next period grants the new plan's. With `credits.rollover.max` (CRD-8)
+what the period's included grant has left carries into the next, up to the max, as a grant
+of its own made at the period start just before the new included grant (`_roll_over`):
+drawn first, expiring at that period's end.
 """
 
 from __future__ import annotations
@@ -198,16 +201,67 @@ def _grant_included(
         source = f"{prefix}{format_instant(start)}"
         if source in made:
             continue
+        unused = _unused_included(grants, prefix, start)  # CRD-8: before they expire
         _expire_due(b, row, grants, start)
         for earlier in grants:
             running = earlier.remaining > 0 and earlier.expires_at is not None
             if earlier.kind == GrantKind.INCLUDED and running:
                 _expire(b, row, earlier, start)
+        _roll_over(b, holding, row, grants, unused, start, end)
         ends = end if plan.credits.expires is CreditExpiry.PERIOD_END else None
         grants.append(
             grant(b, row, GrantKind.INCLUDED, plan.credits.amount, source, at=start,
                   expires_at=ends, description=f"{plan.name}: included AI credits")
         )  # fmt: skip
+
+
+# -- CRD-8: rollover ----------------------------------------------------------------------
+
+ROLLOVER_PRIORITY = DEFAULT_PRIORITY - 1
+"""A rolled-over grant is drawn before the new period's included credits (CRD-8): both are
+included grants ending at the same time, and the lower priority number goes first."""
+
+
+def _unused_included(grants: list[CreditGrant], prefix: str, start: datetime) -> int:
+    """CRD-8: what the subscription's own included grants (`prefix`: not rolled-over ones)
+    that run until `start` or later have left just before the period starting at `start`."""
+    return sum(
+        g.remaining
+        for g in grants
+        if g.kind == GrantKind.INCLUDED
+        and g.source_key.startswith(prefix)
+        and g.expired_at is None
+        and g.expires_at is not None
+        and g.expires_at >= start
+    )
+
+
+def _roll_over(
+    b: Billing,
+    holding: Holding,
+    row: CreditBalance,
+    grants: list[CreditGrant],
+    unused: int,
+    start: datetime,
+    end: datetime,
+) -> None:
+    """CRD-8: the unused included credits of the period ending at `start` carry into the
+    one from `start` to `end`, up to the plan's `rollover.max`: a grant of its own, at
+    `start`, drawn before the new period's included credits and expiring at `end` (after
+    one period; what a rollover leaves never rolls again). The old grant's expiry entry
+    and this grant's entry keep the balance equal to the ledger (CRD-2)."""
+    plan, subscription = holding.plan, holding.subscription
+    assert plan is not None and plan.credits is not None and subscription is not None
+    limit = plan.credits.rollover_max
+    carried = 0 if limit is None else min(unused, limit)
+    if carried <= 0:
+        return
+    grants.append(
+        grant(b, row, GrantKind.INCLUDED, carried,
+              f"rollover:{subscription.id}:{format_instant(start)}", at=start,
+              expires_at=end, priority=ROLLOVER_PRIORITY,
+              description=f"{plan.name}: rolled-over AI credits")
+    )  # fmt: skip
 
 
 def _expire_due(b: Billing, row: CreditBalance, grants: list[CreditGrant], now: datetime) -> None:

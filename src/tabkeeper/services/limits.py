@@ -20,7 +20,7 @@ from typing import cast
 from tabkeeper.db.accounts import AccountFacts
 from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.db.tables_credits import CreditBalance
-from tabkeeper.domain.catalog import MeterKind
+from tabkeeper.domain.catalog import Catalog, MeterKind, Plan, Resource
 from tabkeeper.domain.decisions import Action, Capacity, Decision, MeterUsage, Snapshot, decide
 from tabkeeper.domain.errors import NotFound, TabkeeperError
 from tabkeeper.domain.lifecycle import State
@@ -37,7 +37,7 @@ from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_ledger import holding_of, is_due, period_key
 from tabkeeper.services.credits import current_balance
 
-ADDING = (Action.ADD_AGENT, Action.ADD_SEAT, Action.ADD_PHONE_NUMBER)
+ADDING = (Action.ADD_AGENT, Action.ADD_SEAT, Action.ADD_PHONE_NUMBER, Action.CONNECT_CHANNEL)
 
 
 class CreditsDue(TabkeeperError):
@@ -80,6 +80,7 @@ def snapshot(
             )
             for resource in COUNTED
         }
+    channel_plans, channel_upgrades = _channel_offers(catalog, capacity)
     trialing = status.state is State.TRIALING
     return Snapshot(
         status,
@@ -92,7 +93,34 @@ def snapshot(
         capacity=capacity,
         credit_balance=credit_balance(b, account, refresh=refresh),
         feature_credits={code: f.credits for code, f in catalog.ai_features.items()},
+        channels=frozenset(plan.channels),
+        channel_plans=channel_plans,
+        channel_upgrades=channel_upgrades,
     )
+
+
+def _room(plan: Plan, wanted: int) -> bool:
+    limit = plan.limit(Resource.CHANNELS)
+    return limit is None or limit >= wanted
+
+
+def _channel_offers(
+    catalog: Catalog, capacity: dict[str, Capacity]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """CAT-7: per channel of the catalog, the name of the lowest plan that has it, and of
+    the lowest that has it with room for one more connected channel than now."""
+    found = capacity.get(Resource.CHANNELS.value)
+    wanted = 1 if found is None else found.in_use + 1
+    plans, upgrades = {}, {}
+    for channel in sorted(catalog.channels()):
+        lowest = catalog.lowest_plan_with_channel(channel)
+        assert lowest is not None
+        plans[channel] = lowest.name
+        roomy = [p for p in catalog.plans.values() if channel in p.channels and _room(p, wanted)]
+        best = min(roomy, key=lambda p: (p.rank, p.code), default=None)
+        if best is not None:
+            upgrades[channel] = best.name
+    return plans, upgrades
 
 
 class _Owner:
@@ -128,17 +156,27 @@ def decide_for(
     feature: str | None = None,
     *,
     refresh: bool = True,
+    channel: str | None = None,
 ) -> Decision:
     """LIM-1: may the organization of `account` (read with its counters) do `action` now?"""
     wanted = Action.parse(action)
-    return decide(snapshot(b, account, wanted, refresh=refresh), wanted, b.now, feature)
+    return decide(
+        snapshot(b, account, wanted, refresh=refresh), wanted, b.now, feature, channel=channel
+    )
 
 
 def check(
-    b: Billing, organization: Organization, action: Action | str, feature: str | None = None
+    b: Billing,
+    organization: Organization,
+    action: Action | str,
+    feature: str | None = None,
+    *,
+    channel: str | None = None,
 ) -> Decision:
     """LIM-1: may this organization do `action` now? (In a writing transaction.)"""
-    return decide_for(b, account_of(b, organization, counters=True), action, feature)
+    return decide_for(
+        b, account_of(b, organization, counters=True), action, feature, channel=channel
+    )
 
 
 def check_by_code(
@@ -149,6 +187,7 @@ def check_by_code(
     *,
     visible: Callable[[AccountFacts], bool],
     refresh: bool = True,
+    channel: str | None = None,
 ) -> Decision:
     """LIM-1 for the organization `code`, read with everything the check needs in one
     statement; NotFound unless `visible` says the caller may see it (ACL-3)."""
@@ -156,4 +195,4 @@ def check_by_code(
     account = account_by_code(b, code, counters=True)
     if account is None or not visible(account.facts):
         raise NotFound("No such organization.")
-    return decide_for(b, account, wanted, feature, refresh=refresh)
+    return decide_for(b, account, wanted, feature, refresh=refresh, channel=channel)

@@ -26,7 +26,14 @@ from tabkeeper.domain.decisions import Decision
 from tabkeeper.domain.errors import InvalidInput, NotFound, Refused, TabkeeperError
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.payments.sandbox import SandboxProvider
-from tabkeeper.services import addons, changes, credit_purchases, organizations, subscriptions
+from tabkeeper.services import (
+    addons,
+    changes,
+    channels,
+    credit_purchases,
+    organizations,
+    subscriptions,
+)
 from tabkeeper.services.access import Caller
 from tabkeeper.services.assignments import assign_plan
 from tabkeeper.services.catalog import ensure_platform, import_catalog
@@ -89,6 +96,8 @@ from tabkeeper.simulation.scenario import (
     build_scenario,
 )
 from tabkeeper.simulation.steps import (
+    ConnectChannel,
+    DisconnectChannel,
     GrantAccountCredit,
     IssueCreditNote,
     MarkPaid,
@@ -256,8 +265,12 @@ class Simulation:
 
     def _check(self, step: Check) -> None:
         with self._billing() as b:
-            decision = check(b, self._org(b, step.org), step.action, step.feature)
+            decision = check(
+                b, self._org(b, step.org), step.action, step.feature, channel=step.channel
+            )
         self._answered(step, step.action.value, step.feature, decision)
+        if step.channel is not None:  # CAT-7: only connect_channel checks name one
+            self.checks[-1]["channel"] = step.channel
 
     def _start_session(self, step: StartSession) -> None:
         """LIM-3: check and count in one; a refusal is the check's answer, not an error."""
@@ -432,6 +445,14 @@ Simulation._HANDLERS.update(
         IssueCreditNote: Simulation._credit_note,
         GrantAccountCredit: _simple(
             lambda b, org, s: grant_account_credit(b, org, s.amount.minor, s.reason)
+        ),
+    }
+)
+Simulation._HANDLERS.update(  # CAT-7
+    {
+        ConnectChannel: _simple(lambda b, org, s: channels.connect_channel(b, org, s.channel)),
+        DisconnectChannel: _simple(
+            lambda b, org, s: channels.disconnect_channel(b, org, s.channel)
         ),
     }
 )

@@ -178,6 +178,8 @@ class Check(OrganizationStep):
     do: ClassVar[str] = "check"
     action: Action
     feature: str | None = None
+    channel: str | None = None
+    """CAT-7: set exactly for `connect_channel`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +226,20 @@ class AddPhoneNumber(OrganizationStep):
 class ReleasePhoneNumber(OrganizationStep):
     do: ClassVar[str] = "release_phone_number"
     number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectChannel(OrganizationStep):
+    """CAT-7: connect a channel the plan allows, under `limits.channels`."""
+
+    do: ClassVar[str] = "connect_channel"
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class DisconnectChannel(OrganizationStep):
+    do: ClassVar[str] = "disconnect_channel"
+    channel: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +337,8 @@ Step = (
     | IssueCreditNote
     | GrantAccountCredit
     | AssignPlan
+    | ConnectChannel
+    | DisconnectChannel
 )
 
 STEPS: Mapping[str, type[Step]] = MappingProxyType(
@@ -357,6 +375,8 @@ STEPS: Mapping[str, type[Step]] = MappingProxyType(
             IssueCreditNote,
             GrantAccountCredit,
             AssignPlan,
+            ConnectChannel,
+            DisconnectChannel,
         )
     }
 )

@@ -47,7 +47,9 @@ from tabkeeper.simulation.steps import (
     CancelScheduledChange,
     ChangePlan,
     Check,
+    ConnectChannel,
     CreateAgent,
+    DisconnectChannel,
     Events,
     GrantAccountCredit,
     IssueCreditNote,
@@ -345,6 +347,19 @@ def _feature(value: object, path: str, context: _Context) -> object:
     return None
 
 
+_CHANNEL = _known("channel", lambda catalog: {c: c for c in catalog.channels()})
+"""CAT-7: a channel some plan of the catalog lists."""
+
+
+def _check_channel(value: object, path: str, context: _Context) -> object:
+    """Required for a connect_channel check, refused for any other (CAT-7)."""
+    if context.values["action"] is Action.CONNECT_CHANNEL:
+        return _CHANNEL(value, path, context)
+    if value is not None:
+        raise InvalidConfig(path, "only a connect_channel check takes a channel")
+    return None
+
+
 def _new_member(value: object, path: str, context: _Context) -> str:
     member = fields.name(value, path)
     context.members[_org(context)].add(member)
@@ -394,7 +409,7 @@ _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
         RemoveSlots: {"addon": _ADDON, "quantity": _COUNT},
         TopUp: {"credits": _COUNT, "price": _price},
         Events: {"events": _required(_events)},
-        Check: {"action": _required(_action), "feature": _feature},
+        Check: {"action": _required(_action), "feature": _feature, "channel": _check_channel},
         StartSession: {"agent": _TEXT, "conversation": _TEXT},
         CreateAgent: {"agent": _TEXT},
         ArchiveAgent: {"agent": _TEXT},
@@ -414,5 +429,7 @@ _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
         },
         GrantAccountCredit: {"amount": _required(_amount), "reason": _optional_text},
         AssignPlan: {"plan": _PLAN, "collection": _COLLECTION, "price": _negotiated_price},
+        ConnectChannel: {"channel": _CHANNEL},
+        DisconnectChannel: {"channel": _CHANNEL},
     }
 )

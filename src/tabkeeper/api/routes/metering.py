@@ -122,17 +122,22 @@ async def record_events(
 @router.post("/check", operation_id="check")
 async def check_action(body: schemas.CheckIn, api: ApiDep, caller: CallerDep) -> schemas.Decision:
     """The real-time check (LIM-1, LIM-2): may this organization's agent start a new
-    session, use AI feature `feature`, or add one more agent, seat or phone number now?
+    session, use AI feature `feature`, add one more agent, seat or phone number, or connect
+    channel `channel` (CAT-7) now?
     Answered from the counters; nothing changes. 200 whether allowed or not."""
     code, action, feature, visible = body.organization, body.action, body.feature, caller.sees
+    channel = body.channel  # CAT-7: connect_channel only
     try:
         found = await api.read_one(
             caller,
-            lambda b: check_by_code(b, code, action, feature, visible=visible, refresh=False),
+            lambda b: check_by_code(
+                b, code, action, feature, visible=visible, refresh=False, channel=channel
+            ),
         )
     except CreditsDue:  # a monthly credit grant is due first: written, then answered
         found = await api.write(
-            caller, lambda b: check_by_code(b, code, action, feature, visible=visible)
+            caller,
+            lambda b: check_by_code(b, code, action, feature, visible=visible, channel=channel),
         )
     return _decision(found)
 
