@@ -30,6 +30,11 @@ settings.register_profile(
 )
 settings.load_profile("default")
 
+# The per-credential rate limits (OPS-4) are off in tests that hammer the API with one key
+# (schemathesis, many clients, live servers inherit it); tests/api/test_limits.py turns
+# them on in its own Settings.
+os.environ.setdefault("TABKEEPER_RATE_LIMITS", "false")
+
 POSTGRES_URL = os.environ.get("TABKEEPER_TEST_DATABASE_URL")
 DB_FIXTURES = {"engine", "database_url"}
 

@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     TABKEEPER_TELEMETRY: `true` turns on the web framework's OpenTelemetry HTTP traces and
     metrics, sent to the providers the process configures (docs/operations.md). Off by
     default: asking whether they are configured costs every request.
+
+    Limits (OPS-4, api/limits.py; docs/operations.md, "Limits"):
+    TABKEEPER_MAX_BODY_BYTES: the largest request body (5 MiB); a larger one answers 413.
+    TABKEEPER_MAX_JSON_DEPTH: how deeply a JSON body may nest (64); deeper answers 400.
+    TABKEEPER_RATE_LIMITS: `false` turns the per-credential rate limits off (on).
+    TABKEEPER_API_KEY_RATE, TABKEEPER_API_KEY_BURST: requests a second one API key may make
+    on average (1000), and at once after a quiet spell (2000); more answers 429.
+    TABKEEPER_PORTAL_SESSION_RATE, TABKEEPER_PORTAL_SESSION_BURST: the same for one
+    member's portal session (10 a second, 60 at once).
+    Limits are kept per process: with N API processes a credential may get N times them.
     """
 
     model_config = SettingsConfigDict(env_prefix="TABKEEPER_", extra="ignore")
@@ -66,6 +76,13 @@ class Settings(BaseSettings):
         default=LATE_EVENTS_HORIZON, ge=timedelta(hours=1), le=timedelta(days=366)
     )
     telemetry: bool = False
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=64, ge=2, le=512)
+    rate_limits: bool = True
+    api_key_rate: float = Field(default=1000.0, gt=0)
+    api_key_burst: int = Field(default=2000, ge=1)
+    portal_session_rate: float = Field(default=10.0, gt=0)
+    portal_session_burst: int = Field(default=60, ge=1)
 
     @property
     def webhook_hosts(self) -> frozenset[str]:

@@ -14,7 +14,9 @@ from sqlalchemy import Engine, text
 import tabkeeper
 from tabkeeper.api.context import Api
 from tabkeeper.api.guard import NulGuard
+from tabkeeper.api.health import install_health
 from tabkeeper.api.idempotency import IdempotencyMiddleware
+from tabkeeper.api.limits import Draining, RequestLimits
 from tabkeeper.api.openapi import install as install_openapi
 from tabkeeper.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from tabkeeper.api.routes import (
@@ -105,6 +107,10 @@ def create_app(
     app.add_middleware(IdempotencyMiddleware, api=lambda: app.state.api)
     app.add_middleware(PortalHeaders)  # the billing tab's security headers (OPS-4)
     app.add_middleware(NulGuard)  # outermost: before anything reads the request
+    # OPS-4, OPS-5: body cap, JSON depth, rate limits, draining; outside even the NulGuard
+    app.state.draining = draining = Draining()
+    app.add_middleware(RequestLimits, settings=settings, draining=draining)
+    install_health(app, engine, draining)  # /health/live, /health/ready
 
     @app.get("/health", operation_id="health.get", tags=["operations"])
     def health() -> Health:

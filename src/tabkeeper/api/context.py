@@ -24,6 +24,7 @@ import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from tabkeeper.clock import Clock
 from tabkeeper.db.engine import read_transaction
@@ -125,7 +126,8 @@ class Api:
             yield billing_for(session, caller.platform_id, self.clock.now(), self.store)
 
     async def read_one(self, caller: Caller, work: Callable[[Billing], T]) -> T:
-        """`work`, a read of one statement (the check), from an async route. On SQLite it
+        """`work`, a read of one statement (the check), from an async route; run once
+        more on a fresh connection when the first was lost (OPS-1). On SQLite it
         runs right here on the event loop: a read of a local file never waits for the
         writer (WAL) and takes a fraction of a millisecond, less than handing it to a
         thread. On a database across the network it runs in a worker thread, so that a
@@ -135,15 +137,35 @@ class Api:
         return await anyio.to_thread.run_sync(self._read_one, caller, work)
 
     def _read_one(self, caller: Caller, work: Callable[[Billing], T]) -> T:
-        with self.reading(caller, one_statement=True) as b:
+        try:
+            with self.reading(caller, one_statement=True) as b:
+                return work(b)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+        with self.reading(caller, one_statement=True) as b:  # once more (OPS-1): a read
             return work(b)
 
     async def write(self, caller: Caller, work: Callable[[Billing], T]) -> T:
         """`work` in a transaction of the caller's platform, committed when it returns, in
-        a worker thread (a write may wait for a lock), from an async route."""
+        a worker thread (a write may wait for a lock), from an async route; run once more
+        on a fresh connection when the first was lost before the commit (OPS-1)."""
         return await anyio.to_thread.run_sync(self._write, caller, work)
 
     def _write(self, caller: Caller, work: Callable[[Billing], T]) -> T:
+        committing = False
+        try:
+            with self.billing(caller) as b:
+                done = work(b)
+                committing = True
+            return done
+        except DBAPIError as error:
+            # The connection was lost before the commit was sent: the database rolled the
+            # transaction back, nothing of it stayed; the work runs once more on a fresh
+            # connection (OPS-1). Lost during the commit, the outcome is unknown: the
+            # client gets the 503 and retries with its own Idempotency-Key or event ids.
+            if committing or not error.connection_invalidated:
+                raise
         with self.billing(caller) as b:
             return work(b)
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 
 from tabkeeper.domain.errors import (
@@ -81,6 +81,16 @@ def _title(status: int) -> str:
         return "Error"
 
 
+def _unreachable(error: DBAPIError) -> bool:
+    """PostgreSQL cannot be reached or is shutting down (OPS-5): a failed connect (no
+    SQLSTATE), a connection exception (08), operator intervention (57: shutdown, cannot
+    connect now) or insufficient resources (53). SQLite's errors carry no SQLSTATE."""
+    if not isinstance(error, OperationalError) or not hasattr(error.orig, "sqlstate"):
+        return False
+    state = getattr(error.orig, "sqlstate", None)
+    return state is None or str(state)[:2] in ("08", "57", "53")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(TabkeeperError)
     async def _tabkeeper_error(_request: Request, error: Exception) -> JSONResponse:
@@ -108,12 +118,12 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, DBAPIError)
-        if not error.connection_invalidated:
+        if not (error.connection_invalidated or _unreachable(error)):
             log.exception("unexpected database error", exc_info=error)
             return problem(500, "internal_error", INTERNAL_ERROR)
         log.warning("the database connection was lost: %s", error.orig)
         answer = problem(503, "database_unavailable",
-                         "The connection to the database was lost; retry the request.")  # fmt: skip
+                         "The database cannot be reached; retry the request.")  # fmt: skip
         answer.headers["Retry-After"] = "1"
         return answer
 

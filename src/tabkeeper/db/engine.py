@@ -14,6 +14,7 @@ commits when the block ends; nothing below them commits.
 
 from __future__ import annotations
 
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
@@ -44,11 +46,12 @@ def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        # No ping before each use of a pooled connection (a round trip per transaction,
-        # on the hot path). A connection the server dropped fails its first statement;
-        # SQLAlchemy then throws away every pooled connection older than that, and the
-        # API answers 503 `database_unavailable` (api/problems.py): the retry works.
-        return create_engine(url)
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        engine = create_engine(url, connect_args=connect_args)
+        _look_before_use(engine)
+        return engine
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
     if not in_memory:
@@ -60,6 +63,36 @@ def make_engine(url: str) -> Engine:
     )
     _configure_sqlite(engine, wal=not in_memory)
     return engine
+
+
+CONNECT_TIMEOUT_SECONDS = 5
+"""How long a new PostgreSQL connection may take (unless the URL says `connect_timeout`):
+while the database is unreachable a request answers 503 within this, never hangs."""
+
+
+def _look_before_use(engine: Engine) -> None:
+    """A cheap pre-ping (OPS-1, OPS-5): a pooled connection is looked at before each use
+    without a round trip. An idle connection has nothing to read; when the server ended it
+    (a restart, a failover, `pg_terminate_backend`) its socket is readable (the goodbye
+    message, then end of file), or the driver already knows it is closed. Such a connection
+    is dropped and the pool opens a fresh one, so the transaction starts on a good
+    connection instead of failing on its first statement: the retry of a transaction that
+    failed before doing anything, made where it costs nothing. (SQLAlchemy's
+    `pool_pre_ping` would send a statement per transaction, on the hot path.) A connection
+    that dies silently (a network cut) is still only found by its first statement: that
+    request answers 503 `database_unavailable` with Retry-After (api/problems.py)."""
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
+            raise DisconnectionError("the connection was closed")
+        fileno = getattr(dbapi_connection, "fileno", None)
+        if fileno is None:  # a driver without a socket to look at
+            return
+        poll = select.poll()  # not select.select: a busy process has descriptors past 1024
+        poll.register(fileno(), select.POLLIN)
+        if poll.poll(0):
+            raise DisconnectionError("the server ended the connection")
 
 
 def _configure_sqlite(engine: Engine, *, wal: bool) -> None:

@@ -24,3 +24,22 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     command.downgrade(alembic_config(engine), revision)
+
+
+_heads: list[str] = []
+
+
+def migrations_current(engine: Engine) -> bool:
+    """The database answers and is at the newest migration (OPS-5, /health/ready). The
+    newest is read from the migration scripts once per process; then one short query.
+    Raises sqlalchemy's DBAPIError when the database cannot be reached."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect, text
+
+    if not _heads:
+        _heads.extend(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return False  # never migrated
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        return sorted(found) == sorted(_heads)
