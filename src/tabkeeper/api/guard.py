@@ -39,18 +39,24 @@ class NulGuard:
         if _NUL in body or _ESCAPED_NUL in body:
             await _refuse(send)
             return
-        sent = False
+        await self.app(scope, replaying(first, receive), send)
 
-        async def replay() -> Message:
-            # The body once, then the real channel: a streamed answer listens on it for
-            # the client's disconnect, which must not be invented here.
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return first
 
-        await self.app(scope, replay, send)
+def replaying(first: Message, receive: Receive) -> Receive:
+    """A receive channel that gives the body already read (`first`) once, then the real
+    channel: a streamed answer listens on it for the client's disconnect, which must not
+    be invented here. The middlewares that read the body first (this one, api/limits.py)
+    hand it on through this."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return first
+
+    return replay
 
 
 async def _whole(receive: Receive, first: Message) -> Message:

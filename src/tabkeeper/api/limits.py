@@ -42,6 +42,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tabkeeper.api.guard import replaying
 from tabkeeper.settings import Settings
 
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -223,16 +224,7 @@ class RequestLimits:
             detail = f"The JSON body nests deeper than {self.max_depth} levels."
             await _problem(send, 400, "json_too_deep", detail)
             return
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return first
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(first, receive), send)
 
     def _rate(self, credential: bytes | None, cookie: bytes | None) -> float:
         """Seconds to wait before this credential may call again (0: go ahead)."""
