@@ -80,7 +80,10 @@ def snapshot(
             )
             for resource in COUNTED
         }
-    channel_plans, channel_upgrades = _channel_offers(catalog, capacity)
+    channel_plans: dict[str, str] = {}
+    channel_upgrades: dict[str, str] = {}
+    if action is None or action is Action.CONNECT_CHANNEL:  # only what the decision reads
+        channel_plans, channel_upgrades = _channel_offers(catalog, capacity)
     trialing = status.state is State.TRIALING
     return Snapshot(
         status,
