@@ -226,14 +226,15 @@ def apply_change(
     source = f"change:{change.id}"
     if old_plan.interval == new_plan.interval:
         lines = list(proration_lines(old_plan, new_plan, period, b.now, b.terms.proration))
-        _switch(b, subscription, change, cycle.switch_plan(new_plan.code, new_plan.interval, b.now))
+        new = cycle.switch_plan(new_plan.code, new_plan.interval, b.now)
+        _switch(b, subscription, change, new, was=cycle)
         apply_event(b, subscription, owner, PlanChanged(), notice_key=source)
         _invoice(b, owner, source, lines, period)
         return
     lines = _interval_change_lines(b, subscription, owner, old_catalog, old_plan, new_plan, period)
     # SCENARIOS "Plan changes": the old period ends now, a new one is anchored here.
     new_cycle = cycle.switch_plan(new_plan.code, new_plan.interval, b.now)
-    new_period = _switch(b, subscription, change, new_cycle)
+    new_period = _switch(b, subscription, change, new_cycle, was=cycle)
     cancel_queued(b, owner.id, "period_end")
     apply_event(b, subscription, owner, PlanChanged(period_end=new_period.end), notice_key=source)
     counters.start_period(b, owner.id, new_period.start, new_period.end)
@@ -304,13 +305,13 @@ def _addon_credit_lines(
 
 
 def _switch(
-    b: Billing, subscription: Subscription, change: ScheduledChange, cycle: Cycle
+    b: Billing, subscription: Subscription, change: ScheduledChange, cycle: Cycle, *, was: Cycle
 ) -> Period:
     """The subscription takes the change's plan (and catalog version) in `cycle`; the
     change is applied. The cycle's period is returned."""
     subscription.catalog_version_id = change.catalog_version_id
     change.status, change.decided_at = "applied", b.now
-    return set_cycle(b, subscription, cycle)
+    return set_cycle(b, subscription, cycle, was=was)
 
 
 def _invoice(

@@ -108,7 +108,7 @@ def period_end(b: Billing, work: DueWork) -> None:
     ):
         next_cycle = _switch_at_renewal(b, subscription, organization, change, ended_cycle)
         catalog, plan = plan_of(b, subscription)
-    period = set_cycle(b, subscription, next_cycle)
+    period = set_cycle(b, subscription, next_cycle, was=ended_cycle)
     source = f"renewal:{subscription.id}:{moment_key(subscription.anchor)}:{period.index}"
     event = PeriodRenewed(period_end=period.end)
     apply_event(b, subscription, organization, event, notice_key=source)
@@ -143,7 +143,8 @@ def _switch_at_renewal(
     plan = b.catalog_of(change.catalog_version_id).plan(change.plan_code)
     renewed = ended.renew(plan.code, plan.interval)
     subscription.catalog_version_id = change.catalog_version_id
-    set_cycle(b, subscription, renewed)  # the plan is the new one before the change is told
+    # The plan is the new one before the change is told.
+    set_cycle(b, subscription, renewed, was=ended)
     change.status, change.decided_at = "applied", b.now
     apply_event(b, subscription, organization, PlanChanged(), notice_key=f"change:{change.id}")
     return renewed

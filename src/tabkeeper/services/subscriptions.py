@@ -374,14 +374,19 @@ def cycle_of(b: Billing, subscription: Subscription, plan: Plan) -> Cycle:
     )
 
 
-def set_cycle(b: Billing, subscription: Subscription, cycle: Cycle) -> Period:
+def set_cycle(
+    b: Billing, subscription: Subscription, cycle: Cycle, *, was: Cycle | None = None
+) -> Period:
     """Write `cycle` to the subscription (plan, anchor, period index and start, add-on
-    slot rows): the one place these change. Its period is returned: its end goes to the
-    lifecycle event that starts it (domain/lifecycle.py)."""
+    slot rows): the one place these change. `was`, the cycle read from it (cycle_of):
+    when the slots are the same, the add-on rows are not read again. Its period is
+    returned: its end goes to the lifecycle event that starts it (domain/lifecycle.py)."""
     period = cycle.period
     subscription.plan_code = cycle.plan
     subscription.anchor, subscription.period_index = cycle.anchor, cycle.index
     subscription.period_start = period.start
+    if was is not None and (was.slots, was.slots_next) == (cycle.slots, cycle.slots_next):
+        return period
     held = {row.addon_code: row for row in rows.addon_rows(b.session, subscription.id)}
     for code in sorted(set(held) | set(cycle.slots) | set(cycle.slots_next)):
         now, later = cycle.slots.get(code, 0), cycle.slots_next.get(code, 0)

@@ -43,8 +43,9 @@ def restore(b: Billing, subscription: Subscription, organization: Organization, 
         return
     catalog, plan = plan_of(b, subscription)
     arrears = usage_lines(b, organization, catalog, plan, _current_period(subscription))
-    cycle = cycle_of(b, subscription, plan).restart_at(b.now)
-    period = set_cycle(b, subscription, cycle)
+    lapsed = cycle_of(b, subscription, plan)
+    cycle = lapsed.restart_at(b.now)
+    period = set_cycle(b, subscription, cycle, was=lapsed)
     event = PaymentSucceeded(period_end=period.end)
     apply_event(b, subscription, organization, event, notice_key=key)
     counters.start_period(b, organization.id, period.start, period.end)
