@@ -8,8 +8,8 @@ accrued at its price). The overage counter is kept only while a cap is set: a ba
 events that moves an overage meter's counter of the current period adds the change of its
 priced overage with one conditional `UPDATE … WHERE spend_cap IS NOT NULL RETURNING`
 per billing organization (services/spend_counters.py `accrue`, from services/counters.py
-and the session start's capped count); setting a cap works it out again from the period's counters. The real-time
-check reads the cap and the spend with the account it reads anyway (db/accounts.py), so it
+and the session start's capped count); setting a cap works it out again from the period's
+counters. The real-time check reads the cap and the spend with the account it reads anyway (db/accounts.py), so it
 adds no statement, and none at all to a use or an event when no cap is set.
 
 - `set_spend_cap` / `reset_spend_cap`: the owner or a billing admin (ACL-1), or the platform.
