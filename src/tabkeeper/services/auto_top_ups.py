@@ -10,7 +10,8 @@ failed charge turns auto top-up off and tells `credits.auto_top_up_failed`.
   returns the auto top-up's threshold and the top-up in flight with the balance, under
   the row's lock, so a use adds no statement unless it fires. Firing is a conditional
   `UPDATE … SET auto_pending = key WHERE auto_pending IS NULL RETURNING`: of 20 uses
-  crossing the threshold at once, exactly one claims it; the billing clock's `auto_top_up` work is queued for now.
+  crossing the threshold at once, exactly one claims it; the billing clock's
+  `auto_top_up` work is queued for now.
 - Buying (`claim`, the billing clock, worker/clock.py): in the clock's transaction the
   top-up's invoice is issued (one `credits` line at the catalog's price, its source the
   work's key) and its payment attempt claimed (services/payments.py); the provider charges

@@ -10,7 +10,8 @@ priced overage with one conditional `UPDATE … WHERE spend_cap IS NOT NULL RETU
 per billing organization (services/spend_counters.py `accrue`, from services/counters.py
 and the session start's capped count); setting a cap works it out again from the period's
 counters. The real-time check reads the cap and the spend with the account it reads
-anyway (db/accounts.py), so it adds no statement, and none at all to a use or an event when no cap is set.
+anyway (db/accounts.py), so it adds no statement, and none at all to a use or an event
+when no cap is set.
 
 - `set_spend_cap` / `reset_spend_cap`: the owner or a billing admin (ACL-1), or the platform.
 - `count_charge`: a top-up (manual or automatic) is refused with `spend_cap_reached` when
