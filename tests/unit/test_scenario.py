@@ -60,6 +60,7 @@ from tabkeeper.simulation.scenario import (
 )
 from tabkeeper.simulation.steps import (
     ConnectChannel,
+    DisableAutoTopUp,
     DisconnectChannel,
     GrantAccountCredit,
     HoldCredits,
@@ -67,7 +68,10 @@ from tabkeeper.simulation.steps import (
     MarkPaid,
     MarkUncollectible,
     ReleaseHold,
+    ResetSpendCap,
+    SetAutoTopUp,
     SetCreditAlert,
+    SetSpendCap,
     SettleHold,
     VoidInvoice,
 )
@@ -605,6 +609,18 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("set_credit_alert", threshold=50),
         SetCreditAlert(**_base(), threshold=50),
     ),
+    (  # LIM-6
+        "set_spend_cap",
+        step("set_spend_cap", amount="50.00"),
+        SetSpendCap(**_base(), amount=Money(5000, USD)),
+    ),
+    ("reset_spend_cap", step("reset_spend_cap"), ResetSpendCap(**_base())),
+    (  # CRD-6
+        "set_auto_top_up",
+        step("set_auto_top_up", threshold=100, credits=500),
+        SetAutoTopUp(**_base(), threshold=100, credits=500),
+    ),
+    ("disable_auto_top_up", step("disable_auto_top_up"), DisableAutoTopUp(**_base())),
 ]  # fmt: skip
 
 
@@ -638,6 +654,7 @@ def test_steps_registry() -> None:
         + ["pay_now"]
         + ["connect_channel", "disconnect_channel"]
         + "hold_credits settle_hold release_hold set_credit_alert".split()  # CRD-5, CRD-7
+        + "set_spend_cap reset_spend_cap set_auto_top_up disable_auto_top_up".split()  # LIM-6
     )
     for do, kind in STEPS.items():
         assert kind.do == do

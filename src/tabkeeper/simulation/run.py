@@ -29,12 +29,14 @@ from tabkeeper.domain.utc import format_instant
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services import (
     addons,
+    auto_top_ups,
     changes,
     channels,
     credit_alerts,
     credit_holds,
     credit_purchases,
     organizations,
+    spend_caps,
     subscriptions,
 )
 from tabkeeper.services.access import Caller
@@ -100,6 +102,7 @@ from tabkeeper.simulation.scenario import (
 )
 from tabkeeper.simulation.steps import (
     ConnectChannel,
+    DisableAutoTopUp,
     DisconnectChannel,
     GrantAccountCredit,
     HoldCredits,
@@ -107,7 +110,10 @@ from tabkeeper.simulation.steps import (
     MarkPaid,
     MarkUncollectible,
     ReleaseHold,
+    ResetSpendCap,
+    SetAutoTopUp,
     SetCreditAlert,
+    SetSpendCap,
     SettleHold,
     VoidInvoice,
 )
@@ -520,3 +526,22 @@ def simulate(data: Mapping[str, Any]) -> Result:
 def render(result: Result) -> str:
     """The results as JSON: sorted keys, two-space indent, a final newline."""
     return json.dumps(result, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+# -- the spend cap (LIM-6) and auto top-up (CRD-6) ------------------------------------------
+Simulation._HANDLERS.update(
+    {
+        SetSpendCap: _simple(
+            lambda b, org, s: spend_caps.set_spend_cap(b, org, s.amount.major_str(), s.actor)
+        ),
+        ResetSpendCap: _simple(lambda b, org, s: spend_caps.reset_spend_cap(b, org, s.actor)),
+        SetAutoTopUp: _simple(
+            lambda b, org, s: auto_top_ups.set_auto_top_up(
+                b, org, s.threshold, s.credits, s.actor
+            )
+        ),
+        DisableAutoTopUp: _simple(
+            lambda b, org, s: auto_top_ups.disable_auto_top_up(b, org, s.actor)
+        ),
+    }
+)
