@@ -536,9 +536,7 @@ Simulation._HANDLERS.update(
         ),
         ResetSpendCap: _simple(lambda b, org, s: spend_caps.reset_spend_cap(b, org, s.actor)),
         SetAutoTopUp: _simple(
-            lambda b, org, s: auto_top_ups.set_auto_top_up(
-                b, org, s.threshold, s.credits, s.actor
-            )
+            lambda b, org, s: auto_top_ups.set_auto_top_up(b, org, s.threshold, s.credits, s.actor)
         ),
         DisableAutoTopUp: _simple(
             lambda b, org, s: auto_top_ups.disable_auto_top_up(b, org, s.actor)
