@@ -48,6 +48,7 @@ from tabkeeper.portal.pages import (
     subpage,
     upcoming_context,
 )
+from tabkeeper.portal.spend import router as spend_router
 from tabkeeper.portal.web import (
     SESSION_COOKIE,
     PortalRoute,
@@ -261,3 +262,4 @@ def credit_note_pdf(request: Request, credit_note_id: int) -> Response:
 router.include_router(actions_router)
 router.include_router(collect_router)  # "Pay now" (SUB-12)
 router.include_router(alerts_router)  # usage alerts for any member (LIM-5)
+router.include_router(spend_router)  # the AI spend card's forms (LIM-6, CRD-6, CRD-7)
