@@ -14,22 +14,26 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from itertools import count
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, select, text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, func, inspect, select, text, update
 
 from tabkeeper.db.engine import transaction
-from tabkeeper.db.tables import DueWork, Invoice
+from tabkeeper.db.tables import DueWork, Invoice, Subscription
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry
-from tabkeeper.domain.errors import Forbidden, InvalidInput
-from tabkeeper.domain.spend import SpendCapReached
-from tabkeeper.services import auto_top_ups, spend_caps
+from tabkeeper.domain.errors import Forbidden, InvalidInput, TabkeeperError
+from tabkeeper.domain.spend import SpendCapReached, spend_key
+from tabkeeper.services import auto_top_ups, credit_holds, spend_caps
 from tabkeeper.services.credit_purchases import top_up
-from tabkeeper.services.credits import consume_by_code
+from tabkeeper.services.credits import consume, consume_by_code
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.payment_methods import default_payment_method
 from tests.integration.conftest import World, all_at_once
+from tests.integration.test_credit_holds import Holdings, _ledger_adds_up
 from tests.integration.test_credits import credits_world
 
 
@@ -193,3 +197,126 @@ def test_lim6_bad_caps_change_nothing(world: World, amount: Any) -> None:
     with pytest.raises(InvalidInput), world.billing() as b:
         spend_caps.set_spend_cap(b, organization_by_code(b, "acme"), amount, "alice")
     assert _state(world) == before
+
+
+# -- the ledger adds up with auto top-ups and a spend cap (property) ----------------------
+
+AUTO_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("hold"), st.integers(1, 40), st.integers(60, 86_400)),
+        st.tuples(st.just("settle"), st.integers(0, 9), st.integers(1, 60)),
+        st.tuples(st.just("release"), st.integers(0, 9), st.just(0)),
+        st.tuples(st.just("use"), st.integers(1, 30), st.just(0)),
+        st.tuples(st.just("top_up"), st.integers(1, 40), st.just(0)),
+        st.tuples(st.just("auto"), st.integers(1, 60), st.integers(1, 60)),
+        st.tuples(st.just("auto_off"), st.just(0), st.just(0)),
+        st.tuples(st.just("cap"), st.integers(0, 150), st.just(0)),
+        st.tuples(st.just("card"), st.sampled_from([0, 1]), st.just(0)),
+        st.tuples(st.just("wait"), st.integers(1, 40 * 24), st.just(0)),
+    ),
+    max_size=16,
+)
+
+
+@pytest.fixture
+def holdings(engine: Engine) -> Holdings:
+    return Holdings(credits_world(engine), count(1))
+
+
+@settings(max_examples=10, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(steps=AUTO_STEPS, plan=st.sampled_from(["plus", "basic"]))
+def test_crd6_lim6_the_ledger_adds_up_with_auto_top_ups_and_a_cap(
+    holdings: Holdings, steps: list[tuple[str, int, int]], plan: str
+) -> None:
+    """Property (CRD-2, CRD-5, CRD-6, LIM-6): after any sequence of holds, settles,
+    releases, uses, top-ups, auto top-up settings (bought by the billing clock, with a
+    card that works or declines), spend caps (set, reset) and waits (hours: hold expiries,
+    included credits expiring, renewals), the balance equals the ledger, held credits are
+    never spent twice, no grant goes below zero but by a recorded shortfall, at most one
+    auto top-up is ever in flight, and the spend counted this period is what purchases
+    were invoiced in it (this catalog has no overage price: purchases are all the spend)."""
+    world = holdings.world
+    code = f"org{next(holdings.codes)}"
+    world.clock.set(world.clock.now() + timedelta(days=1))
+    world.organization(code)
+    world.subscribe(code, plan)
+    with world.billing() as b:
+        organization_id = organization_by_code(b, code).id
+    cards = [world.provider.attach(f"org_{organization_id}", card).token
+             for card in ("card_ok", "card_fails_later")]  # fmt: skip
+    made: list[int] = []
+    for n, (action, first, second) in enumerate(steps):
+        if action == "wait":
+            world.clock.set(world.clock.now() + timedelta(hours=first))
+            world.worker().run_until(world.clock.now())
+        else:
+            try:
+                with world.billing() as b:
+                    organization = organization_by_code(b, code)
+                    if action == "hold":
+                        made.append(credit_holds.hold(b, organization, "smart_reply", first,
+                                                      timeout=second).id)  # fmt: skip
+                    elif action == "settle" and made:
+                        credit_holds.settle(b, made[first % len(made)], second)
+                    elif action == "release" and made:
+                        credit_holds.release(b, made[first % len(made)])
+                    elif action == "use":
+                        consume(b, organization, "smart_reply", f"u{n}", uses=first)
+                    elif action == "top_up":
+                        top_up(b, organization, first)
+                    elif action == "auto":
+                        auto_top_ups.set_auto_top_up(b, organization, first, second)
+                    elif action == "auto_off":
+                        auto_top_ups.disable_auto_top_up(b, organization)
+                    elif action == "cap":
+                        amount = None if first == 0 else f"{first / 100:.2f}"
+                        spend_caps.set_spend_cap(b, organization, amount)
+                    elif action == "card":
+                        method = default_payment_method(b, organization_id)
+                        assert method is not None
+                        method.token = cards[first]
+            except TabkeeperError as error:
+                assert error.code in ("credits_exhausted", "hold_closed", "spend_cap_reached"), (
+                    error
+                )
+            world.worker().run_until(world.clock.now())  # auto top-ups bought now
+        _ledger_adds_up(world, organization_id)
+        _one_in_flight_and_spend_counted(world, organization_id)
+    assert world.count(CreditBalance, CreditBalance.balance < 0) == 0
+    with transaction(world.engine) as session:  # later examples move the clock on
+        session.execute(
+            update(DueWork)
+            .where(DueWork.organization_id == organization_id, DueWork.status == "pending")
+            .values(status="canceled")
+        )
+
+
+def _one_in_flight_and_spend_counted(world: World, organization_id: int) -> None:
+    with transaction(world.engine) as session:
+        row = session.scalars(
+            select(CreditBalance).where(CreditBalance.organization_id == organization_id)
+        ).first()
+        if row is None:
+            return
+        open_work = session.scalar(
+            select(func.count()).select_from(DueWork).where(
+                DueWork.organization_id == organization_id, DueWork.kind == "auto_top_up",
+                DueWork.status.in_(("pending", "running")),
+            )
+        )  # fmt: skip
+        assert open_work == (0 if row.auto_pending is None else 1)
+        subscription = session.scalars(
+            select(Subscription).where(Subscription.organization_id == organization_id)
+        ).one()
+        key = spend_key(subscription.id, subscription.period_start)
+        charged = session.scalar(
+            select(func.coalesce(func.sum(Invoice.total_minor), 0)).where(
+                Invoice.organization_id == organization_id,
+                Invoice.status != "void",  # a top-up counts when bought; a failed auto one is void
+                Invoice.source_key.like("credits:%") | Invoice.source_key.like("auto_top_up:%"),
+                Invoice.issued_at >= subscription.period_start,
+            )
+        )
+        counted = row.spent_purchases if row.spend_key == key else 0
+        assert counted == charged
