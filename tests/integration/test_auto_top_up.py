@@ -22,17 +22,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, inspect, select, text, update
 
-from tabkeeper.db.engine import transaction
+from tabkeeper.db.engine import read_transaction, transaction
 from tabkeeper.db.tables import DueWork, Invoice, Subscription
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry
+from tabkeeper.domain.decisions import Decision
 from tabkeeper.domain.errors import Forbidden, InvalidInput, TabkeeperError
 from tabkeeper.domain.spend import SpendCapReached, spend_key
 from tabkeeper.services import auto_top_ups, credit_holds, spend_caps
+from tabkeeper.services.context import billing_for
 from tabkeeper.services.credit_purchases import top_up
 from tabkeeper.services.credits import consume, consume_by_code
+from tabkeeper.services.limits import check_by_code
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.payment_methods import default_payment_method
-from tests.integration.conftest import World, all_at_once
+from tests.integration.conftest import World, all_at_once, statements_sent
 from tests.integration.test_credit_holds import Holdings, _ledger_adds_up
 from tests.integration.test_credits import credits_world
 
@@ -320,3 +323,24 @@ def _one_in_flight_and_spend_counted(world: World, organization_id: int) -> None
         )
         counted = row.spent_purchases if row.spend_key == key else 0
         assert counted == charged
+
+
+@pytest.mark.parametrize("action", ["start_session", "use_ai"])
+def test_lim6_the_check_with_a_spend_cap_is_still_one_statement(world: World, action: str) -> None:
+    """LIM-6: the cap and the spend are read with the account (the balance row the check
+    joins anyway): a check with a cap set sends the one statement a check without sends."""
+    with world.billing() as b:
+        spend_caps.set_spend_cap(b, organization_by_code(b, "acme"), "5.00", "alice")
+    feature = "smart_reply" if action == "use_ai" else None
+
+    def read_check() -> Decision:
+        with read_transaction(world.engine) as session:
+            b = billing_for(session, world.platform_id, world.clock.now(), world.store)
+            return check_by_code(b, "acme", action, feature, visible=lambda _: True,
+                                 refresh=False)  # fmt: skip
+
+    read_check()  # the catalog version is cached per process
+    with statements_sent(world.engine) as sent:
+        assert read_check().allowed
+    selects = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1 and "spend_cap" in selects[0] and len(sent) <= 2, sent
