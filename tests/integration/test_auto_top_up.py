@@ -23,19 +23,21 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, inspect, select, text, update
 
 from tabkeeper.db.engine import read_transaction, transaction
-from tabkeeper.db.tables import DueWork, Invoice, Subscription
+from tabkeeper.db.tables import DueWork, Invoice, Platform, Subscription
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry
-from tabkeeper.domain.decisions import Decision
+from tabkeeper.domain.decisions import Decision, Reason
 from tabkeeper.domain.errors import Forbidden, InvalidInput, TabkeeperError
 from tabkeeper.domain.spend import SpendCapReached, spend_key
 from tabkeeper.services import auto_top_ups, credit_holds, spend_caps
+from tabkeeper.services.catalog import import_catalog
 from tabkeeper.services.context import billing_for
 from tabkeeper.services.credit_purchases import top_up
 from tabkeeper.services.credits import consume, consume_by_code
 from tabkeeper.services.limits import check_by_code
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.payment_methods import default_payment_method
-from tests.integration.conftest import World, all_at_once, statements_sent
+from tabkeeper.services.session_starts import set_session_limit, start_session
+from tests.integration.conftest import World, all_at_once, make_world, statements_sent
 from tests.integration.test_credit_holds import Holdings, _ledger_adds_up
 from tests.integration.test_credits import credits_world
 
@@ -344,3 +346,43 @@ def test_lim6_the_check_with_a_spend_cap_is_still_one_statement(world: World, ac
         assert read_check().allowed
     selects = [s for s in sent if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 1 and "spend_cap" in selects[0] and len(sent) <= 2, sent
+
+
+SESSIONS_CATALOG: dict[str, Any] = {
+    "meters": {"sessions": {"kind": "billable_sessions"}},
+    "plans": {
+        "metered": {"name": "Metered", "price": "10.00", "includes": {"sessions": 2},
+                    "overage": {"sessions": {"model": "per_unit", "unit_price": "1.00"}},
+                    "limits": {"agents": 2, "seats": 2}},
+    },
+}  # fmt: skip
+
+
+def test_lim6_overage_sessions_under_a_session_limit_count_and_stop(engine: Engine) -> None:
+    """LIM-6 with LIM-3's capped start (a session limit set): Metered includes 2 sessions,
+    1.00 each over; cap 2.00. Starts 1-2 are included (0.00), 3 brings 1.00 (50%), 4
+    brings 2.00 (`spend_cap_80` and `spend_cap_100`), 5 is refused `spend_cap_reached`;
+    a start in an open window of a counted conversation is still allowed."""
+    world = make_world(engine)
+    with transaction(engine) as session:
+        platform = session.get(Platform, world.platform_id)
+        assert platform is not None
+        import_catalog(session, platform, SESSIONS_CATALOG, world.clock.now())
+    world.organization("acme", {"alice": "owner"})
+    world.subscribe("acme", "metered")
+    world.clock.advance(timedelta(hours=1))
+    with world.billing() as b:
+        acme = organization_by_code(b, "acme")
+        set_session_limit(b, acme, 100)
+        spend_caps.set_spend_cap(b, acme, "2.00", "alice")
+    answers = []
+    for n in range(1, 6):
+        with world.billing() as b:
+            answers.append(start_session(b, organization_by_code(b, "acme"), "a1", f"c{n}"))
+    assert [a.allowed for a in answers] == [True, True, True, True, False]
+    assert answers[-1].reason is Reason.SPEND_CAP_REACHED
+    with world.billing() as b:
+        spent = spend_caps.spend_of(b, organization_by_code(b, "acme"))
+        assert (spent.cap, spent.spent) == (200, 200)
+        assert start_session(b, organization_by_code(b, "acme"), "a1", "c4").allowed
+    assert world.notices("spend_cap_80") == world.notices("spend_cap_100") == 1
