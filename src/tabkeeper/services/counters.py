@@ -124,7 +124,9 @@ def write(b: Billing, changes: Changes, by_owner: Mapping[int, Counting]) -> Non
         due += _crossings(by_owner[key.owner_id], key, before, raised[key], changes.steps, True)
     for _, notice, key in sorted(due, key=lambda item: item[0]):
         _carry_out(b, by_owner[key.owner_id], key, notice)
-    spent: dict[tuple[int, str], int] = {}  # LIM-6: only where a spend cap is set
+    if all(account.spend_cap is None for account in by_owner.values()):
+        return  # LIM-6: overage is counted only where a spend cap is set
+    spent: dict[tuple[int, str], int] = {}
     for key, after in added.items():
         quantity, answered = changes.added[key]
         before = CounterValue(after.quantity - quantity, after.answered - answered)
