@@ -30,7 +30,9 @@ def subscribe(client: Client, live: Live, organization: str) -> None:
     assert made["code"] == organization
     opened = client.subscriptions.create({"organization": organization, "plan": "pro"})
     checkout = opened["checkout"]
-    paid = httpx.post(f"{live.base_url}/sandbox/checkout/{checkout['id']}", data={"card": "card_ok"})
+    paid = httpx.post(
+        f"{live.base_url}/sandbox/checkout/{checkout['id']}", data={"card": "card_ok"}
+    )
     assert paid.status_code in (200, 303), paid.text
     page = client.subscriptions.list(organization=organization)
     assert [s["state"] for s in page["data"]] == ["active"]
@@ -48,7 +50,9 @@ def test_python_client_journey_int_1(live: Live) -> None:
         {("POST", "/v1/sessions/start", 1), ("POST", "/v1/credits/consume", 1)}
     )
     with Client(live.key, live.base_url, transport=transport) as client:
-        endpoint = client.webhook_endpoints.create({"url": live.webhook_url, "kinds": ["invoice.paid"]})
+        endpoint = client.webhook_endpoints.create(
+            {"url": live.webhook_url, "kinds": ["invoice.paid"]}
+        )
         secret = endpoint["secret"]
         assert secret is not None and secret.startswith("whsec_")
         subscribe(client, live, "acme")
@@ -58,7 +62,9 @@ def test_python_client_journey_int_1(live: Live) -> None:
 
         # The first answer of sessions.start is lost: the retry carries the same key, so
         # the session is reserved once.
-        started = client.sessions.start({"organization": "acme", "agent": "bot", "conversation": "c1"})
+        started = client.sessions.start(
+            {"organization": "acme", "agent": "bot", "conversation": "c1"}
+        )
         assert started["allowed"] is True
         assert transport.lost == [("POST", "/v1/sessions/start", 1)]
         assert transport.sent[("POST", "/v1/sessions/start")] == 2
@@ -110,11 +116,15 @@ def test_python_client_tracks_10000_events_counted_once_use_1(live: Live) -> Non
     with Client(live.key, live.base_url, transport=transport, flush_interval=3600) as client:
         subscribe(client, live, "acme")
         for n in range(2_500):
-            client.events.track("call.ended", "acme", agent="bot", properties={"duration_seconds": n % 60})
+            client.events.track(
+                "call.ended", "acme", agent="bot", properties={"duration_seconds": n % 60}
+            )
         assert client.events.buffer.stats.batches == 2  # sent at 1,000 and 2,000
         client.events.flush()  # the 500 left
         for n in range(2_500, EVENTS):
-            client.events.track("call.ended", "acme", agent="bot", properties={"duration_seconds": n % 60})
+            client.events.track(
+                "call.ended", "acme", agent="bot", properties={"duration_seconds": n % 60}
+            )
         assert client.events.buffer.stats.sent == 9_500  # 500 wait for close
     stats = client.events.buffer.stats
     assert transport.lost == [("POST", "/v1/events", 2)]
@@ -137,7 +147,9 @@ def test_async_client_int_1(live: Live) -> None:
         )
         async with AsyncClient(live.key, live.base_url, transport=transport) as client:
             for n in range(EVENTS):
-                await client.events.track("call.ended", "acme", agent="bot", properties={"duration_seconds": n % 60})
+                await client.events.track(
+                    "call.ended", "acme", agent="bot", properties={"duration_seconds": n % 60}
+                )
             decision = await client.check({"organization": "acme", "action": "start_session"})
             assert decision["allowed"] is True
             started = await client.sessions.start(
