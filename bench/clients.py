@@ -59,6 +59,7 @@ class Row:
     server_cpu: float | None
     client_cpu: float | None
     bare_per_second: float
+    load: str
 
     @property
     def per_second(self) -> float:
@@ -177,7 +178,7 @@ def table(database: str, rows: list[Row]) -> str:
     lines = [
         f"| {database} | {r.path} | {r.events:,} | {r.per_second:,.0f} "
         f"| {r.bare_per_second:,.0f} | {r.per_second / r.bare_per_second:.4f} "
-        f"| {r.cpu_ms(r.server_cpu)} | {r.cpu_ms(r.client_cpu)} | {load()} |"
+        f"| {r.cpu_ms(r.server_cpu)} | {r.cpu_ms(r.client_cpu)} | {r.load} |"
         for r in rows
     ]
     return "\n".join([head, *lines])
@@ -211,13 +212,14 @@ def main() -> None:
                     require_exact(world, code, f"after {name}")
                     bare_rate = bare(world, f"r{i}", sizes.events)
                     world.engine.dispose()
-                    row = Row(name, sizes.events, seconds, server_cpu, client_cpu, bare_rate)
+                    row = Row(name, sizes.events, seconds, server_cpu, client_cpu, bare_rate,
+                              load())  # fmt: skip
                     rows.append(row)
                     say(
                         f"  {name:20} {row.events:,} events in {seconds:.2f} s: "
                         f"{row.per_second:,.0f}/s; bare {bare_rate:,.0f} rows/s; server "
                         f"{row.cpu_ms(server_cpu)} ms CPU/event, client "
-                        f"{row.cpu_ms(client_cpu)} ms; exact; load {load()}"
+                        f"{row.cpu_ms(client_cpu)} ms; exact; load {row.load}"
                     )
             say("")
             say(table(databases.name, rows))
