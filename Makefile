@@ -8,11 +8,12 @@ PORT ?= 8000
 
 .PHONY: install system-deps browser-deps clients-deps run lint test test-sqlite test-postgres test-wheel bench bench-hotpath clean
 
+# The project, then the Python client (clients/python; its one dependency, httpx, is in the
+# lock), both editable into .venv.
 $(STAMP): requirements.lock pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --requirement requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
-	# The Python client (clients/python; its one dependency, httpx, is in the lock).
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable clients/python
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
@@ -30,8 +31,8 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy --strict src bench
-	$(BIN)/ruff check clients/python
-	$(BIN)/ruff format --check clients/python
+	$(BIN)/ruff check clients/python/src clients/python/generate.py
+	$(BIN)/ruff format --check clients/python/src clients/python/generate.py
 	cd clients/python && ../../$(BIN)/mypy --strict src generate.py
 
 # Debian's Chromium and axe-core for the billing tab's browser tests (tests/portal/).
