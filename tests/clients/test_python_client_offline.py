@@ -8,14 +8,16 @@ old or ahead, a missing header, a non-numeric timestamp, a signature of another 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from standardwebhooks import Webhook
-from tabkeeper_client import ApiError, Client, Retry, WebhookVerificationError, verify
+from tabkeeper_client import ApiError, AsyncClient, Client, Retry, WebhookVerificationError, verify
 from tabkeeper_client.webhooks import sign
 
 from tabkeeper.notify.parcels import WebhookParcel
@@ -182,3 +184,39 @@ def test_verify_refuses_what_the_server_did_not_sign_now_not_2(change: str) -> N
         headers["webhook-signature"] = headers["webhook-signature"].replace("v1,", "v2,")
     with pytest.raises(WebhookVerificationError):
         verify(headers, body, secret, now=when)
+
+
+def test_the_timer_sends_a_partial_batch_without_a_flush_use_1() -> None:
+    """A partial batch goes by itself once its oldest event has waited `flush_interval`
+    (0 here, so no time is measured): the sync client's thread and the async client's
+    task each send it, with no flush or close."""
+    arrived = threading.Event()
+    answer = {"accepted": 2, "duplicates": 0, "refused": []}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        arrived.set()
+        return httpx.Response(200, json=answer)
+
+    client = Client("k", "http://t", flush_interval=0, transport=httpx.MockTransport(handle))
+    client.events.track("call.ended", "acme")
+    client.events.track("call.ended", "acme")
+    assert arrived.wait(30), "the timer thread sent nothing"
+    client.close()
+    assert client.events.buffer.stats.sent == 2
+
+    async def main() -> None:
+        sent = asyncio.Event()
+
+        async def handle_async(request: httpx.Request) -> httpx.Response:
+            sent.set()
+            return httpx.Response(200, json=answer)
+
+        transport = httpx.MockTransport(handle_async)
+        async with AsyncClient("k", "http://t", flush_interval=0, transport=transport) as aclient:
+            await aclient.events.track("call.ended", "acme")
+            await aclient.events.track("call.ended", "acme")
+            await asyncio.wait_for(sent.wait(), 30)
+            assert aclient.events.buffer.stats.batches >= 1
+        assert aclient.events.buffer.stats.sent == 2
+
+    asyncio.run(main())
