@@ -245,10 +245,15 @@ class AsyncEventBuffer:
         await self.flush()
 
     async def _later(self) -> None:
-        await asyncio.sleep(self.interval)
-        batch, self._pending = self._pending, []
-        if batch:
-            await self._send(batch)
+        """Send what has waited `interval`; again while events came in during a send
+        (no track after them would start another timer)."""
+        while True:
+            await asyncio.sleep(self.interval)
+            batch, self._pending = self._pending, []
+            if batch:
+                await self._send(batch)
+            if not self._pending:
+                return
 
     async def _send(self, batch: list[dict[str, Any]]) -> None:
         try:
