@@ -119,13 +119,14 @@ def test_python_client_tracks_10000_events_counted_once_use_1(live: Live) -> Non
             client.events.track(
                 "call.ended", "acme", agent="bot", properties={"duration_seconds": n % 60}
             )
-        assert client.events.buffer.stats.batches == 2  # sent at 1,000 and 2,000
-        client.events.flush()  # the 500 left
+        assert client.events.buffer.pending == 500  # 1,000 and 2,000 went as they filled
+        client.events.flush()  # the 500 left, and waits for every answer
+        assert client.events.buffer.stats.batches == 3
         for n in range(2_500, EVENTS):
             client.events.track(
                 "call.ended", "acme", agent="bot", properties={"duration_seconds": n % 60}
             )
-        assert client.events.buffer.stats.sent == 9_500  # 500 wait for close
+        assert client.events.buffer.pending == 500  # they wait for close
     stats = client.events.buffer.stats
     assert transport.lost == [("POST", "/v1/events", 2)]
     assert (stats.sent, stats.batches, stats.refused) == (EVENTS, 11, [])
@@ -162,10 +163,12 @@ def test_async_client_int_1(live: Live) -> None:
             assert transport.sent[("POST", "/v1/credits/consume")] == 2
             view = await client.credits.get(organization="acme")
             assert view["balance"] == used["balance"] == 100 - 3
+            await client.events.flush()  # the 10 batches were queued by track: their answers
             usage = await client.usage.get(organization="acme")
             assert usage["meters"]["calls"]["used"] == str(EVENTS)
             assert usage["meters"]["sessions"]["used"] == "1"
         assert transport.lost == [("POST", "/v1/events", 3), ("POST", "/v1/credits/consume", 1)]
+        assert client.events.buffer.stats.batches == EVENTS // 1_000
         assert client.events.buffer.stats.sent == EVENTS
 
     asyncio.run(main())

@@ -122,8 +122,10 @@ def test_track_batches_at_the_batch_size_with_ids_and_times_use_1() -> None:
     client.events.buffer.batch_size = 3
     client.events.buffer.interval = 3600
     ids = [client.events.track("call.ended", "acme", agent="bot") for _ in range(5)]
-    assert len(seen) == 1  # the first 3, sent by the third track
+    assert client.events.buffer.pending == 2  # the first 3 went to the sender
     client.close()  # the other 2
+    client.close()  # a second close does nothing
+    assert [len(json.loads(r.content)["events"]) for r in seen] == [3, 2]
     sent = [e for r in seen for e in json.loads(r.content)["events"]]
     assert [e["id"] for e in sent] == ids and len(set(ids)) == 5
     assert all(e["time"].endswith("Z") and e["agent"] == "bot" for e in sent)

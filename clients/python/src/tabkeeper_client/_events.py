@@ -13,7 +13,7 @@ one (`refused` in the answer) are counted in `stats` with their reasons.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import queue
 import threading
 import time
 import uuid
@@ -26,6 +26,8 @@ from tabkeeper_client._http import AsyncHttp, SyncHttp
 
 BATCH_SIZE = 1000
 INTERVAL_SECONDS = 1.0
+MAX_QUEUED = 4
+"""Full batches waiting to be sent before `track` waits for room."""
 PATH = "/v1/events"
 
 
@@ -78,12 +80,28 @@ class Stats:
             self.refused.append({**refusal, "id": batch[int(refusal["index"])]["id"]})
 
 
+Queued = tuple[list[dict[str, Any]], bool] | str | None
+"""A batch to send and whether it holds a place of `max_queued` (full batches from
+`track` do; flushed and late partial ones do not); TICK when a new batch starts filling
+(the sender, idle until then, starts its clock); None stops the sender."""
+TICK = "tick"
+
+
 class EventBuffer:
-    """The sync client's buffer: `track` from any thread; a daemon thread sends what has
-    waited `interval` seconds; a full batch is sent by the `track` that filled it."""
+    """The sync client's buffer: `track` from any thread, never waiting for the network
+    unless `max_queued` full batches already wait to be sent (then it waits for room: the
+    caller is slowed to what the server takes, and memory stays bounded). One daemon
+    thread sends the batches in turn, and a partial batch once its oldest event has
+    waited `interval` seconds. Whoever takes the pending events queues them in the same
+    step (under the lock), so `flush()`, which waits for the queue, waits for them."""
 
     def __init__(
-        self, http: SyncHttp, *, batch_size: int = BATCH_SIZE, interval: float = INTERVAL_SECONDS
+        self,
+        http: SyncHttp,
+        *,
+        batch_size: int = BATCH_SIZE,
+        interval: float = INTERVAL_SECONDS,
+        max_queued: int = MAX_QUEUED,
     ) -> None:
         self._http = http
         self.batch_size = batch_size
@@ -92,10 +110,11 @@ class EventBuffer:
         self.failed: list[tuple[list[dict[str, Any]], BaseException]] = []
         self._pending: list[dict[str, Any]] = []
         self._oldest = 0.0
-        self._lock = threading.Lock()  # guards _pending
-        self._sending = threading.Lock()  # one batch on the wire at a time, in order
-        self._wake = threading.Condition(self._lock)
+        self._lock = threading.Lock()  # guards _pending, _oldest, _closed, _thread
+        self._queue: queue.Queue[Queued] = queue.Queue()
+        self._room = threading.Semaphore(max_queued)
         self._closed = False
+        self._finished = False  # closed and the sender stopped
         self._thread: threading.Thread | None = None
 
     def track(
@@ -114,46 +133,94 @@ class EventBuffer:
             type, org, agent=agent, conversation=conversation, properties=properties,
             time=time, id=id,
         )  # fmt: skip
-        batch = None
         with self._lock:
             if self._closed:
                 raise RuntimeError("the event buffer is closed")
+            self._start()
             if not self._pending:
                 self._oldest = _monotonic()
-                self._start_timer()
+                self._queue.put(TICK)
             self._pending.append(event)
-            if len(self._pending) >= self.batch_size:
-                batch, self._pending = self._pending, []
-        if batch is not None:
-            self._send(batch)
+            full = len(self._pending) >= self.batch_size
+        if full:
+            self._room.acquire()  # outside the lock: the sender needs it to make room
+            with self._lock:
+                batch = self._pending[: self.batch_size]
+                self._pending = self._pending[self.batch_size :]
+                if batch:
+                    self._queue.put((batch, True))
+            if not batch:  # another thread's track or a flush took them meanwhile
+                self._room.release()
         return str(event["id"])
 
-    def flush(self) -> None:
-        """Send everything buffered now; raise the first error of a failed batch."""
+    @property
+    def pending(self) -> int:
+        """Events tracked and not yet queued for sending (the batch being filled)."""
         with self._lock:
-            batch, self._pending = self._pending, []
-        if batch:
-            self._send(batch)
+            return len(self._pending)
+
+    def flush(self) -> None:
+        """Send everything buffered and wait for the answers; raise the first error of a
+        batch that could not be sent."""
+        with self._lock:
+            if self._pending:
+                self._start()
+                self._queue.put((self._pending, False))
+                self._pending = []
+        self._queue.join()
         self._raise_failed()
 
     def close(self) -> None:
-        """Send what is left and stop the timer thread."""
+        """Send what is left and stop the sending thread."""
         with self._lock:
+            if self._finished:
+                return
             self._closed = True
-            self._wake.notify_all()
-        thread = self._thread
-        if thread is not None:
-            thread.join()
-        self.flush()
+            thread = self._thread
+        try:
+            self.flush()
+        finally:
+            if thread is not None:
+                self._queue.put(None)
+                thread.join()
+            self._finished = True
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="tabkeeper-events", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                due = self._oldest + self.interval if self._pending else None
+            wait = None if due is None else max(0.0, due - _monotonic())  # idle: until a TICK
+            try:
+                item = self._queue.get(timeout=wait)
+            except queue.Empty:
+                with self._lock:
+                    if self._pending and _monotonic() >= self._oldest + self.interval:
+                        self._queue.put((self._pending, False))
+                        self._pending = []
+                continue
+            try:
+                if item is None:
+                    return
+                if isinstance(item, tuple):
+                    batch, holds_room = item
+                    self._send(batch)
+                    if holds_room:
+                        self._room.release()
+            finally:
+                self._queue.task_done()
 
     def _send(self, batch: list[dict[str, Any]]) -> None:
-        with self._sending:
-            try:
-                answer = self._http._call("POST", PATH, body={"events": batch}, retry=True)
-            except Exception as error:  # kept for flush/close: the timer thread cannot raise
-                self.failed.append((batch, error))
-                return
-            self.stats.add(batch, answer)
+        try:
+            answer = self._http._call("POST", PATH, body={"events": batch}, retry=True)
+        except Exception as error:  # kept for flush/close: the sending thread cannot raise
+            self.failed.append((batch, error))
+            return
+        self.stats.add(batch, answer)
 
     def _raise_failed(self) -> None:
         if self.failed:
@@ -163,42 +230,33 @@ class EventBuffer:
                 f"events): {error}; they are in EventBuffer.failed"
             ) from error
 
-    def _start_timer(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="tabkeeper-events", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                while not self._closed:
-                    due = self._oldest + self.interval if self._pending else None
-                    wait = None if due is None else due - _monotonic()
-                    if wait is not None and wait <= 0:
-                        break
-                    self._wake.wait(wait if wait is not None else self.interval)
-                if self._closed:
-                    return
-                batch, self._pending = self._pending, []
-            if batch:
-                self._send(batch)
-
 
 class AsyncEventBuffer:
-    """The async client's buffer: `await track(...)`; a task sends what has waited
-    `interval` seconds; a full batch is sent by the `track` that filled it."""
+    """The async client's buffer: `await track(...)` returns at once unless `max_queued`
+    full batches wait to be sent (then it waits for room). One task sends the batches in
+    turn, and a partial batch once its oldest event has waited `interval` seconds."""
 
     def __init__(
-        self, http: AsyncHttp, *, batch_size: int = BATCH_SIZE, interval: float = INTERVAL_SECONDS
+        self,
+        http: AsyncHttp,
+        *,
+        batch_size: int = BATCH_SIZE,
+        interval: float = INTERVAL_SECONDS,
+        max_queued: int = MAX_QUEUED,
     ) -> None:
         self._http = http
         self.batch_size = batch_size
         self.interval = interval
+        self.max_queued = max_queued
         self.stats = Stats()
         self.failed: list[tuple[list[dict[str, Any]], BaseException]] = []
         self._pending: list[dict[str, Any]] = []
-        self._timer: asyncio.Task[None] | None = None
+        self._oldest = 0.0
+        self._queue: asyncio.Queue[Queued] | None = None
+        self._room: asyncio.Semaphore | None = None
+        self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._finished = False
 
     async def track(
         self,
@@ -218,42 +276,83 @@ class AsyncEventBuffer:
             type, org, agent=agent, conversation=conversation, properties=properties,
             time=time, id=id,
         )  # fmt: skip
+        queued, room = self._start()
+        if not self._pending:
+            self._oldest = _monotonic()
+            queued.put_nowait(TICK)
         self._pending.append(event)
         if len(self._pending) >= self.batch_size:
-            batch, self._pending = self._pending, []
-            await self._send(batch)
-        elif self._timer is None or self._timer.done():
-            self._timer = asyncio.get_running_loop().create_task(self._later())
+            await room.acquire()
+            batch = self._pending[: self.batch_size]
+            self._pending = self._pending[self.batch_size :]
+            if batch:
+                queued.put_nowait((batch, True))
+            else:  # another track or a flush took them while this one waited for room
+                room.release()
         return str(event["id"])
 
+    @property
+    def pending(self) -> int:
+        """Events tracked and not yet queued for sending (the batch being filled)."""
+        return len(self._pending)
+
     async def flush(self) -> None:
-        batch, self._pending = self._pending, []
-        if batch:
-            await self._send(batch)
+        """Send everything buffered and wait for the answers; raise the first error of a
+        batch that could not be sent."""
+        if self._pending:
+            self._start()[0].put_nowait((self._pending, False))
+            self._pending = []
+        if self._queue is not None:
+            await self._queue.join()
         if self.failed:
-            batch, error = self.failed[0]
+            first, error = self.failed[0]
             raise RuntimeError(
-                f"{len(self.failed)} batch(es) of events not sent: {error}"
+                f"{len(self.failed)} batch(es) of events not sent (first: {len(first)} "
+                f"events): {error}; they are in AsyncEventBuffer.failed"
             ) from error
 
     async def aclose(self) -> None:
+        """Send what is left and stop the sending task."""
+        if self._finished:
+            return
         self._closed = True
-        if self._timer is not None and not self._timer.done():
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
-        await self.flush()
+        try:
+            await self.flush()
+        finally:
+            if self._queue is not None and self._task is not None:
+                self._queue.put_nowait(None)
+                await self._task
+            self._finished = True
 
-    async def _later(self) -> None:
-        """Send what has waited `interval`; again while events came in during a send
-        (no track after them would start another timer)."""
+    def _start(self) -> tuple[asyncio.Queue[Queued], asyncio.Semaphore]:
+        if self._queue is None or self._room is None:
+            self._queue, self._room = asyncio.Queue(), asyncio.Semaphore(self.max_queued)
+        if self._task is None:
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(self._queue, self._room))
+        return self._queue, self._room
+
+    async def _run(self, queued: asyncio.Queue[Queued], room: asyncio.Semaphore) -> None:
         while True:
-            await asyncio.sleep(self.interval)
-            batch, self._pending = self._pending, []
-            if batch:
-                await self._send(batch)
-            if not self._pending:
-                return
+            due = self._oldest + self.interval if self._pending else None
+            wait = None if due is None else max(0.0, due - _monotonic())  # idle: until a TICK
+            try:
+                item = await asyncio.wait_for(queued.get(), wait)
+            except TimeoutError:
+                if self._pending and _monotonic() >= self._oldest + self.interval:
+                    queued.put_nowait((self._pending, False))
+                    self._pending = []
+                continue
+            try:
+                if item is None:
+                    return
+                if isinstance(item, tuple):
+                    batch, holds_room = item
+                    await self._send(batch)
+                    if holds_room:
+                        room.release()
+            finally:
+                queued.task_done()
 
     async def _send(self, batch: list[dict[str, Any]]) -> None:
         try:

@@ -5,9 +5,9 @@
 - `client.sessions.start(...)` and `client.credits.consume(...)`: an Idempotency-Key is
   made for each call (unless given) and every retry sends the same one, so a start or a
   consumption whose answer was lost is done once.
-- `client.events.track(...)`: buffered (events/_events.py): 1,000 a batch, or after 1
-  second, and on `close()`; every event has its id from the client, so a retried batch is
-  counted once.
+- `client.events.track(...)`: buffered (_events.py): 1,000 a batch, or after 1 second,
+  and on `close()`, sent by a thread (a task) of its own; every event has its id from
+  the client, so a retried batch is counted once.
 - `client.webhooks.verify(headers, body, secret)`: Standard Webhooks signatures.
 """
 
