@@ -44,7 +44,7 @@ def calls_used(client: Client, organization: str) -> str:
 
 
 def test_python_client_journey_int_1(live: Live) -> None:
-    """INT-1, LIM-3, CRD-1, NOT-2: organization, sandbox subscription, check,
+    """INT-1, LIM-3, CRD-1, NOT-1: organization, sandbox subscription, check,
     sessions.start and credits.consume with lost answers, and a verified webhook."""
     transport = LossyTransport(
         {("POST", "/v1/sessions/start", 1), ("POST", "/v1/credits/consume", 1)}

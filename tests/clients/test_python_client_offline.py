@@ -1,4 +1,4 @@
-"""The Python client's rules without a server (httpx.MockTransport; INT-1, INT-3, NOT-2):
+"""The Python client's rules without a server (httpx.MockTransport; INT-1, NOT-1):
 which calls are retried and how (GET, the check, keyed POSTs and batches of events with
 ids; never a POST without a key), one Idempotency-Key across the retries of a consumption
 and of a session start, a 409 `request_in_progress` retried, problems raised as ApiError,
@@ -142,8 +142,8 @@ def test_a_batch_that_cannot_be_sent_is_kept_and_raised_on_close_use_1() -> None
     assert len(client.events.buffer.failed) == 1
 
 
-def test_verify_accepts_the_servers_signature_not_2() -> None:
-    """NOT-2: the server's own signing (notify/webhooks.py, standardwebhooks) verifies."""
+def test_verify_accepts_the_servers_signature_not_1() -> None:
+    """NOT-1: the server's own signing (notify/webhooks.py, standardwebhooks) verifies."""
     secret = new_secret()
     body = webhook_body({"id": "evt_1", "type": "invoice.paid", "data": {"object": {"n": "é"}}})
     now = SENT_AT
@@ -165,7 +165,7 @@ def test_verify_accepts_the_servers_signature_not_2() -> None:
     "change",
     ["body", "secret", "old", "ahead", "missing", "timestamp", "version"],
 )
-def test_verify_refuses_what_the_server_did_not_sign_now_not_2(change: str) -> None:
+def test_verify_refuses_what_the_server_did_not_sign_now_not_1(change: str) -> None:
     secret = new_secret()
     body = webhook_body({"id": "evt_1", "type": "invoice.paid"})
     now = SENT_AT

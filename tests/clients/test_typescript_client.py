@@ -34,7 +34,7 @@ def npm_ci() -> None:
 
 @pytest.mark.skipif(bool(POSTGRES_URL), reason="the TypeScript client runs on SQLite only")
 def test_typescript_client_against_a_live_server_int_1(live: Live) -> None:
-    """INT-1, USE-1, LIM-3, CRD-1, NOT-2: the TypeScript client's node tests pass against
+    """INT-1, USE-1, LIM-3, CRD-1, NOT-1: the TypeScript client's node tests pass against
     this server, none skipped."""
     node = shutil.which("node")
     assert node, "Node.js 20 or later is needed for the TypeScript client's tests"
