@@ -46,7 +46,7 @@ from tabkeeper.domain.errors import Forbidden, Refused
 from tabkeeper.domain.invoicing import LineDraft, addon_proration_line, settle
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.money import Money
-from tabkeeper.domain.periods import Interval, Period
+from tabkeeper.domain.periods import Interval, Period, boundary
 from tabkeeper.domain.slots import (
     SLOTS_ADDED_MESSAGE,
     SLOTS_REMOVED_MESSAGE,
@@ -156,8 +156,11 @@ class _Slots:
 
     @property
     def period(self) -> Period:
-        s = self.subscription
-        return Period(s.period_start, s.period_end, s.period_index)
+        """The whole current period, what slots are prorated over: a first period begun
+        after its start (a billing anchor, SUB-16) counts from the anchor's grid."""
+        s, plan = self.subscription, self.plan
+        start = boundary(s.anchor, plan.interval, s.period_index, plan.interval_count)
+        return Period(min(start, s.period_start), s.period_end, s.period_index)
 
 
 def list_addons(b: Billing, organization: Organization) -> AddonsPanel:

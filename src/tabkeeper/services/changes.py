@@ -224,7 +224,7 @@ def apply_change(
     cycle = cycle_of(b, subscription, old_plan)
     period = cycle.period
     source = f"change:{change.id}"
-    if old_plan.interval == new_plan.interval:
+    if old_plan.cadence == new_plan.cadence:
         lines = list(proration_lines(old_plan, new_plan, period, b.now, b.terms.proration))
         new = cycle.switch_plan(new_plan.code, new_plan.interval, b.now)
         _switch(b, subscription, change, new, was=cycle)
@@ -233,7 +233,7 @@ def apply_change(
         return
     lines = _interval_change_lines(b, subscription, owner, old_catalog, old_plan, new_plan, period)
     # SCENARIOS "Plan changes": the old period ends now, a new one is anchored here.
-    new_cycle = cycle.switch_plan(new_plan.code, new_plan.interval, b.now)
+    new_cycle = cycle.switch_plan(new_plan.code, new_plan.interval, b.now, new_plan.interval_count)
     new_period = _switch(b, subscription, change, new_cycle, was=cycle)
     cancel_queued(b, owner.id, "period_end")
     apply_event(b, subscription, owner, PlanChanged(period_end=new_period.end), notice_key=source)
