@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
 from tabkeeper.api.schemas import Code, Strict
 from tabkeeper.domain.terms import Timing
@@ -87,7 +87,7 @@ class SubscribeIn(Strict):
         "`{CHECKOUT_ID}` in it is replaced by the checkout's id. Default: the checkout "
         "page itself, which then shows the outcome.",
     )
-    anchor: int | None = Field(
+    anchor: StrictInt | None = Field(
         default=None,
         description="SUB-16: the day of the month (1 to 31) the billing periods start on; "
         "the first period, up to it, is prorated. Default: the start (or the 1st under "

@@ -269,7 +269,11 @@ def require_addon_prices(
 ) -> None:
     """SUB-14, CAT-8: a change to another interval needs a price of that interval for each
     add-on the subscription keeps slots of from the next billing date; refused naming the
-    first add-on without one, nothing changed."""
+    first add-on without one, nothing changed. SUB-16: add-ons have no price for a period
+    of several intervals (quarterly), so a move to such a plan keeping slots is refused
+    alike."""
+    if new_plan.interval_count != 1 and old_plan.cadence != new_plan.cadence:
+        _require_no_slots(b, subscription, catalog, new_plan)
     if old_plan.interval == new_plan.interval:
         return
     for row in sorted(rows.addon_rows(b.session, subscription.id), key=lambda r: r.addon_code):
@@ -283,6 +287,20 @@ def require_addon_prices(
                 f"{addon.name} has no {word} price, so the subscription cannot move to "
                 f"{new_plan.name} ({new_plan.interval.value}) while it keeps {slots} first "
                 f"or choose a plan billed per {old_plan.interval.value}.",
+                code="addon_interval_unpriced",
+            )
+
+
+def _require_no_slots(
+    b: Billing, subscription: Subscription, catalog: Catalog, new_plan: Plan
+) -> None:
+    for row in sorted(rows.addon_rows(b.session, subscription.id), key=lambda r: r.addon_code):
+        addon = catalog.addons.get(row.addon_code)
+        if addon is not None and row.quantity_next_period > 0:
+            raise Refused(
+                f"{addon.name} has no price for a period of {new_plan.interval_count} "
+                f"{new_plan.interval.value}s, so the subscription cannot move to "
+                f"{new_plan.name} while it keeps slots of it; remove them first.",
                 code="addon_interval_unpriced",
             )
 
