@@ -81,6 +81,9 @@ def test_sub15_trial_converts_and_is_charged_at_its_end(trials: ApiWorld) -> Non
     assert trials.world.count(SandboxCharge, SandboxCharge.amount_minor == 6000) == 1
     assert trials.world.notices("subscription.trial_ending") == 1
     assert trials.world.notices("subscription.trial_converted") == 1
+    trials.world.worker().run_until(JAN_15 + timedelta(hours=1))  # INV-4: once
+    assert trials.world.count(Invoice) == trials.world.charges() == 1
+    assert trials.world.notices("subscription.trial_converted") == 1
 
 
 def test_sub15_a_declined_charge_at_the_end_makes_it_past_due(trials: ApiWorld) -> None:

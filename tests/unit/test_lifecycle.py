@@ -623,3 +623,33 @@ def test_property_random_event_sequences_stay_in_the_table(
         assert after.state is TRANSITIONS[(status.state, event.name)].target
         assert after.trial_used or not status.trial_used
         status = after
+
+
+# ---------------------------------------------------------------- SUB-15 a plan's own trial
+def test_sub15_plan_trial_converts_or_is_canceled_and_the_free_trial_cannot() -> None:
+    """SUB-15: a plan's trial (trial_converts) converts into active with the first
+    period's end, or is canceled at once (reason canceled, purge scheduled); the
+    platform's trial (TRI-1..4) can do neither, and a plan trial does not expire by the
+    free trial's days or sessions."""
+    began, effects = transition(NEW_ORGANIZATION, PaidTrialStarted(days=14), NOW)
+    assert began.state is State.TRIALING and began.trial_converts
+    assert began.trial_ends_at == NOW + 14 * DAY and not began.trial_used
+    assert names(effects) == ["start_paid_trial"]
+    active, _ = transition(began, TrialConverted(period_end=NOW + 31 * DAY), NOW + 14 * DAY)
+    assert (active.state, active.trial_converts, active.period_end) == (
+        State.ACTIVE,
+        False,
+        NOW + 31 * DAY,
+    )
+    ended, _ = transition(began, TrialCanceled(retention_days=30), NOW)
+    assert ended.state is State.CANCELED and ended.retention_ends_at == NOW + 30 * DAY
+    assert ENDED_REASONS["trial_canceled"] == "canceled"
+    free = STATUS[State.TRIALING]
+    for event in (TrialConverted(period_end=NOW + DAY), TrialCanceled(retention_days=1)):
+        with pytest.raises(IllegalTransition):
+            transition(free, event, NOW)
+    for event in (TrialDaysRanOut(), TrialSessionsUsedUp()):
+        with pytest.raises(IllegalTransition, match="plan trial"):
+            transition(began, event, NOW)
+    with pytest.raises(InvalidInput, match="trial_converts"):
+        Status(State.ACTIVE, trial_converts=True)
