@@ -23,6 +23,7 @@ from tabkeeper.domain.catalog import Catalog, build_catalog
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput
 from tabkeeper.domain.money import Currency
 from tabkeeper.domain.periods import Interval, ProrationMode, boundary, period_at
+from tabkeeper.domain.slots import interval_total, priced_for
 from tabkeeper.domain.terms import build_terms
 
 USD = Currency.of("USD")
@@ -185,18 +186,27 @@ def test_sub15_sub16_bad_plan_fields_are_refused_at_import(
     assert str(caught.value) == f"plans.bad.{field}: {problem}"
 
 
-def test_sub16_addon_offered_with_a_quarterly_plan_is_refused_at_import() -> None:
-    """SUB-16: add-on prices are per interval; one offered with a quarterly plan is refused
-    at import (it would be billed at a price no one set)."""
-    with pytest.raises(InvalidConfig) as caught:
-        build_catalog(
-            {
-                "plans": {"q": {"name": "Q", "price": "90.00", "interval_count": 3}},
-                "addons": {"extra": {"name": "Extra", "price": "10.00"}},
-            },
-            USD,
-        )
-    assert str(caught.value).startswith("addons.extra.requires_plans: add-ons are not sold")
+def test_sub16_addons_on_a_quarterly_plan_cost_three_months_a_period() -> None:
+    """SUB-16, CAT-8: an add-on sold with a plan billed every 3 months bills 3 × its
+    monthly price a period (and in a first, partial period that times the fraction)."""
+    catalog = build_catalog(
+        {
+            "plans": {"q": {"name": "Q", "price": "90.00", "interval_count": 3}},
+            "addons": {"extra": {"name": "Extra", "price": "10.00"}},
+        },
+        USD,
+    )
+    plan, addon = catalog.plan("q"), catalog.addon("extra")
+    assert priced_for(addon, plan).price_for(Interval.MONTH).minor == 3000
+    assert priced_for(addon, CATALOG.plan("basic")) is addon
+    assert interval_total(catalog, plan, {"extra": 2}).minor == 9000 + 6000
+    start = _utc(2026, 2, 10)
+    lines = first_period_lines(
+        plan, [(priced_for(addon, plan), 1)], first_cycle(plan, start, 31), start,
+        ProrationMode.DAY,
+    )  # fmt: skip
+    assert lines is not None
+    assert [line.amount_minor for line in lines] == [1800, 600]  # 18/90 of 9000 and 3000
 
 
 def test_sub16_quarterly_plan_costs_per_day_over_90_days() -> None:

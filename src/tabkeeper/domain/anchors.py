@@ -25,7 +25,8 @@ shorter period is billed in full.
 The grid is held by an anchor instant on the anchor day itself (a month that has it), a
 whole number of periods before the first boundary, and the index of the period the
 subscription starts in: so that Feb 28 of an anchor on the 31st is followed by Mar 31, not
-Mar 28. A yearly grid on Feb 30 or 31 never meets its day; it falls on Feb 28/29.
+Mar 28. A yearly grid in a month shorter than its day is anchored on the month's longest
+day: April's 30th; February's 29th in a leap year (then Feb 28, or 29 in leap years).
 """
 
 from __future__ import annotations
@@ -113,15 +114,18 @@ def first_cycle(
         first = _on_day(_month_number(at) + 1, day, at)
     start_index = 0 if first == at else 1  # periods from the grid anchor to `first`
     number = _month_number(first)
-    for back in range(1, _SEARCH + 1):
-        year, month = divmod(number - back * months, 12)
-        if day <= calendar.monthrange(year, month + 1)[1]:
-            anchor = datetime(year, month + 1, day, tzinfo=UTC)
-            index = back - start_index
+    # The grid's anchor: the latest earlier boundary in a month that has the day; a yearly
+    # grid in a shorter month never meets one and takes the longest it has (Apr 30, a leap
+    # year's Feb 29).
+    for longest in range(day, min(day, 28) - 1, -1):
+        found = _grid_month(number, months, longest)
+        if found is not None:
+            back, year, month = found
+            anchor = datetime(year, month, longest, tzinfo=UTC)
             break
-    else:  # a yearly grid on a day February lacks: it stays on the month's last day
-        anchor = _on_day(number - months, day, at)
-        index = 1 - start_index
+    else:  # pragma: no cover - every 4 years has a Feb 29
+        raise InvalidInput(f"no billing anchor on day {day} found near {at.isoformat()}")
+    index = back - start_index
     slots = slots or {}
     return Cycle(plan.code, plan.interval, anchor, index, slots, slots, count)
 
@@ -166,6 +170,16 @@ def first_period_lines(
         )
         for kind, name, details, price, quantity in parts
     )
+
+
+def _grid_month(number: int, months: int, day: int) -> tuple[int, int, int] | None:
+    """(periods back, year, month) of the latest month `months` × k (k >= 1) before month
+    `number` that has `day`, within _SEARCH periods; None when none has."""
+    for back in range(1, _SEARCH + 1):
+        year, month = divmod(number - back * months, 12)
+        if day <= calendar.monthrange(year, month + 1)[1]:
+            return back, year, month + 1
+    return None
 
 
 def _month_number(moment: datetime) -> int:

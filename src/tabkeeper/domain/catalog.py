@@ -558,16 +558,6 @@ def _check_addon_intervals(
                     f"no {ADJECTIVES[plan.interval]} price, but it is offered with plan "
                     f"{plan.code} ({plan.interval.value})",
                 )
-            if addon.allowed_on(plan.code) and plan.interval_count != 1:
-                # SUB-16: add-on prices are per interval; a period of several intervals
-                # would bill them at a price no one set. Offer them with such plans
-                # once they have a price of that period.
-                raise InvalidConfig(
-                    fields.at(fields.at(path, code), "requires_plans"),
-                    f"add-ons are not sold with plans billed every {plan.interval_count} "
-                    f"{plan.interval.value}s yet, but it is offered with plan {plan.code}; "
-                    f"name the plans it goes with in requires_plans",
-                )
 
 
 def _ai_feature(code: str, raw: object, path: str) -> AiFeature:

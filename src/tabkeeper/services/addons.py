@@ -53,6 +53,7 @@ from tabkeeper.domain.slots import (
     SlotCount,
     capacity_shortfall,
     interval_total,
+    priced_for,
     require_allowed_on,
     shortfall_message,
     slot_quantity,
@@ -169,12 +170,14 @@ def list_addons(b: Billing, organization: Organization) -> AddonsPanel:
     catalog, plan = plan_of(b, subscription)
     rows = _rows(b, subscription)
     active = tuple(
-        AddonCard(catalog.addons[code], row.quantity, row.quantity_next_period)
+        AddonCard(priced_for(catalog.addons[code], plan), row.quantity, row.quantity_next_period)
         for code, row in sorted(rows.items())
         if row.quantity > 0 and code in catalog.addons
     )
     available = tuple(
-        addon for _, addon in sorted(catalog.addons.items()) if sold_with(addon, plan)
+        priced_for(addon, plan)
+        for _, addon in sorted(catalog.addons.items())
+        if sold_with(addon, plan)
     )
     running = State(subscription.state) in (State.ACTIVE, State.PAST_DUE, State.SUSPENDED)
     next_billing_at = (
@@ -304,7 +307,8 @@ def _load(
     if adding:
         require_allowed_on(catalog, addon, plan)
     owner = billing_organization(b, organization)
-    return _Slots(subscription, owner, catalog, plan, addon, _rows(b, subscription))
+    slots_addon = priced_for(addon, plan)  # SUB-16: per period of the plan
+    return _Slots(subscription, owner, catalog, plan, slots_addon, _rows(b, subscription))
 
 
 def _require_owner(b: Billing, organization: Organization, member: str | None) -> None:

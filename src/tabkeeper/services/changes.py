@@ -34,6 +34,7 @@ from tabkeeper.domain.invoicing import (
 )
 from tabkeeper.domain.lifecycle import PlanChanged, State
 from tabkeeper.domain.periods import Period
+from tabkeeper.domain.slots import priced_for
 from tabkeeper.domain.terms import Timing
 from tabkeeper.domain.utc import format_instant, parse_instant
 from tabkeeper.services import counters
@@ -269,11 +270,7 @@ def require_addon_prices(
 ) -> None:
     """SUB-14, CAT-8: a change to another interval needs a price of that interval for each
     add-on the subscription keeps slots of from the next billing date; refused naming the
-    first add-on without one, nothing changed. SUB-16: add-ons have no price for a period
-    of several intervals (quarterly), so a move to such a plan keeping slots is refused
-    alike."""
-    if new_plan.interval_count != 1 and old_plan.cadence != new_plan.cadence:
-        _require_no_slots(b, subscription, catalog, new_plan)
+    first add-on without one, nothing changed."""
     if old_plan.interval == new_plan.interval:
         return
     for row in sorted(rows.addon_rows(b.session, subscription.id), key=lambda r: r.addon_code):
@@ -291,20 +288,6 @@ def require_addon_prices(
             )
 
 
-def _require_no_slots(
-    b: Billing, subscription: Subscription, catalog: Catalog, new_plan: Plan
-) -> None:
-    for row in sorted(rows.addon_rows(b.session, subscription.id), key=lambda r: r.addon_code):
-        addon = catalog.addons.get(row.addon_code)
-        if addon is not None and row.quantity_next_period > 0:
-            raise Refused(
-                f"{addon.name} has no price for a period of {new_plan.interval_count} "
-                f"{new_plan.interval.value}s, so the subscription cannot move to "
-                f"{new_plan.name} while it keeps slots of it; remove them first.",
-                code="addon_interval_unpriced",
-            )
-
-
 def _addon_credit_lines(
     b: Billing, subscription: Subscription, old_catalog: Catalog, old_plan: Plan, period: Period
 ) -> list[LineDraft]:
@@ -314,6 +297,7 @@ def _addon_credit_lines(
         addon = old_catalog.addons.get(row.addon_code)
         if addon is None or row.quantity <= 0:
             continue
+        addon = priced_for(addon, old_plan)  # SUB-16: what a period of the old plan paid
         line = addon_unused_credit_line(
             addon, row.quantity, period, old_plan.interval, b.now, b.terms.proration
         )

@@ -36,7 +36,7 @@ from tabkeeper.domain.lifecycle import (
 )
 from tabkeeper.domain.money import Money
 from tabkeeper.domain.periods import Period
-from tabkeeper.domain.slots import sold_with
+from tabkeeper.domain.slots import priced_for, sold_with
 from tabkeeper.payments.provider import CardOnFile, ChargeResult
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import require_room_for
@@ -241,7 +241,7 @@ def first_lines(
     """The first invoice of a subscription whose first cycle is `cycle`, starting now: the
     ordinary advance lines, or, when the first period started before now (a billing
     anchor, SUB-16), those of its part from now on (domain/anchors.py)."""
-    slots = [(catalog.addon(code), n) for code, n in addons.items()]
+    slots = [(priced_for(catalog.addon(code), plan), n) for code, n in addons.items()]
     partial = first_period_lines(plan, slots, cycle, b.now, b.terms.proration)
     if partial is not None:
         return partial
@@ -254,7 +254,7 @@ def advance_lines(
     """What a period bills in advance (INV-1): the plan, then each add-on's slots at the
     price of the plan's interval (CAT-8)."""
     slots = [
-        addon_line(catalog.addon(code), quantity, period, plan.interval)
+        addon_line(priced_for(catalog.addon(code), plan), quantity, period, plan.interval)
         for code, quantity in sorted(addons.items())
         if quantity > 0
     ]
