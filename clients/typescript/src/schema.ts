@@ -3172,6 +3172,11 @@ export interface components {
              * @description Where the hosted checkout sends the member after paying; `{CHECKOUT_ID}` in it is replaced by the checkout's id. Default: the checkout page itself, which then shows the outcome.
              */
             return_url?: string | null;
+            /**
+             * Anchor
+             * @description SUB-16: the day of the month (1 to 31) the billing periods start on; the first period, up to it, is prorated. Default: the start (or the 1st under calendar billing). A plan with its own trial (SUB-15) needs a card on file and begins the trial at once.
+             */
+            anchor?: number | null;
         };
         /**
          * Subscribed

@@ -960,6 +960,7 @@ class SubscribeIn(TypedDict):
     plan: str
     addons: NotRequired[dict[str, int]]
     return_url: NotRequired[str | None]
+    anchor: NotRequired[int | None]
 
 
 class Subscribed(TypedDict):
