@@ -42,8 +42,8 @@ from tabkeeper.api.routes import corrections as corrections_routes  # INV-5
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
 from tabkeeper.payments import checkout_page
+from tabkeeper.payments.choice import payment_provider
 from tabkeeper.payments.provider import PaymentProvider
-from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.portal import routes as portal
 from tabkeeper.portal.web import PortalHeaders
 from tabkeeper.services.context import CATALOGS, CatalogStore
@@ -91,7 +91,7 @@ def create_app(
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url)
     clock = clock or SystemClock()
-    provider = provider or SandboxProvider(engine, clock)
+    provider = provider or payment_provider(settings, engine, clock)  # PAY-4: by settings
     api = Api(settings, engine, clock, provider, store)
     app = FastAPI(
         title="tabkeeper",

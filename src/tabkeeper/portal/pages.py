@@ -17,8 +17,7 @@ from tabkeeper.api.context import Api, get_api
 from tabkeeper.api.subscription_view import show_subscription
 from tabkeeper.db.tables import CheckoutSession
 from tabkeeper.domain.errors import InvalidInput, Refused
-from tabkeeper.payments.checkout_html import BEHAVIOUR
-from tabkeeper.payments.sandbox import TEST_CARDS, SandboxProvider
+from tabkeeper.payments.choice import offered_cards
 from tabkeeper.portal import slots, views
 from tabkeeper.portal.web import Flash, caller_of, render
 from tabkeeper.services.access import Caller
@@ -145,13 +144,7 @@ def payment_context(api: Api) -> Fill:
     """The card on file and, with the sandbox, its test cards to choose from (PAY-2)."""
 
     def fill(b: Billing, viewer: views.Viewer) -> dict[str, Any]:
-        cards: list[tuple[str, str]] = []
-        if isinstance(api.provider, SandboxProvider):
-            cards = [
-                (card.number, f"{card.brand.capitalize()} ending in {card.last4}: "
-                 f"{BEHAVIOUR[card.kind]}")
-                for card in TEST_CARDS
-            ]  # fmt: skip
+        cards = offered_cards(api.provider)  # the provider's choice: payments/choice.py
         return {"card": default_payment_method(b, viewer.organization.id), "test_cards": cards}
 
     return fill

@@ -1,0 +1,35 @@
+"""The one place the payment provider is chosen (PAY-1, PAY-4): by
+TABKEEPER_PAYMENT_PROVIDER (`sandbox`, the default, or `stripe`; settings.py checks that
+the chosen one is configured whole). Entry points (`serve`, `worker`, `tick`, the API
+app) get their provider here; the billing tab asks here which test cards to offer, so
+nothing outside payments/ names the sandbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from tabkeeper.clock import Clock
+from tabkeeper.payments.checkout_html import BEHAVIOUR
+from tabkeeper.payments.provider import PaymentProvider
+from tabkeeper.payments.sandbox import TEST_CARDS, SandboxProvider
+from tabkeeper.settings import Settings
+
+
+def payment_provider(settings: Settings, engine: Engine, clock: Clock) -> PaymentProvider:
+    """The provider TABKEEPER_PAYMENT_PROVIDER names, on `engine` and `clock`."""
+    if settings.payment_provider == "stripe":
+        from tabkeeper.payments.stripe import StripeProvider  # only when chosen
+
+        return StripeProvider.from_settings(settings, engine, clock)
+    return SandboxProvider(engine, clock)
+
+
+def offered_cards(provider: PaymentProvider) -> list[tuple[str, str]]:
+    """The test cards (value, label) a member may pick on the billing tab's card form:
+    the sandbox's; none with a real provider (its hosted page takes the card)."""
+    if not isinstance(provider, SandboxProvider):
+        return []
+    return [
+        (card.number, f"{card.brand.capitalize()} ending in {card.last4}: {BEHAVIOUR[card.kind]}")
+        for card in TEST_CARDS
+    ]

@@ -1,0 +1,391 @@
+"""The Stripe payment provider (PAY-4), on the official `stripe` library.
+
+How tabkeeper's payments map onto Stripe (docs/payments.md):
+
+    tabkeeper customer "org_<id>"  ->  a Stripe Customer, created on its first card and
+                                       kept in `stripe_customers` (payments/stripe_store.py)
+    attach (a saved card)          ->  a SetupIntent (usage off_session) confirmed with the
+                                       PaymentMethod ("pm_...") Stripe.js collected; brand,
+                                       last 4 and expiry come back, never a card number
+    charge (an invoice's attempt)  ->  a PaymentIntent created with confirm=true,
+                                       off_session=true and the attempt's idempotency key
+                                       as Stripe's Idempotency-Key; ChargeResult.reference
+                                       is the PaymentIntent's id ("pi_...")
+    refund (a credit note)         ->  a Refund of that PaymentIntent, keyed likewise
+    checkout (the first payment)   ->  a PaymentIntent (setup_future_usage off_session)
+
+Outcomes: a declined card is a failed ChargeResult whose failure_code is Stripe's decline
+code ("insufficient_funds", ...; "card_declined" when Stripe gives none); a charge that
+needs the member (3-D Secure) is a failed result with failure_code
+"authentication_required" and the PaymentIntent as reference, completed later by the
+member and reported by the `payment_intent.succeeded` webhook (services/provider_events).
+Stripe unreachable, timing out, rate limiting or failing (5xx) raises ProviderError: the
+attempt stays unfinished and is retried later with the same key, which Stripe answers
+with the first result, so a charge is never made twice. The library itself retries
+connection errors (MAX_NETWORK_RETRIES), with the same key too.
+
+Like the sandbox, each call stands on its own; never call it inside an open transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import stripe as stripe_lib
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from tabkeeper.clock import Clock
+from tabkeeper.db.engine import transaction
+from tabkeeper.domain.errors import InvalidInput, Refused
+from tabkeeper.domain.money import Currency, Money
+from tabkeeper.payments import stripe_store as store
+from tabkeeper.payments.provider import (
+    CARD_DECLINED,
+    CARD_DECLINED_MESSAGE,
+    CardDeclined,
+    CardOnFile,
+    ChargeResult,
+    Checkout,
+    CheckoutStatus,
+    PaymentProvider,
+    ProviderError,
+    RefundResult,
+    UnknownCard,
+    require_charge_amount,
+    require_text,
+)
+
+if TYPE_CHECKING:
+    from tabkeeper.settings import Settings
+
+AUTHENTICATION_REQUIRED = "authentication_required"
+"""The failure code of an off-session charge that needs the member (3-D Secure)."""
+MAX_NETWORK_RETRIES = 2
+"""How often the library retries a request that did not get an answer (same key)."""
+TIMEOUT_SECONDS = 30.0
+ATTEMPT_METADATA = "tabkeeper_attempt"
+"""The PaymentIntent's metadata key holding the attempt's idempotency key: how a
+webhook finds the attempt (services/provider_events.py)."""
+CUSTOMER_METADATA = "tabkeeper_customer"
+DESCRIPTION_METADATA = "tabkeeper_description"
+"""The charge's description ("Invoice ...") goes in metadata (Stripe's `description` field
+is not known to every Stripe-compatible server, localstripe among them)."""
+_CHECKOUT_STATUS = {
+    "succeeded": CheckoutStatus.COMPLETED,
+    "canceled": CheckoutStatus.EXPIRED,
+}
+
+
+def checkout_url(checkout_id: str) -> str:
+    """Where the hosted page (Stripe.js) of the checkout `checkout_id` will live."""
+    return f"/stripe/checkout/{checkout_id}"
+
+
+class StripeProvider:
+    """The Stripe PaymentProvider. `http_client` replaces the library's HTTP client
+    (tests: recorded HTTP); `api_base` Stripe's address (tests: a fake Stripe)."""
+
+    name = "stripe"
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        secret_key: str,
+        publishable_key: str,
+        webhook_secret: str,
+        api_base: str | None = None,
+        http_client: stripe_lib.HTTPClient | None = None,
+        max_network_retries: int = MAX_NETWORK_RETRIES,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self.publishable_key = publishable_key
+        self.webhook_secret = webhook_secret
+        self._client = stripe_lib.StripeClient(
+            secret_key,
+            base_addresses={"api": api_base} if api_base else None,
+            http_client=http_client or stripe_lib.RequestsClient(timeout=TIMEOUT_SECONDS),
+            max_network_retries=max_network_retries,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: Engine, clock: Clock) -> StripeProvider:
+        """The provider of TABKEEPER_STRIPE_* (checked whole by Settings)."""
+        secret, webhook = settings.stripe_secret_key, settings.stripe_webhook_secret
+        assert secret is not None and webhook is not None and settings.stripe_publishable_key
+        return cls(
+            engine,
+            clock,
+            secret_key=secret.get_secret_value(),
+            publishable_key=settings.stripe_publishable_key,
+            webhook_secret=webhook.get_secret_value(),
+            api_base=settings.stripe_api_base,
+        )
+
+    # -- customers ---------------------------------------------------------------------
+
+    def stripe_customer(self, customer: str) -> str:
+        """The Stripe customer of `customer`, created (once) when there is none yet."""
+        customer = require_text(customer, "customer", store.CUSTOMER_LENGTH)
+        with transaction(self._engine) as session:
+            found = store.stripe_customer_id(session, customer)
+        if found is not None:
+            return found
+        try:
+            created = self._client.v1.customers.create(
+                params={"metadata": {CUSTOMER_METADATA: customer}},
+                options={"idempotency_key": f"tk_customer_{customer}"},
+            )
+        except stripe_lib.StripeError as error:
+            _raise_for(error)
+        try:
+            with transaction(self._engine) as session:
+                store.add_stripe_customer(session, customer, created.id, self._clock.now())
+        except IntegrityError:  # another call saved one first: keep that one
+            with transaction(self._engine) as session:
+                kept = store.stripe_customer_id(session, customer)
+            assert kept is not None
+            return kept
+        return created.id
+
+    # -- the PaymentProvider ----------------------------------------------------------
+
+    def attach(self, customer: str, card: str) -> CardOnFile:
+        """Save the PaymentMethod `card` ("pm_...", from Stripe.js) for `customer` through
+        a SetupIntent confirmed for off-session use; CardDeclined when declined,
+        UnknownCard when Stripe does not know it, Refused ("authentication_required")
+        when the bank wants the member first (the hosted page does that)."""
+        card = require_text(card, "card", store.STRIPE_ID_LENGTH)
+        stripe_customer = self.stripe_customer(customer)
+        try:
+            created = self._client.v1.setup_intents.create(
+                params={"customer": stripe_customer, "usage": "off_session"}
+            )
+            intent = self._client.v1.setup_intents.confirm(
+                created.id, params={"payment_method": card}
+            )
+        except stripe_lib.CardError as error:
+            raise CardDeclined(_decline_message(error)) from None
+        except stripe_lib.InvalidRequestError as error:
+            raise UnknownCard(_not_accepted(error)) from None
+        except stripe_lib.StripeError as error:
+            _raise_for(error)
+        if intent.status != "succeeded":
+            raise Refused(
+                "The bank asks the member to confirm this card first.",
+                code=AUTHENTICATION_REQUIRED,
+            )
+        return self.card_on_file(card)
+
+    def card_on_file(self, token: str) -> CardOnFile:
+        """The saved PaymentMethod `token` as the member sees it (PAY-2)."""
+        try:
+            method = self._client.v1.payment_methods.retrieve(token)
+        except stripe_lib.InvalidRequestError:
+            raise UnknownCard("card: Stripe does not know this payment method") from None
+        except stripe_lib.StripeError as error:
+            _raise_for(error)
+        return card_of(self.name, method)
+
+    def charge(
+        self, customer: str, token: str, amount: Money, idempotency_key: str, description: str
+    ) -> ChargeResult:
+        """One off-session PaymentIntent per key; see PaymentProvider.charge."""
+        amount = require_charge_amount(amount)
+        token = require_text(token, "token", store.STRIPE_ID_LENGTH)
+        key = require_text(idempotency_key, "idempotency_key", 255)
+        description = require_text(description, "description", 500)
+        stripe_customer = self.stripe_customer(customer)
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params={
+                    "amount": amount.minor,
+                    "currency": amount.currency.code.lower(),
+                    "customer": stripe_customer,
+                    "payment_method": token,
+                    "confirm": True,
+                    "off_session": True,
+                    "metadata": {
+                        ATTEMPT_METADATA: key,
+                        CUSTOMER_METADATA: customer,
+                        DESCRIPTION_METADATA: description,
+                    },
+                },
+                options={"idempotency_key": key},
+            )
+        except stripe_lib.CardError as error:
+            return _failed_charge(error, amount)
+        except stripe_lib.IdempotencyError:
+            raise InvalidInput(
+                f"idempotency_key: {key!r} was already used for another charge; use a new "
+                "key for a new charge",
+                code="idempotency_key_reused",
+            ) from None
+        except stripe_lib.InvalidRequestError as error:
+            if error.code == "resource_missing":
+                raise InvalidInput(
+                    f"token: {token!r} is not a payment method of customer {customer!r}",
+                    code="unknown_payment_method",
+                ) from None
+            _raise_for(error)
+        except stripe_lib.StripeError as error:
+            _raise_for(error)
+        return _charge_result(intent, amount)
+
+    def refund(self, reference: str, amount: Money, idempotency_key: str) -> RefundResult:
+        """A Refund of the PaymentIntent `reference`, once per key (INV-5)."""
+        reference = require_text(reference, "reference", store.STRIPE_ID_LENGTH)
+        amount = require_charge_amount(amount)
+        key = require_text(idempotency_key, "idempotency_key", 255)
+        try:
+            refund = self._client.v1.refunds.create(
+                params={"payment_intent": reference, "amount": amount.minor},
+                options={"idempotency_key": key},
+            )
+        except stripe_lib.IdempotencyError:
+            raise InvalidInput(
+                f"idempotency_key: {key!r} was already used for another refund",
+                code="idempotency_key_reused",
+            ) from None
+        except stripe_lib.InvalidRequestError as error:
+            if error.code == "resource_missing":
+                raise InvalidInput(
+                    f"reference: no charge {reference!r}", code="unknown_charge"
+                ) from None
+            code = (
+                "refund_exceeds_charge"
+                if error.code == "charge_already_refunded" or error.param == "amount"
+                else "charge_not_refundable"
+            )
+            return RefundResult(False, "", amount, code, error.user_message or str(error))
+        except stripe_lib.StripeError as error:
+            _raise_for(error)
+        if refund.status == "failed":
+            message = "Stripe could not make the refund."
+            return RefundResult(False, refund.id, amount, "refund_failed", message)
+        return RefundResult(True, refund.id, amount, None, None)
+
+    def start_checkout(
+        self, customer: str, amount: Money, reference: str, return_url: str
+    ) -> Checkout:
+        """A PaymentIntent for the first payment (the hosted page confirms it with the card,
+        which it saves for off-session charges with a SetupIntent)."""
+        amount = require_charge_amount(amount)
+        reference = require_text(reference, "reference", 200)
+        require_text(return_url, "return_url", 2000)
+        stripe_customer = self.stripe_customer(customer)
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params={
+                    "amount": amount.minor,
+                    "currency": amount.currency.code.lower(),
+                    "customer": stripe_customer,
+                    "metadata": {"tabkeeper_reference": reference, CUSTOMER_METADATA: customer},
+                },
+                options={"idempotency_key": f"tk_checkout_{reference}"},
+            )
+        except stripe_lib.StripeError as error:
+            _raise_for(error)
+        return _checkout(intent)
+
+    def checkout(self, checkout_id: str) -> Checkout:
+        """The checkout's PaymentIntent as it stands."""
+        checkout_id = require_text(checkout_id, "checkout_id", store.STRIPE_ID_LENGTH)
+        return _checkout(self._intent(checkout_id))
+
+    def complete_checkout(self, checkout_id: str, card: str) -> tuple[CardOnFile, ChargeResult]:
+        """Confirm the checkout's PaymentIntent with the PaymentMethod `card` (what Stripe.js
+        does on the hosted page; the webhook reports it too)."""
+        intent = self._intent(require_text(checkout_id, "checkout_id", store.STRIPE_ID_LENGTH))
+        amount = Money(intent.amount, Currency.of(intent.currency.upper()))
+        if intent.status not in ("succeeded", "processing"):
+            try:
+                intent = self._client.v1.payment_intents.confirm(
+                    intent.id, params={"payment_method": card}
+                )
+            except stripe_lib.CardError:
+                raise CardDeclined() from None
+            except stripe_lib.InvalidRequestError as error:
+                raise UnknownCard(_not_accepted(error)) from None
+            except stripe_lib.StripeError as error:
+                _raise_for(error)
+        method = intent.payment_method
+        token = method if isinstance(method, str) else (method.id if method else card)
+        return self.card_on_file(token), _charge_result(intent, amount)
+
+    def _intent(self, intent_id: str) -> stripe_lib.PaymentIntent:
+        try:
+            return self._client.v1.payment_intents.retrieve(intent_id)
+        except stripe_lib.InvalidRequestError:
+            raise InvalidInput(
+                f"checkout_id: no checkout {intent_id!r}", code="unknown_checkout"
+            ) from None
+        except stripe_lib.StripeError as error:
+            _raise_for(error)
+
+
+def card_of(provider: str, method: stripe_lib.PaymentMethod) -> CardOnFile:
+    """A Stripe PaymentMethod as a card on file: brand, last 4, expiry only (PAY-2)."""
+    card = method.card
+    if card is None:
+        raise UnknownCard("card: only cards can be saved")
+    return CardOnFile(provider, method.id, card.brand, card.last4, card.exp_month, card.exp_year)
+
+
+def _charge_result(intent: stripe_lib.PaymentIntent, amount: Money) -> ChargeResult:
+    if intent.status == "succeeded":
+        return ChargeResult(True, intent.id, amount, None, None)
+    if intent.status in ("requires_action", "requires_confirmation"):
+        message = "The bank asks the member to confirm this payment."
+        return ChargeResult(False, intent.id, amount, AUTHENTICATION_REQUIRED, message)
+    if intent.status == "processing":  # not final: the webhook says how it ends
+        raise ProviderError(f"The payment {intent.id} is still processing at Stripe.")
+    error = intent.last_payment_error
+    code = (error.decline_code or error.code) if error else None
+    message = (error.message if error else None) or CARD_DECLINED_MESSAGE
+    return ChargeResult(False, intent.id, amount, code or CARD_DECLINED, message)
+
+
+def _failed_charge(error: stripe_lib.CardError, amount: Money) -> ChargeResult:
+    """A CardError (402) as a failed charge: declined, or authentication required."""
+    detail = error.error
+    intent = detail.payment_intent if detail is not None else None
+    reference = intent.id if intent is not None else ""
+    if error.code == AUTHENTICATION_REQUIRED or (
+        intent is not None and intent.status == "requires_action"
+    ):
+        message = "The bank asks the member to confirm this payment."
+        return ChargeResult(False, reference, amount, AUTHENTICATION_REQUIRED, message)
+    code = (detail.decline_code if detail is not None else None) or error.code or CARD_DECLINED
+    return ChargeResult(False, reference, amount, code, _decline_message(error))
+
+
+def _not_accepted(error: stripe_lib.StripeError) -> str:
+    return f"card: Stripe does not accept it ({error.user_message or error.code})"
+
+
+def _decline_message(error: stripe_lib.StripeError) -> str:
+    return error.user_message or CARD_DECLINED_MESSAGE
+
+
+def _checkout(intent: stripe_lib.PaymentIntent) -> Checkout:
+    status = _CHECKOUT_STATUS.get(intent.status, CheckoutStatus.OPEN)
+    amount = Money(intent.amount, Currency.of(intent.currency.upper()))
+    return Checkout(intent.id, checkout_url(intent.id), amount, status)
+
+
+def _raise_for(error: stripe_lib.StripeError) -> NoReturn:
+    """Any other Stripe error: an outage to retry later (ProviderError), never a result
+    that could make a caller charge again under a new key."""
+    kind = type(error).__name__
+    detail: Any = error.user_message or str(error) or kind
+    raise ProviderError(f"Stripe failed ({kind}): {detail}") from error
+
+
+if TYPE_CHECKING:
+
+    def _is_a_payment_provider(provider: StripeProvider) -> PaymentProvider:
+        return provider
