@@ -33,6 +33,7 @@ from tabkeeper.api.routes import (
     notices,
     organizations,
     payments,
+    provider_webhooks,  # PAY-3
     resources,
     subscriptions,
     webhooks,
@@ -68,6 +69,7 @@ ROUTERS = (
     assignments.router,  # CAT-9
     channel_routes.router,  # CAT-7
     credit_holds.router,  # CRD-5, CRD-7
+    provider_webhooks.router,  # PAY-3
 )
 
 

@@ -37,6 +37,8 @@ KINDS: tuple[str, ...] = (
     "invoice.voided",
     "credit_note.issued",
     "credits.low",  # CRD-7
+    "payment.action_required",  # PAY-4: the bank wants the member (3-D Secure)
+    "payment.disputed",  # PAY-3: charge.dispute.created from the provider
 )
 """Every kind but the usage kinds, which exist once per meter."""
 

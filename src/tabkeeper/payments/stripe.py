@@ -29,6 +29,7 @@ Like the sandbox, each call stands on its own; never call it inside an open tran
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import stripe as stripe_lib
@@ -64,6 +65,8 @@ AUTHENTICATION_REQUIRED = "authentication_required"
 MAX_NETWORK_RETRIES = 2
 """How often the library retries a request that did not get an answer (same key)."""
 TIMEOUT_SECONDS = 30.0
+WEBHOOK_TOLERANCE_SECONDS = 300
+"""How old a signed webhook may be (Stripe's own default: 5 minutes; against replays)."""
 ATTEMPT_METADATA = "tabkeeper_attempt"
 """The PaymentIntent's metadata key holding the attempt's idempotency key: how a
 webhook finds the attempt (services/provider_events.py)."""
@@ -150,6 +153,32 @@ class StripeProvider:
             assert kept is not None
             return kept
         return created.id
+
+    # -- callbacks (PAY-3) ---------------------------------------------------------------
+
+    def verify_event(self, payload: bytes, signature: str) -> dict[str, Any]:
+        """The event Stripe signed (`Stripe-Signature`, with the endpoint's secret, at most
+        WEBHOOK_TOLERANCE_SECONDS old), as a dict; InvalidInput ("invalid_signature") when
+        the signature does not match, is too old, or the body is not an event."""
+        try:
+            stripe_lib.Webhook.construct_event(
+                payload, signature, self.webhook_secret, tolerance=WEBHOOK_TOLERANCE_SECONDS
+            )
+            event: dict[str, Any] = json.loads(payload)
+        except (stripe_lib.SignatureVerificationError, ValueError):
+            raise InvalidInput(
+                "Stripe-Signature: not a valid signature of this body with the endpoint's "
+                "signing secret (or older than 5 minutes)",
+                code="invalid_signature",
+            ) from None
+        data = event.get("data") if isinstance(event, dict) else None
+        if (
+            not isinstance(event.get("id"), str)
+            or not isinstance(data, dict)
+            or not (isinstance(data.get("object"), dict) and isinstance(event.get("type"), str))
+        ):
+            raise InvalidInput("body: not a Stripe event", code="invalid_event")
+        return event
 
     # -- the PaymentProvider ----------------------------------------------------------
 

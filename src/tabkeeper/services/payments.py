@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
 Checkpoint = Callable[[str], None]
 Guard = Callable[[], AbstractContextManager[object]]
+AUTHENTICATION_REQUIRED = "authentication_required"
+"""A charge's failure code when the bank wants the member (3-D Secure; payments/stripe.py):
+past_due as for a decline, and the owners and billing admins get `payment.action_required`."""
 LEASE = timedelta(minutes=5)
 """How long a claimed collection may run before another worker may take it over."""
 
@@ -172,6 +175,9 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
         apply_event(b, subscription, organization, event, notice_key=claim.idempotency_key)
     else:
         notify(b, organization.id, "payment.failed", claim.idempotency_key, payload)
+    if result.failure_code == AUTHENTICATION_REQUIRED:  # PAY-4: the member must confirm it
+        action = {**payload, "amount_minor": claim.amount.minor, "payment": result.reference}
+        notify(b, organization.id, "payment.action_required", claim.idempotency_key, action)
     return True
 
 
