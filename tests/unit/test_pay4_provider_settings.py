@@ -89,3 +89,20 @@ def test_pay4_serve_refuses_to_start_half_configured(
     assert "Traceback" not in result.output
     assert "sk_test_abc" not in result.output  # the message never repeats a secret
     assert not (tmp_path / "never.db").exists()
+
+
+def test_pay4_localstripe_is_never_imported_by_tabkeeper() -> None:
+    """localstripe (GPL-3.0) is a test-only dependency, run as a subprocess: no module of
+    src/ imports it."""
+    import ast
+
+    import tabkeeper
+
+    package = Path(tabkeeper.__file__).parent
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [alias.name for alias in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )  # fmt: skip
+            assert not any(name.split(".")[0] == "localstripe" for name in names), path

@@ -313,8 +313,7 @@ class StripeProvider:
                     "currency": amount.currency.code.lower(),
                     "customer": stripe_customer,
                     "metadata": {"tabkeeper_reference": reference, CUSTOMER_METADATA: customer},
-                },
-                options={"idempotency_key": f"tk_checkout_{reference}"},
+                }
             )
         except stripe_lib.StripeError as error:
             _raise_for(error)
@@ -326,24 +325,33 @@ class StripeProvider:
         return _checkout(self._intent(checkout_id))
 
     def complete_checkout(self, checkout_id: str, card: str) -> tuple[CardOnFile, ChargeResult]:
-        """Confirm the checkout's PaymentIntent with the PaymentMethod `card` (what Stripe.js
-        does on the hosted page; the webhook reports it too)."""
+        """Pay the checkout's PaymentIntent with the PaymentMethod `card`, once: the card is
+        saved for off-session charges first (a SetupIntent, as `attach`: CardDeclined when
+        declined there), then the intent confirmed with it (a decline then is a failed
+        result). What the hosted page does with Stripe.js; the webhook reports it too."""
         intent = self._intent(require_text(checkout_id, "checkout_id", store.STRIPE_ID_LENGTH))
         amount = Money(intent.amount, Currency.of(intent.currency.upper()))
-        if intent.status not in ("succeeded", "processing"):
-            try:
-                intent = self._client.v1.payment_intents.confirm(
-                    intent.id, params={"payment_method": card}
-                )
-            except stripe_lib.CardError:
-                raise CardDeclined() from None
-            except stripe_lib.InvalidRequestError as error:
-                raise UnknownCard(_not_accepted(error)) from None
-            except stripe_lib.StripeError as error:
-                _raise_for(error)
-        method = intent.payment_method
-        token = method if isinstance(method, str) else (method.id if method else card)
-        return self.card_on_file(token), _charge_result(intent, amount)
+        if intent.status in ("succeeded", "processing") and intent.payment_method:
+            method = intent.payment_method
+            token = method if isinstance(method, str) else method.id
+            return self.card_on_file(token), _charge_result(intent, amount)
+        metadata: Any = intent.metadata  # a StripeObject: `in` and [] but no .get
+        customer = (
+            metadata[CUSTOMER_METADATA] if metadata and CUSTOMER_METADATA in metadata else None
+        )
+        if not customer:
+            raise InvalidInput(f"checkout_id: {checkout_id!r} is not a checkout of tabkeeper")
+        saved = self.attach(customer, card)
+        try:
+            self._client.v1.payment_intents.update(
+                intent.id, params={"payment_method": saved.token}
+            )
+            intent = self._client.v1.payment_intents.confirm(intent.id)
+        except stripe_lib.CardError as error:
+            return saved, _failed_charge(error, amount)
+        except stripe_lib.StripeError as error:
+            _raise_for(error)
+        return saved, _charge_result(intent, amount)
 
     def _intent(self, intent_id: str) -> stripe_lib.PaymentIntent:
         try:
