@@ -191,7 +191,11 @@ class StripeProvider:
         stripe_customer = self.stripe_customer(customer)
         try:
             created = self._client.v1.setup_intents.create(
-                params={"customer": stripe_customer, "usage": "off_session"}
+                params={
+                    "customer": stripe_customer,
+                    "usage": "off_session",
+                    "metadata": {CUSTOMER_METADATA: customer},
+                }
             )
             intent = self._client.v1.setup_intents.confirm(
                 created.id, params={"payment_method": card}
