@@ -48,3 +48,8 @@ def localstripe() -> Iterator[str]:
         process.terminate()
         process.wait(10)
         process.stdout.close()
+
+
+# The browser fixtures of the billing tab's tests (Debian's Chromium through Playwright),
+# for the hosted page's journey here.
+from tests.portal.conftest import browser, page  # noqa: E402, F401

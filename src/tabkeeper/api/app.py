@@ -42,7 +42,7 @@ from tabkeeper.api.routes import channels as channel_routes  # CAT-7
 from tabkeeper.api.routes import corrections as corrections_routes  # INV-5
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
-from tabkeeper.payments import checkout_page
+from tabkeeper.payments import checkout_page, stripe_page
 from tabkeeper.payments.choice import payment_provider
 from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.portal import routes as portal
@@ -124,6 +124,7 @@ def create_app(
     for router in ROUTERS:  # each straight under the app: one level of routing, not two
         app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(checkout_page.router)
+    app.include_router(stripe_page.router)  # PAY-4: the Stripe provider's hosted pages
     app.include_router(portal.router)  # the billing tab (PRT-1), with its static files
     install_openapi(app)  # operation ids' resources as tags (INT-2, api/openapi.py)
     return app

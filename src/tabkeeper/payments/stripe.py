@@ -65,12 +65,16 @@ AUTHENTICATION_REQUIRED = "authentication_required"
 MAX_NETWORK_RETRIES = 2
 """How often the library retries a request that did not get an answer (same key)."""
 TIMEOUT_SECONDS = 30.0
+STRIPE_JS = "https://js.stripe.com/v3/"
 WEBHOOK_TOLERANCE_SECONDS = 300
 """How old a signed webhook may be (Stripe's own default: 5 minutes; against replays)."""
 ATTEMPT_METADATA = "tabkeeper_attempt"
 """The PaymentIntent's metadata key holding the attempt's idempotency key: how a
 webhook finds the attempt (services/provider_events.py)."""
 CUSTOMER_METADATA = "tabkeeper_customer"
+RETURN_URL_METADATA = "tabkeeper_return_url"
+"""Where the hosted page sends the member after paying (Stripe keeps at most 500
+characters a value: a longer one is not kept, and the member stays on the page)."""
 DESCRIPTION_METADATA = "tabkeeper_description"
 """The charge's description ("Invoice ...") goes in metadata (Stripe's `description` field
 is not known to every Stripe-compatible server, localstripe among them)."""
@@ -105,6 +109,7 @@ class StripeProvider:
     ) -> None:
         self._engine = engine
         self._clock = clock
+        self._api_base = api_base.rstrip("/") if api_base else None
         self.publishable_key = publishable_key
         self.webhook_secret = webhook_secret
         self._client = stripe_lib.StripeClient(
@@ -308,7 +313,7 @@ class StripeProvider:
         which it saves for off-session charges with a SetupIntent)."""
         amount = require_charge_amount(amount)
         reference = require_text(reference, "reference", 200)
-        require_text(return_url, "return_url", 2000)
+        return_url = require_text(return_url, "return_url", 2000)
         stripe_customer = self.stripe_customer(customer)
         try:
             intent = self._client.v1.payment_intents.create(
@@ -316,7 +321,11 @@ class StripeProvider:
                     "amount": amount.minor,
                     "currency": amount.currency.code.lower(),
                     "customer": stripe_customer,
-                    "metadata": {"tabkeeper_reference": reference, CUSTOMER_METADATA: customer},
+                    "metadata": {
+                        "tabkeeper_reference": reference,
+                        CUSTOMER_METADATA: customer,
+                        **({RETURN_URL_METADATA: return_url} if len(return_url) <= 500 else {}),
+                    },
                 }
             )
         except stripe_lib.StripeError as error:
@@ -336,16 +345,42 @@ class StripeProvider:
         intent = self._intent(require_text(checkout_id, "checkout_id", store.STRIPE_ID_LENGTH))
         amount = Money(intent.amount, Currency.of(intent.currency.upper()))
         if intent.status in ("succeeded", "processing") and intent.payment_method:
-            method = intent.payment_method
-            token = method if isinstance(method, str) else method.id
-            return self.card_on_file(token), _charge_result(intent, amount)
+            return self.card_on_file(_id_of(intent.payment_method)), _charge_result(intent, amount)
         metadata: Any = intent.metadata  # a StripeObject: `in` and [] but no .get
         customer = (
             metadata[CUSTOMER_METADATA] if metadata and CUSTOMER_METADATA in metadata else None
         )
         if not customer:
             raise InvalidInput(f"checkout_id: {checkout_id!r} is not a checkout of tabkeeper")
-        saved = self.attach(customer, card)
+        return self._pay_checkout(intent, amount, self.attach(customer, card))
+
+    def complete_checkout_with_setup(
+        self, checkout_id: str, setup_intent_id: str
+    ) -> tuple[CardOnFile, ChargeResult]:
+        """Pay the checkout with the card the hosted page saved through the SetupIntent
+        `setup_intent_id` (Stripe.js confirmed it, 3-D Secure included); it must be a
+        succeeded SetupIntent of the checkout's customer, else InvalidInput."""
+        intent = self._intent(require_text(checkout_id, "checkout_id", store.STRIPE_ID_LENGTH))
+        amount = Money(intent.amount, Currency.of(intent.currency.upper()))
+        setup_intent_id = require_text(setup_intent_id, "setup_intent", store.STRIPE_ID_LENGTH)
+        try:
+            setup = self._client.v1.setup_intents.retrieve(setup_intent_id)
+        except stripe_lib.InvalidRequestError:
+            raise InvalidInput("setup_intent: no such SetupIntent") from None
+        except stripe_lib.StripeError as error:
+            _raise_for(error)
+        if intent.status in ("succeeded", "processing") and intent.payment_method:
+            return self.card_on_file(_id_of(intent.payment_method)), _charge_result(intent, amount)
+        if setup.status != "succeeded" or setup.payment_method is None:
+            raise InvalidInput("setup_intent: the card was not saved", code="card_not_saved")
+        if _id_of(setup.customer) != _id_of(intent.customer):
+            raise InvalidInput("setup_intent: not of this checkout's customer")
+        return self._pay_checkout(intent, amount, self.card_on_file(_id_of(setup.payment_method)))
+
+    def _pay_checkout(
+        self, intent: stripe_lib.PaymentIntent, amount: Money, saved: CardOnFile
+    ) -> tuple[CardOnFile, ChargeResult]:
+        """Confirm the checkout's PaymentIntent with the saved card (declined: a result)."""
         try:
             self._client.v1.payment_intents.update(
                 intent.id, params={"payment_method": saved.token}
@@ -357,6 +392,34 @@ class StripeProvider:
             _raise_for(error)
         return saved, _charge_result(intent, amount)
 
+    # -- for the hosted pages (payments/stripe_page.py) ---------------------------------
+
+    @property
+    def stripe_js_url(self) -> str:
+        """Where the page loads Stripe.js from (a fake Stripe serves its own copy)."""
+        return f"{self._api_base}/js.stripe.com/v3/" if self._api_base else STRIPE_JS
+
+    def setup_for(self, customer: str) -> str:
+        """A SetupIntent for the hosted page to save a card of `customer` with; its client
+        secret (what Stripe.js confirms)."""
+        stripe_customer = self.stripe_customer(customer)
+        try:
+            setup = self._client.v1.setup_intents.create(
+                params={
+                    "customer": stripe_customer,
+                    "usage": "off_session",
+                    "metadata": {CUSTOMER_METADATA: customer},
+                }
+            )
+        except stripe_lib.StripeError as error:
+            _raise_for(error)
+        assert setup.client_secret is not None
+        return setup.client_secret
+
+    def payment(self, intent_id: str) -> stripe_lib.PaymentIntent:
+        """The PaymentIntent `intent_id` (InvalidInput when Stripe does not know it)."""
+        return self._intent(require_text(intent_id, "payment", store.STRIPE_ID_LENGTH))
+
     def _intent(self, intent_id: str) -> stripe_lib.PaymentIntent:
         try:
             return self._client.v1.payment_intents.retrieve(intent_id)
@@ -366,6 +429,11 @@ class StripeProvider:
             ) from None
         except stripe_lib.StripeError as error:
             _raise_for(error)
+
+
+def _id_of(found: Any) -> str:
+    """The id of an expandable field: the id itself, or the object's."""
+    return found if isinstance(found, str) else str(getattr(found, "id", ""))
 
 
 def card_of(provider: str, method: stripe_lib.PaymentMethod) -> CardOnFile:

@@ -39,6 +39,7 @@ from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.payment_methods import default_payment_method, save_payment_method
 from tabkeeper.services.records import notify
 from tabkeeper.services.suspension import restore
+from tabkeeper.settings import Settings
 
 if TYPE_CHECKING:
     from tabkeeper.services.collections import Collection
@@ -176,7 +177,9 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
     else:
         notify(b, organization.id, "payment.failed", claim.idempotency_key, payload)
     if result.failure_code == AUTHENTICATION_REQUIRED:  # PAY-4: the member must confirm it
-        action = {**payload, "amount_minor": claim.amount.minor, "payment": result.reference}
+        page = f"{Settings().public_url.rstrip('/')}/stripe/pay/{result.reference}"
+        action = {**payload, "amount_minor": claim.amount.minor, "payment": result.reference,
+                  "url": page}  # fmt: skip
         notify(b, organization.id, "payment.action_required", claim.idempotency_key, action)
     return True
 
