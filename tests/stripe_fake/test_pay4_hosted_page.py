@@ -8,7 +8,9 @@ Playwright) against localstripe, whose mock Stripe.js draws the card field and p
 - a card needing authentication at checkout (...3155): the member completes it when the
   card is saved and again for the payment (localstripe asks for both);
 - the page a `payment.action_required` notice links to: the member confirms the renewal's
-  payment, which is settled at once (invoice paid, the subscription active again).
+  payment, which is settled at once (invoice paid, the subscription active again);
+- "Manage" in the billing tab: a declined renewal's card replaced through Stripe's field,
+  the open invoice collected at once.
 
 Like the billing tab's browser tests, these run once, on a SQLite file of their own; the
 services they call are proved on PostgreSQL by test_pay4_localstripe.py.
@@ -20,15 +22,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, select
 
 from tabkeeper.api.app import create_app
 from tabkeeper.db.engine import make_engine, transaction
 from tabkeeper.db.migrate import upgrade
-from tabkeeper.db.tables import Invoice, Notice, PaymentAttempt, PaymentMethod, Subscription
+from tabkeeper.db.tables import (
+    Invoice,
+    Notice,
+    PaymentAttempt,
+    PaymentMethod,
+    Subscription,
+)
 from tabkeeper.payments.stripe import StripeProvider
-from tabkeeper.services.access import Caller
+from tabkeeper.services.access import Caller, create_api_key
 from tabkeeper.services.checkout import open_checkout
 from tabkeeper.settings import Settings
 from tests.integration.conftest import FEB_1, World, make_world
@@ -134,3 +143,47 @@ def test_pay4_the_action_required_page_completes_the_renewal(
         statuses = list(session.scalars(select(Invoice.status).order_by(Invoice.id)))
         assert statuses == ["paid", "paid"]
         assert session.scalars(select(Subscription.state)).one() == "active"
+
+
+def test_pay4_manage_replaces_a_declined_card_and_collects_at_once(
+    hosted: tuple[World, str], page: Any, localstripe: str
+) -> None:
+    """PAY-2, PAY-4, SUB-12: the renewal is declined (...0341): past_due; the owner opens
+    "Manage" in the billing tab, types a new card into Stripe's field (saved with a
+    SetupIntent), and the open invoice is collected at once: active again."""
+    world, base_url = hosted
+    fake = Fake(localstripe)
+    world.organization("acme", {"alice": "owner"})
+    world.subscribe("acme", card=fake.card(VISA))
+    provider = world.provider
+    assert isinstance(provider, StripeProvider)
+    failing = provider.card_on_file(fake.card("4000000000000341"))
+    from tabkeeper.services.organizations import organization_by_code
+    from tabkeeper.services.payment_methods import save_payment_method
+
+    with world.billing() as b:
+        save_payment_method(b, organization_by_code(b, "acme"), failing)
+    world.clock.set(FEB_1)
+    world.worker().tick()
+    with transaction(world.engine) as session:
+        assert session.scalars(select(Subscription.state)).one() == "past_due"
+    with world.billing() as b:
+        _, key = create_api_key(b.session, world.platform_id, "tests", world.clock.now())
+    http = httpx.post(f"{base_url}/v1/portal_sessions", json={"organization": "acme",
+                      "member": "alice"}, headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    assert http.status_code == 201, http.text
+    page.goto(f"{base_url}/portal/enter?token={http.json()['token']}")
+    page.goto(f"{base_url}/portal/payment_method")
+    page.locator("#card-field input").first.wait_for(timeout=STRIPE_JS_TIMEOUT)
+    field = page.locator("#card-field")
+    for name, value in (("number", VISA), ("exp_month", "12"), ("exp_year", "31"),
+                        ("cvc", "123"), ("postal_code", "75001")):  # fmt: skip
+        field.locator(f"input[placeholder={name}]").fill(value)
+    page.get_by_role("button", name="Save card").click()
+    page.get_by_text("Visa ending in 4242").first.wait_for()
+    with transaction(world.engine) as session:
+        statuses = list(session.scalars(select(Invoice.status).order_by(Invoice.id)))
+        assert statuses == ["paid", "paid"]
+        assert session.scalars(select(Subscription.state)).one() == "active"
+        method = session.scalars(select(PaymentMethod).where(PaymentMethod.is_default)).one()
+        assert (method.provider, method.last4, method.exp_year) == ("stripe", "4242", 2031)

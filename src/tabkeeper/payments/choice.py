@@ -6,6 +6,8 @@ nothing outside payments/ names the sandbox."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Engine
 
 from tabkeeper.clock import Clock
@@ -33,3 +35,25 @@ def offered_cards(provider: PaymentProvider) -> list[tuple[str, str]]:
         (card.number, f"{card.brand.capitalize()} ending in {card.last4}: {BEHAVIOUR[card.kind]}")
         for card in TEST_CARDS
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class HostedCardForm:
+    """What the billing tab's card form needs to take a card with Stripe.js (PAY-2,
+    PAY-4): the publishable key, where Stripe.js is, and a SetupIntent's client secret."""
+
+    publishable_key: str
+    stripe_js_url: str
+    client_secret: str
+
+
+def hosted_card_form(provider: PaymentProvider, customer: str) -> HostedCardForm | None:
+    """The Stripe.js card form for `customer`, with a fresh SetupIntent; None with the
+    sandbox (its test cards are offered instead). Calls the provider: never inside an
+    open transaction."""
+    from tabkeeper.payments.stripe import StripeProvider
+
+    if not isinstance(provider, StripeProvider):
+        return None
+    secret = provider.setup_for(customer)
+    return HostedCardForm(provider.publishable_key, provider.stripe_js_url, secret)

@@ -41,6 +41,7 @@ from tabkeeper.portal.collect import router as collect_router
 from tabkeeper.portal.pages import (
     billing_response,
     cancel_context,
+    card_form_of,
     change_context,
     hidden_page,
     payment_context,
@@ -198,10 +199,11 @@ def cancel_page(request: Request) -> Response:
 
 @router.get("/payment_method")
 def payment_method_page(request: Request) -> Response:
-    """ "Manage": the card on file and a form to add one (PAY-2)."""
-    return subpage(
-        request, "payment_method.html", "Payment method", payment_context(get_api(request))
-    )
+    """ "Manage": the card on file and a form to add one (PAY-2; with Stripe, on
+    Stripe.js: PAY-4)."""
+    api = get_api(request)
+    hosted = card_form_of(api, caller_of(request, api))
+    return subpage(request, "payment_method.html", "Payment method", payment_context(api, hosted))
 
 
 @router.get("/addons/{addon}/add")

@@ -55,7 +55,12 @@ LEASE = timedelta(minutes=5)
 
 def customer_of(organization: Organization) -> str:
     """The organization as the provider's customer."""
-    return f"org_{organization.id}"
+    return customer_of_id(organization.id)
+
+
+def customer_of_id(organization_id: int) -> str:
+    """The organization `organization_id` as the provider's customer ("org_<id>")."""
+    return f"org_{organization_id}"
 
 
 @dataclass(frozen=True, slots=True)
