@@ -13,8 +13,8 @@
   ("Apply subscription updates"), `/portal/upcoming/cancel` ("Cancel scheduled plan"),
   `/portal/cancel`; the Add Slots and Remove Slots pages `/portal/addons/{addon}/add|remove`
   (htmx refreshes their totals as the quantity changes); `/portal/payment_method`, where
-  "Manage" leads (the sandbox's card form, or Stripe's card field with Stripe); `/portal/invoices/{id}.pdf` (INV-3);
-  `/portal/credit_notes/{id}.pdf` (INV-5).
+  "Manage" leads (the sandbox's card form, or Stripe's card field with Stripe);
+  `/portal/invoices/{id}.pdf` (INV-3); `/portal/credit_notes/{id}.pdf` (INV-5).
 
 Members without billing rights, and everyone where the platform turned billing off, get
 a page without billing data and without the Billing tab (ACL-2). The form posts are in
