@@ -34,7 +34,7 @@ from tabkeeper.services.access import Caller
 from tabkeeper.services.credit_notes import credit_invoice
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.payment_methods import save_payment_method
-from tabkeeper.services.payments import add_payment_method
+from tabkeeper.services.payments import add_payment_method, customer_of
 from tabkeeper.settings import Settings
 from tests.integration.conftest import FEB_1, World, make_world
 
@@ -236,3 +236,37 @@ def test_pay4_a_credit_note_is_refunded_through_stripe(
     refunds = fake.get("/v1/refunds")["data"]
     mine = [r for r in refunds if r.get("payment_intent") == reference]
     assert [r["amount"] for r in mine] == [1200]
+
+
+def test_pay3_setup_intent_succeeded_saves_the_card_once(
+    stripe_world: tuple[World, Fake, TestClient],
+) -> None:
+    """PAY-3, PAY-2: a card saved at Stripe outside tabkeeper's own calls (a SetupIntent
+    confirmed by Stripe.js) arrives as setup_intent.succeeded: its brand, last 4 and expiry
+    are read from Stripe before the transaction and it becomes the organization's card,
+    once, however often the event comes."""
+    world, fake, http = stripe_world
+    world.organization("acme")
+    provider = world.provider
+    assert isinstance(provider, StripeProvider)
+    with world.billing() as b:
+        customer = customer_of(organization_by_code(b, "acme"))
+    setup_id = provider.setup_for(customer).split("_secret_")[0]
+    confirmed = fake.post(f"/v1/setup_intents/{setup_id}/confirm",
+                          {"payment_method": fake.card(VISA)})  # fmt: skip
+    assert confirmed["status"] == "succeeded"
+    event = {"id": "evt_setup_1", "object": "event", "type": "setup_intent.succeeded",
+             "created": int(SystemClock().now().timestamp()),
+             "data": {"object": fake.get(f"/v1/setup_intents/{setup_id}")}}  # fmt: skip
+    payload = json.dumps(event).encode()
+    outcomes = []
+    for _ in range(2):
+        headers = {"Stripe-Signature": _signed(payload), "Content-Type": "application/json"}
+        answer = http.post("/v1/providers/stripe/webhook", content=payload, headers=headers)
+        assert answer.status_code == 200, answer.text
+        outcomes.append(answer.json()["outcome"])
+    assert outcomes == ["card saved as the default", None]
+    with transaction(world.engine) as session:
+        method = session.scalars(select(PaymentMethod)).one()
+        assert (method.provider, method.brand, method.last4, method.is_default) == (
+            "stripe", "visa", "4242", True)  # fmt: skip
