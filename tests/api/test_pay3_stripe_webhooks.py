@@ -241,7 +241,7 @@ def test_pay3_card_events_update_the_saved_card_and_a_dispute_is_noticed(
 ) -> None:
     """PAY-3, PAY-2: payment_method.updated changes brand, last 4 and expiry of the saved
     card; detached clears it as the default; charge.dispute.created notices the
-    organization once; an unknown type is stored and ignored."""
+    organization once and flags the invoice; an unknown type is stored and ignored."""
     world, http = stripe_world
     attempt = unfinished_renewal(world)
     token = "pm_pay3_card"
@@ -261,9 +261,12 @@ def test_pay3_card_events_update_the_saved_card_and_a_dispute_is_noticed(
     dispute = event("evt_pay3_dispute", "charge.dispute.created",
                     {"id": "dp_1", "object": "dispute", "payment_intent": "pi_pay3_1",
                      "amount": attempt.amount_minor, "reason": "fraudulent"})  # fmt: skip
-    for _ in range(2):
-        assert deliver(http, dispute).status_code == 200
+    outcomes = [deliver(http, dispute).json()["outcome"] for _ in range(2)]
+    assert outcomes == ["dispute noticed, invoice flagged", None]
     assert world.notices("payment.disputed") == 1
+    with transaction(world.engine) as session:
+        flagged = session.get(Invoice, attempt.invoice_id)
+        assert flagged is not None and flagged.disputed_at == world.clock.now()
     detached = event("evt_pay3_detached", "payment_method.detached",
                      {"id": token, "object": "payment_method"})  # fmt: skip
     assert deliver(http, detached).json()["outcome"] == "1 default(s) cleared"

@@ -142,3 +142,12 @@ def forget_default(session: Session, provider: str, token: str) -> int:
         .returning(PaymentMethod.id)
     )
     return len(result.all())
+
+
+def flag_disputed(session: Session, invoice_id: int, now: datetime) -> None:
+    """The invoice's payment is disputed (PAY-3); the first report's time is kept."""
+    session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice_id, Invoice.disputed_at.is_(None))
+        .values(disputed_at=now)
+    )

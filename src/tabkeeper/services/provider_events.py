@@ -25,7 +25,8 @@ Effects, by event type:
 - `setup_intent.succeeded`: the card saved as the organization's default, unless saved.
 - `payment_method.updated`: the saved card's brand, last 4 and expiry follow.
 - `payment_method.detached`: the card is no longer anyone's default.
-- `charge.dispute.created`: `payment.disputed` to the organization (the invoice named).
+- `charge.dispute.created`: `payment.disputed` to the organization (the invoice named), and
+  the invoice flagged (`disputed_at`, shown by the API).
 - `charge.refunded`: stored; refunds are recorded when made (services/credit_notes.py).
 Any other type is stored and ignored.
 """
@@ -243,7 +244,8 @@ def _dispute(session: Session, now: datetime, catalogs: CatalogStore, event: Pro
         "amount_minor": event.object.get("amount"),
     }
     notify(b, organization.id, "payment.disputed", event.id, payload)
-    return "dispute noticed"
+    store.flag_disputed(session, attempt.invoice_id, now)
+    return "dispute noticed, invoice flagged"
 
 
 def _stored_only(

@@ -5,7 +5,8 @@ Revises: 0014
 
 `provider_events`: each payment provider callback once, UNIQUE (provider, event_id),
 written in the transaction of its effect. `stripe_customers`: the Stripe customer of
-each tabkeeper customer, UNIQUE both ways.
+each tabkeeper customer, UNIQUE both ways. `invoices.disputed_at`: when the provider
+reported a dispute of the invoice's payment (added in place on SQLite, as in 0014).
 """
 
 from __future__ import annotations
@@ -43,8 +44,14 @@ def upgrade() -> None:
     sa.UniqueConstraint('customer', name=op.f('uq_stripe_customers_customer')),
     sa.UniqueConstraint('stripe_id', name=op.f('uq_stripe_customers_stripe_id'))
     )
+    with op.batch_alter_table('invoices', schema=None, recreate='never') as batch_op:
+        batch_op.add_column(
+            sa.Column('disputed_at', tabkeeper.db.types.UtcDateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('invoices', schema=None) as batch_op:
+        batch_op.drop_column('disputed_at')
     op.drop_table('stripe_customers')
     op.drop_table('provider_events')
