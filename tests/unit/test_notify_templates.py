@@ -96,6 +96,16 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
         ("CN-000001", "INV-000002", "10.00 USD", "6.00 USD", "4.00 USD"),
         "Credit note",
     ),
+    "payment.action_required": (  # PAY-4
+        {"invoice": "INV-000007", "amount_minor": 4900, "url": "https://billing.test/pay/pi_1"},
+        ("49.00 USD", "INV-000007", "https://billing.test/pay/pi_1", "3-D Secure"),
+        "needs your confirmation",
+    ),
+    "payment.disputed": (  # PAY-3
+        {"invoice": "INV-000007", "reason": "fraudulent"},
+        ("INV-000007", "fraudulent", "disputed"),
+        "disputed",
+    ),
 }  # fmt: skip
 
 

@@ -1479,6 +1479,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/providers/stripe/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stripe Webhook
+         * @description A Stripe event, verified by its signature and processed exactly once (PAY-3).
+         */
+        post: operations["providers.stripe_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2482,6 +2502,11 @@ export interface components {
              * @description The lines, on GET /v1/invoices/{id} (not in lists).
              */
             lines?: components["schemas"]["InvoiceLine"][] | null;
+            /**
+             * Disputed At
+             * @description When the payment provider reported a dispute of the invoice's payment (PAY-3; Stripe's charge.dispute.created); null when there is none.
+             */
+            disputed_at?: string | null;
         };
         /** InvoiceLine */
         InvoiceLine: {
@@ -2918,6 +2943,27 @@ export interface components {
             }[] | null;
             /** Reason */
             reason?: string | null;
+        };
+        /**
+         * ProviderEventReceived
+         * @description What became of a provider's callback.
+         */
+        ProviderEventReceived: {
+            /**
+             * Event
+             * @description The provider's event id.
+             */
+            event: string;
+            /**
+             * Duplicate
+             * @description True when it was processed before: nothing changed.
+             */
+            duplicate: boolean;
+            /**
+             * Outcome
+             * @description What processing it did; null for a duplicate.
+             */
+            outcome: string | null;
         };
         /** Ready */
         Ready: {
@@ -10273,6 +10319,94 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LowAlertOut"];
+                };
+            };
+            /** @description Bad input: nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid API key or portal session. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not do this (ACL-1). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object for this caller (ACL-3). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by the rules, or an Idempotency-Key conflict; nothing changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not match its schema. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "providers.stripe_webhook": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Stripe's signature of the body (t=...,v1=...). */
+                "Stripe-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A Stripe event, exactly as Stripe sent it (the signature covers the raw bytes). */
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderEventReceived"];
                 };
             };
             /** @description Bad input: nothing was changed. */

@@ -272,6 +272,11 @@ class Invoice(BaseModel):
     lines: list[InvoiceLine] | None = Field(
         default=None, description="The lines, on GET /v1/invoices/{id} (not in lists)."
     )
+    disputed_at: datetime | None = Field(
+        default=None,
+        description="When the payment provider reported a dispute of the invoice's payment "
+        "(PAY-3; Stripe's charge.dispute.created); null when there is none.",
+    )
 
 
 # ------------------------------------------------------------------------- notices

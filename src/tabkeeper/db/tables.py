@@ -270,6 +270,8 @@ class Invoice(Base):
     """How a paid invoice was settled when not by the provider or account credit (INV-5):
     "out_of_band" (marked paid by the platform), "credit_note" (credited down to nothing
     due); None otherwise."""
+    disputed_at: Mapped[datetime | None]
+    """PAY-3: when the provider reported a dispute of its payment (charge.dispute.created)."""
 
 
 class InvoiceLine(Base):

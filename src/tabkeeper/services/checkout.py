@@ -106,7 +106,8 @@ def open_checkout(
                 started.id,
             )
         customer, code = customer_of(found), found.code
-    return_url = return_url or absolute(public_url, f"/sandbox/checkout/{CHECKOUT_ID}")
+    # Without one: the provider's own page of the checkout (/sandbox/..., /stripe/...).
+    return_url = return_url or absolute(public_url, f"/{provider.name}/checkout/{CHECKOUT_ID}")
     amount = Money(quote.amount_due_minor, currency)
     opened = provider.start_checkout(customer, amount, f"subscribe:{code}:{quote.plan}", return_url)
     url = absolute(public_url, opened.url)
