@@ -1479,6 +1479,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/providers/stripe/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stripe Webhook
+         * @description A Stripe event, verified by its signature and processed exactly once (PAY-3).
+         */
+        post: operations["providers.stripe_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/credits/spend_cap": {
         parameters: {
             query?: never;
@@ -2565,6 +2585,11 @@ export interface components {
              * @description The lines, on GET /v1/invoices/{id} (not in lists).
              */
             lines?: components["schemas"]["InvoiceLine"][] | null;
+            /**
+             * Disputed At
+             * @description When the payment provider reported a dispute of the invoice's payment (PAY-3; Stripe's charge.dispute.created); null when there is none.
+             */
+            disputed_at?: string | null;
         };
         /** InvoiceLine */
         InvoiceLine: {
@@ -3002,6 +3027,27 @@ export interface components {
             /** Reason */
             reason?: string | null;
         };
+        /**
+         * ProviderEventReceived
+         * @description What became of a provider's callback.
+         */
+        ProviderEventReceived: {
+            /**
+             * Event
+             * @description The provider's event id.
+             */
+            event: string;
+            /**
+             * Duplicate
+             * @description True when it was processed before: nothing changed.
+             */
+            duplicate: boolean;
+            /**
+             * Outcome
+             * @description What processing it did; null for a duplicate.
+             */
+            outcome: string | null;
+        };
         /** Ready */
         Ready: {
             /** Status */
@@ -3287,6 +3333,11 @@ export interface components {
              * @description Where the hosted checkout sends the member after paying; `{CHECKOUT_ID}` in it is replaced by the checkout's id. Default: the checkout page itself, which then shows the outcome.
              */
             return_url?: string | null;
+            /**
+             * Anchor
+             * @description SUB-16: the day of the month (1 to 31) the billing periods start on; the first period, up to it, is prorated. Default: the start (or the 1st under calendar billing). A plan with its own trial (SUB-15) needs a card on file and begins the trial at once.
+             */
+            anchor?: number | null;
         };
         /**
          * Subscribed
@@ -10383,6 +10434,94 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LowAlertOut"];
+                };
+            };
+            /** @description Bad input: nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid API key or portal session. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not do this (ACL-1). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object for this caller (ACL-3). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by the rules, or an Idempotency-Key conflict; nothing changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not match its schema. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "providers.stripe_webhook": {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description Stripe's signature of the body (t=...,v1=...). */
+                "Stripe-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        /** @description A Stripe event, exactly as Stripe sent it (the signature covers the raw bytes). */
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderEventReceived"];
                 };
             };
             /** @description Bad input: nothing was changed. */
