@@ -37,6 +37,7 @@ from tabkeeper.services.limits import check_by_code
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.payment_methods import default_payment_method
 from tabkeeper.services.session_starts import set_session_limit, start_session
+from tabkeeper.services.usage import ingest_batch
 from tests.integration.conftest import World, all_at_once, make_world, statements_sent
 from tests.integration.test_credit_holds import Holdings, _ledger_adds_up
 from tests.integration.test_credits import credits_world
@@ -390,3 +391,22 @@ def test_lim6_overage_sessions_under_a_session_limit_count_and_stop(engine: Engi
         assert (spent.cap, spent.spent) == (200, 200)
         assert start_session(b, organization_by_code(b, "acme"), "a1", "c4").allowed
     assert world.notices("spend_cap_80") == world.notices("spend_cap_100") == 1
+
+
+def test_lim6_with_no_cap_the_spend_shown_counts_overage_too(engine: Engine) -> None:
+    """LIM-6: with no cap set the overage counter is not kept, but the spend shown (API,
+    tab) works it out from the counters: Basic includes 100 minutes at 0.10 over; 130
+    minutes and a top-up of 1.00 show 4.00; a cap then set starts from the same 4.00."""
+    world = credits_world(engine)
+    world.organization("acme", {"alice": "owner"})
+    world.subscribe("acme", "basic")
+    with world.billing() as b:
+        acme = organization_by_code(b, "acme")
+        top_up(b, acme, 100)
+        ingest_batch(b, [{"id": "c1", "type": "call.ended", "org": "acme", "agent": "a1",
+                          "properties": {"duration_seconds": 7800}}])  # fmt: skip
+    with world.billing() as b:
+        shown = spend_caps.spend_of(b, organization_by_code(b, "acme"))
+        assert (shown.cap, shown.spent, shown.percent) == (None, 400, None)
+        made = spend_caps.set_spend_cap(b, organization_by_code(b, "acme"), "10.00")
+        assert (made.cap, made.spent, made.percent) == (1000, 400, 40)

@@ -143,9 +143,13 @@ def period_overage(b: Billing, organization: Organization) -> int:
 
 
 def spend_of(b: Billing, organization: Organization) -> SpendCap:
-    """LIM-6: the cap and the spend now, as the tab and the API show them (a read)."""
+    """LIM-6: the cap and the spend now, as the tab and the API show them (a read). With no
+    cap the overage counter is not kept, so the overage is worked out from the counters."""
     holding = holding_of(b, organization)
     row = credit_store.balance_row(b.session, holding.owner.id)
-    if row is None:
-        return SpendCap(None, 0, b.terms.currency.code)
-    return SpendCap(row.spend_cap, spent(row, holding_key(holding)), b.terms.currency.code)
+    key = holding_key(holding)
+    if row is not None and row.spend_cap is not None:
+        return SpendCap(row.spend_cap, spent(row, key), b.terms.currency.code)
+    bought = 0 if row is None or row.spend_key != key else row.spent_purchases
+    overage = period_overage(b, holding.owner)
+    return SpendCap(None, bought + overage, b.terms.currency.code)
