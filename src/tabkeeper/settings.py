@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     api_key_burst: int = Field(default=2000, ge=1)
     portal_session_rate: float = Field(default=10.0, gt=0)
     portal_session_burst: int = Field(default=60, ge=1)
+    request_log: bool = False
+    """TABKEEPER_REQUEST_LOG: a JSON line per request (`serve --access-log` sets it;
+    api/observe.py). Off by default: the proxy in front usually keeps that log."""
+    separate_worker: bool = False
+    """TABKEEPER_SEPARATE_WORKER: `true` when `tabkeeper worker` processes do the billing
+    clock's work, so that `tabkeeper serve` never runs it in its API processes (as
+    `--no-clock`; docs/operations.md)."""
 
     @property
     def webhook_hosts(self) -> frozenset[str]:
