@@ -46,6 +46,7 @@ def run_worker(
     clock = clock or SystemClock()
     alarm = alarm or Alarm()
     billing_clock = BillingClock(engine, provider, clock)
+    billing_clock.stopping = stop.is_set  # SIGTERM: finish the piece of work, then stop
     dispatcher = Dispatcher(engine, clock, settings)
     stop_ringing = ring_on_commit(engine, alarm)
     try:
@@ -87,9 +88,12 @@ class WorkerThread:
         )
         self.thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 0.0) -> None:
+        """Stop after the piece of work being done; wait up to `wait` seconds for it."""
         self._stop.set()
         self.alarm.ring()
+        if wait:
+            self.thread.join(wait)
 
 
 def start_worker_thread(
