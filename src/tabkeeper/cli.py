@@ -276,6 +276,11 @@ def serve(
             "log_config": log_config(),
             "access_log": False,  # the request log is tabkeeper's own (api/observe.py)
             "timeout_graceful_shutdown": graceful_timeout,
+            # uvicorn's manager pings each API process and kills one that does not answer
+            # in time; a new one answers only once it has imported tabkeeper, which took
+            # more than uvicorn's default 5 s on a busy 2-core machine (killed, restarted,
+            # killed again, never ready).
+            "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
         }
         if workers == 1:
             switch_interval = sys.getswitchinterval()
@@ -291,6 +296,7 @@ def serve(
 
 
 SERVED_FACTORY = "tabkeeper.api.served:app"
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def metrics_directory(environment: MutableMapping[str, str]) -> Path:

@@ -56,6 +56,8 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 """Seconds; the check is answered in about a millisecond, so the low buckets are fine."""
 
+if os.environ.get(MULTIPROCESS_DIR):  # its files are opened as the metrics are made below
+    os.makedirs(os.environ[MULTIPROCESS_DIR], exist_ok=True)
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Histogram(
     "tabkeeper_http_request_duration_seconds",

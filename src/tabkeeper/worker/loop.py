@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -45,7 +46,8 @@ def run_worker(
     tried again (INV-4)."""
     clock = clock or SystemClock()
     alarm = alarm or Alarm()
-    billing_clock = BillingClock(engine, provider, clock)
+    lease = timedelta(seconds=settings.work_lease_seconds)
+    billing_clock = BillingClock(engine, provider, clock, lease=lease)
     billing_clock.stopping = stop.is_set  # SIGTERM: finish the piece of work, then stop
     dispatcher = Dispatcher(engine, clock, settings)
     stop_ringing = ring_on_commit(engine, alarm)
