@@ -273,6 +273,7 @@ def serve(
         options: dict[str, Any] = {
             "host": host,
             "port": port,
+            "log_level": "info",
             "log_config": log_config(),
             "access_log": False,  # the request log is tabkeeper's own (api/observe.py)
             "timeout_graceful_shutdown": graceful_timeout,
