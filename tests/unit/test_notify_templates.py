@@ -68,6 +68,16 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
         ("1000 used", "2026-02-01 00:00 UTC", "top-up"),
         "credits",
     ),
+    "subscription.trial_ending": (  # SUB-15
+        {"plan": "pro", "ends_at": "2026-01-15T00:00:00Z", "amount_minor": 4900},
+        ("pro", "2026-01-15 00:00 UTC", "49.00 USD", "cancel"),
+        "3 days",
+    ),
+    "subscription.trial_converted": (  # SUB-15
+        {"plan": "pro", "period_end": "2026-02-15T00:00:00Z"},
+        ("pro", "2026-02-15 00:00 UTC", "first paid period"),
+        "active",
+    ),
     "credits.low": (  # CRD-7
         {"balance": 40, "threshold": 50},
         ("below 50", "40 credits are left", "top-up"),

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     MetaData,
+    SmallInteger,
     String,
     UniqueConstraint,
     false,
@@ -191,6 +192,8 @@ class Subscription(Base):
     price_minor: Mapped[int | None]
     price_plan: Mapped[str | None] = mapped_column(String(64))
     collection: Mapped[str] = mapped_column(String(20), default="card", server_default="card")
+    # -- issue 17 (SUB-15): in a plan's own trial, converting into it at its end (0020)
+    trial_converts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SubscriptionAddon(Base):
@@ -406,3 +409,5 @@ class CheckoutSession(Base):
     """open | completed | declined | expired"""
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    anchor_day: Mapped[int | None] = mapped_column(SmallInteger)
+    """SUB-16: the billing anchor asked for (a day of the month), or none (0020)."""

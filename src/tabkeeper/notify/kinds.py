@@ -37,6 +37,8 @@ KINDS: tuple[str, ...] = (
     "invoice.voided",
     "credit_note.issued",
     "credits.low",  # CRD-7
+    "subscription.trial_ending",  # SUB-15: 3 days before a plan's trial converts
+    "subscription.trial_converted",  # SUB-15: the plan's trial became the paid plan
 )
 """Every kind but the usage kinds, which exist once per meter."""
 

@@ -217,6 +217,7 @@ class Simulation:
         subscribe_with_card(
             self._billing, self.provider, step.org, step.plan,
             None if card is PaymentMethodChoice.NONE else card.value, step.addons,
+            step.anchor,
         )  # fmt: skip
 
     def _set_payment_method(self, step: SetPaymentMethod) -> None:
