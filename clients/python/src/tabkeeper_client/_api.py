@@ -831,6 +831,7 @@ class Problem(TypedDict):
     detail: str
     errors: NotRequired[list[dict[str, str]] | None]
     reason: NotRequired[str | None]
+    request_id: NotRequired[str | None]
 
 
 class ProviderEventReceived(TypedDict):
@@ -1389,6 +1390,17 @@ class MembersApi:
         return cast('Deleted', self._http._call('DELETE', f"/v1/members/{member_id}", query=None))
 
 
+class MetricsApi:
+    """Operations tagged `metrics`."""
+
+    def __init__(self, http: _Sync) -> None:
+        self._http = http
+
+    def get(self) -> bytes:
+        """`GET /metrics` (metrics.get): Metrics"""
+        return self._http._call_bytes('GET', "/metrics", query=None)
+
+
 class NoticesApi:
     """Operations tagged `notices`."""
 
@@ -1911,6 +1923,17 @@ class AsyncMembersApi:
         return cast('Deleted', await self._http._call('DELETE', f"/v1/members/{member_id}", query=None))
 
 
+class AsyncMetricsApi:
+    """Operations tagged `metrics`."""
+
+    def __init__(self, http: _Async) -> None:
+        self._http = http
+
+    async def get(self) -> bytes:
+        """`GET /metrics` (metrics.get): Metrics"""
+        return await self._http._call_bytes('GET', "/metrics", query=None)
+
+
 class AsyncNoticesApi:
     """Operations tagged `notices`."""
 
@@ -2163,6 +2186,7 @@ class Api(RootApi):
         self.health = HealthApi(http)
         self.invoices = InvoicesApi(http)
         self.members = MembersApi(http)
+        self.metrics = MetricsApi(http)
         self.notices = NoticesApi(http)
         self.organizations = OrganizationsApi(http)
         self.payment_methods = PaymentMethodsApi(http)
@@ -2195,6 +2219,7 @@ class AsyncApi(AsyncRootApi):
         self.health = AsyncHealthApi(http)
         self.invoices = AsyncInvoicesApi(http)
         self.members = AsyncMembersApi(http)
+        self.metrics = AsyncMetricsApi(http)
         self.notices = AsyncNoticesApi(http)
         self.organizations = AsyncOrganizationsApi(http)
         self.payment_methods = AsyncPaymentMethodsApi(http)
@@ -2210,4 +2235,4 @@ class AsyncApi(AsyncRootApi):
         self.webhook_endpoints = AsyncWebhookEndpointsApi(http)
 
 
-OPERATION_IDS = ['addons.add', 'addons.list', 'addons.quote', 'addons.remove', 'agents.archive', 'agents.create', 'agents.get', 'agents.list', 'api_keys.create', 'api_keys.list', 'api_keys.revoke', 'catalog.get', 'catalog.publish', 'channels.connect', 'channels.disconnect', 'channels.list', 'check', 'credit_notes.create', 'credit_notes.finish_refund', 'credit_notes.get', 'credit_notes.get_pdf', 'credit_notes.list', 'credits.consume', 'credits.consume_batch', 'credits.get', 'credits.grant', 'credits.history', 'credits.hold', 'credits.release_hold', 'credits.set_low_balance_alert', 'credits.settle_hold', 'credits.spend', 'credits.top_up', 'demo_requests.create', 'demo_requests.list', 'events.ingest', 'health.get', 'health.live', 'health.ready', 'invoices.get', 'invoices.get_pdf', 'invoices.list', 'invoices.mark_paid', 'invoices.mark_uncollectible', 'invoices.pay', 'invoices.void', 'members.add', 'members.list', 'members.remove', 'notices.list', 'organizations.assign_plan', 'organizations.create', 'organizations.get', 'organizations.grant_account_credit', 'organizations.list', 'organizations.pay_now', 'payment_methods.add', 'payment_methods.list', 'phone_numbers.add', 'phone_numbers.get', 'phone_numbers.list', 'phone_numbers.release', 'portal_sessions.create', 'providers.stripe_webhook', 'session_limits.reset', 'session_limits.set', 'sessions.start', 'subscriptions.approve_change', 'subscriptions.cancel', 'subscriptions.cancel_scheduled_change', 'subscriptions.change', 'subscriptions.create', 'subscriptions.get', 'subscriptions.list', 'subscriptions.resume', 'usage.get', 'usage_alerts.get', 'usage_alerts.set', 'webhook_deliveries.list', 'webhook_deliveries.replay', 'webhook_endpoints.create', 'webhook_endpoints.delete', 'webhook_endpoints.get', 'webhook_endpoints.list', 'webhook_endpoints.switch']
+OPERATION_IDS = ['addons.add', 'addons.list', 'addons.quote', 'addons.remove', 'agents.archive', 'agents.create', 'agents.get', 'agents.list', 'api_keys.create', 'api_keys.list', 'api_keys.revoke', 'catalog.get', 'catalog.publish', 'channels.connect', 'channels.disconnect', 'channels.list', 'check', 'credit_notes.create', 'credit_notes.finish_refund', 'credit_notes.get', 'credit_notes.get_pdf', 'credit_notes.list', 'credits.consume', 'credits.consume_batch', 'credits.get', 'credits.grant', 'credits.history', 'credits.hold', 'credits.release_hold', 'credits.set_low_balance_alert', 'credits.settle_hold', 'credits.spend', 'credits.top_up', 'demo_requests.create', 'demo_requests.list', 'events.ingest', 'health.get', 'health.live', 'health.ready', 'invoices.get', 'invoices.get_pdf', 'invoices.list', 'invoices.mark_paid', 'invoices.mark_uncollectible', 'invoices.pay', 'invoices.void', 'members.add', 'members.list', 'members.remove', 'metrics.get', 'notices.list', 'organizations.assign_plan', 'organizations.create', 'organizations.get', 'organizations.grant_account_credit', 'organizations.list', 'organizations.pay_now', 'payment_methods.add', 'payment_methods.list', 'phone_numbers.add', 'phone_numbers.get', 'phone_numbers.list', 'phone_numbers.release', 'portal_sessions.create', 'providers.stripe_webhook', 'session_limits.reset', 'session_limits.set', 'sessions.start', 'subscriptions.approve_change', 'subscriptions.cancel', 'subscriptions.cancel_scheduled_change', 'subscriptions.change', 'subscriptions.create', 'subscriptions.get', 'subscriptions.list', 'subscriptions.resume', 'usage.get', 'usage_alerts.get', 'usage_alerts.set', 'webhook_deliveries.list', 'webhook_deliveries.replay', 'webhook_endpoints.create', 'webhook_endpoints.delete', 'webhook_endpoints.get', 'webhook_endpoints.list', 'webhook_endpoints.switch']
