@@ -26,6 +26,7 @@ from tabkeeper.domain.catalog import Catalog
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput
 from tabkeeper.domain.money import Currency
 from tabkeeper.domain.periods import ProrationMode
+from tabkeeper.domain.taxes import TaxTerms, build_taxes
 
 T = TypeVar("T")
 
@@ -102,6 +103,8 @@ class BillingTerms:
     plan_changes: PlanChangeTerms = field(default_factory=PlanChangeTerms)
     billing_tab: bool = True
     """ACL-2: members with billing rights see the billing tab; False hides it for all."""
+    taxes: TaxTerms = field(default_factory=TaxTerms)
+    """INV-7: the platform's tax rates per country and reverse charge (domain/taxes.py)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.currency, Currency):
@@ -126,6 +129,8 @@ class BillingTerms:
                 "plan_changes", f"expected PlanChangeTerms, got {self.plan_changes!r}"
             )
         fields.flag(self.billing_tab, "billing_tab")
+        if not isinstance(self.taxes, TaxTerms):
+            raise InvalidConfig("taxes", f"expected TaxTerms, got {self.taxes!r}")
 
     def default_timing(self, is_upgrade: bool) -> Timing:
         """The timing of a change that leaves `when` out: the first one allowed (SUB-4)."""
@@ -158,6 +163,7 @@ _SETTINGS = (
     "invoice_prefix",
     "plan_changes",
     "billing_tab",
+    "taxes",  # INV-7
 )
 
 
@@ -186,6 +192,7 @@ def build_terms(data: object, path: str = "settings") -> BillingTerms:
         raise InvalidConfig(fields.at(path, "invoice_prefix"), f"expected a text, got {prefix!r}")
     plan_changes = _plan_changes(doc.get("plan_changes", {}), fields.at(path, "plan_changes"))
     billing_tab = fields.flag(doc.get("billing_tab", True), fields.at(path, "billing_tab"))
+    taxes = build_taxes(doc.get("taxes"), fields.at(path, "taxes"))  # INV-7
     return _made(
         path,
         lambda: BillingTerms(
@@ -198,6 +205,7 @@ def build_terms(data: object, path: str = "settings") -> BillingTerms:
             invoice_prefix=prefix,
             plan_changes=plan_changes,
             billing_tab=billing_tab,
+            taxes=taxes,
         ),
     )
 

@@ -39,6 +39,7 @@ from tabkeeper.payments.provider import CardOnFile, ChargeResult
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import require_room_for
 from tabkeeper.services.context import Billing
+from tabkeeper.services.discounts import adjusted_lines
 from tabkeeper.services.first_invoices import (
     drop_draft,
     finalize_first_invoice,
@@ -192,7 +193,8 @@ def quote_subscription(
     require_room_for(b, organization, plan, catalog, addons)
     period = Cycle.start(plan.code, plan.interval, b.now).period
     lines = advance_lines(catalog, plan, addons, period)
-    draft = settle(b.terms.currency, lines, organization.account_credit_minor)
+    shown = adjusted_lines(b, organization, lines, record=False)  # INV-6, INV-7
+    draft = settle(b.terms.currency, shown, organization.account_credit_minor)
     return SubscriptionQuote(
         organization.id, plan.code, version.id, dict(addons), lines, draft.amount_due_minor
     )
