@@ -138,6 +138,21 @@ class BillingDetails:
         object.__setattr__(self, "country", country)
         object.__setattr__(self, "tax_id", tax_id_for(country, self.tax_id))
 
+    @classmethod
+    def read(
+        cls, legal_name: object, country: object, tax_id: object = None, address: object = None
+    ) -> BillingDetails:
+        """Details as a person or a document gave them (any types), checked."""
+        if not isinstance(legal_name, str):
+            raise InvalidInput(f"legal_name: expected a text, got {legal_name!r}")
+        if not isinstance(country, str):
+            country_code(country)  # raises invalid_country
+        if address is not None and not isinstance(address, str):
+            raise InvalidInput(f"address: expected a text, got {address!r}")
+        if tax_id is not None and not isinstance(tax_id, str):
+            tax_id_for("", tax_id)  # raises invalid_tax_id
+        return cls(str(legal_name), str(country), address or "", tax_id)  # type: ignore[arg-type]
+
     def as_dict(self) -> dict[str, str | None]:
         return {
             "legal_name": self.legal_name,

@@ -21,8 +21,8 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from tabkeeper.domain import fields
-from tabkeeper.domain.coupons import Coupon, build_coupons
 from tabkeeper.domain.catalog_limits import check_invoice_limits
+from tabkeeper.domain.coupons import Coupon, build_coupons
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput, Refused
 from tabkeeper.domain.money import Currency, Money
 from tabkeeper.domain.periods import Interval, interval_days

@@ -36,7 +36,7 @@ it includes), for invoice totals (`tax_minor`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -180,3 +180,20 @@ def _line(
         **extra,
     }
     return LineDraft(LineKind.TAX, description, Decimal(1), None, amount, None, None, details)
+
+
+def breakdown(lines: Iterable[tuple[str, int, Mapping[str, object]]]) -> tuple[int, int, int]:
+    """(subtotal, discount, tax) of an invoice's lines given as (kind, amount_minor,
+    details): the subtotal sums the lines that are neither discount nor tax; the tax
+    counts what inclusive prices hold too (so, with inclusive rates, total = subtotal +
+    discount, and the tax is inside)."""
+    subtotal = discount = tax = 0
+    for kind, amount, details in lines:
+        if kind == LineKind.DISCOUNT.value:
+            discount += amount
+        elif kind == LineKind.TAX.value:
+            included = details.get("included_minor")
+            tax += included if isinstance(included, int) else amount
+        else:
+            subtotal += amount
+    return subtotal, discount, tax

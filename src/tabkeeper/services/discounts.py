@@ -27,12 +27,12 @@ from tabkeeper.db.tables_discounts import BillingDetailsRow, CouponRedemption
 from tabkeeper.domain.billing_details import BillingDetails
 from tabkeeper.domain.coupons import Coupon
 from tabkeeper.domain.discounts import Redemption, check_redeemable, discount_line
-from tabkeeper.domain.errors import NotFound, Refused
+from tabkeeper.domain.errors import Forbidden, NotFound, Refused
 from tabkeeper.domain.invoicing import LineDraft
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.taxes import tax_lines
+from tabkeeper.services.access import BILLING_ROLES, member_row
 from tabkeeper.services.context import Billing
-
 
 _PAID = (State.ACTIVE, State.PAST_DUE, State.SUSPENDED)
 """As services/subscriptions.py's PAID_STATES."""
@@ -46,6 +46,16 @@ def billing_organization(b: Billing, organization: Organization) -> Organization
     parent = b.session.get(Organization, organization.parent_id)
     assert parent is not None
     return parent
+
+
+def require_billing_member(b: Billing, organization: Organization, member: str | None) -> None:
+    """ACL-1: coupons and billing details are billing rights: owner or billing admin
+    (`member` None: the platform)."""
+    if member is None:
+        return
+    found = member_row(b.session, organization.id, member)
+    if found is None or found.role not in BILLING_ROLES:
+        raise Forbidden("Coupons and billing details need the owner or billing admin role.")
 
 
 def coupon_of(b: Billing, redemption: CouponRedemption) -> Coupon:
@@ -80,7 +90,9 @@ def redeem_coupon(
     subscription (`plan`: the plan about to be subscribed to, when there is none yet).
 
     Refused with nothing changed: unknown_coupon (404), coupon_expired,
-    coupon_exhausted, coupon_not_applicable, coupon_already_applied (409)."""
+    coupon_exhausted, coupon_not_applicable, coupon_already_applied (409); forbidden
+    (403) for a member without billing rights."""
+    require_billing_member(b, organization, member)
     owner = billing_organization(b, organization)
     version, catalog = b.current_catalog()
     coupon = catalog.coupons.get(code) if isinstance(code, str) else None
@@ -132,10 +144,11 @@ def billing_details(b: Billing, organization: Organization) -> BillingDetailsRow
 
 
 def save_billing_details(
-    b: Billing, organization: Organization, details: BillingDetails
+    b: Billing, organization: Organization, details: BillingDetails, member: str | None = None
 ) -> BillingDetailsRow:
     """INV-7: write the details (already checked by BillingDetails) of the billing
     organization; they hold for its invoices from now on."""
+    require_billing_member(b, organization, member)
     owner = billing_organization(b, organization)
     return rows.save_billing_details(b.session, owner.id, details.as_dict(), b.now)
 
@@ -166,7 +179,5 @@ def adjusted_lines(
         details = rows.billing_details_of(b.session, organization.id)
         country = None if details is None else details.country
         reverse = taxes.reverse_charge and details is not None and details.tax_id is not None
-        found.extend(
-            tax_lines(found, taxes.rates_for(country), currency, reverse_charge=reverse)
-        )
+        found.extend(tax_lines(found, taxes.rates_for(country), currency, reverse_charge=reverse))
     return found
