@@ -51,7 +51,7 @@ SCENARIO: dict[str, Any] = {
             "plan": "pro",
             "coupon": "launch",
         },
-    ],  # fmt: skip
+    ],
     "until": "2026-04-02T00:00:00Z",
 }
 
