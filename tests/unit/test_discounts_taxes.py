@@ -294,7 +294,8 @@ def test_inv6_inv7_property_totals_taxes_and_splits(
     each exclusive tax is the rate applied once to the rate's taxable base (within the one
     rounding, half a minor unit); inclusive splits add up to the gross exactly (and each
     part is within one minor unit of its exact share); a discount never takes an invoice
-    that was at or above zero below zero, nor discounts more than its base."""
+    that was at or above zero below zero, nor discounts more than its base, and it goes
+    against its base (a credit for unused time of a discounted plan gives back less)."""
     lines = [
         line(LineKind.SUBSCRIPTION if i == 0 else kind, amount, code=code)
         for i, (kind, amount, code) in enumerate(raw)
@@ -304,9 +305,11 @@ def test_inv6_inv7_property_totals_taxes_and_splits(
         if found is not None:
             subtotal = sum(ln.amount_minor for ln in lines)
             if subtotal >= 0:
-                assert -subtotal <= found.amount_minor <= 0
+                assert subtotal + found.amount_minor >= 0  # never below zero
             base = found.details["base_minor"]
             assert isinstance(base, int) and abs(found.amount_minor) <= abs(base) + 1
+            # it lowers what the lines it discounts charge, or what a credit gives back
+            assert (found.amount_minor < 0) == (base > 0)
             lines.append(found)
     rates = [TaxRate(f"r{i}", p, ("DE",), inclusive, f"T{i}") for i, p in enumerate(percents)]
     taxes = tax_lines(lines, rates, EUR)
@@ -338,3 +341,14 @@ def test_inv6_inv7_property_totals_taxes_and_splits(
         for rate, found_tax in zip(rates, taxes, strict=True):
             exact = Fraction(taxable) * Fraction(rate.percent) / weight
             assert abs(tax_of(found_tax) - exact) < 1
+
+
+def test_inv6_a_period_with_nothing_it_is_for_uses_up_no_period() -> None:
+    """A coupon for Pro redeemed before subscribing (no plan to check yet): Basic periods
+    are not discounted and do not use up its periods; after an upgrade to Pro it starts."""
+    state = Redemption(percent("50", periods=1, applies_to={"pro"}))
+    none, state = discount_line(state, [line(LineKind.SUBSCRIPTION, 3000)], EUR)
+    assert none is None and state.periods_used == 0
+    pro = [line(LineKind.SUBSCRIPTION, 6000, END, NEXT_END, code="pro")]
+    found, state = discount_line(state, pro, EUR)
+    assert found is not None and found.amount_minor == -3000 and state.periods_used == 1

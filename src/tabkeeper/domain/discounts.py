@@ -4,10 +4,11 @@ A coupon is defined in the catalog (domain/coupons.py); `check_redeemable` says 
 it may be redeemed now.
 
 A redeemed coupon (a `Redemption`) covers periods of the organization's subscription: the
-first invoice that starts a period (it has a `subscription` line) while periods are left
-takes one and makes it the covered period. The discount line of an invoice is computed on
-its eligible lines (kinds `subscription`, `proration`, `addon`; of a plan or add-on in
-`applies_to`) that lie within the covered period, rounded ONCE:
+first invoice that starts a period (it has a `subscription` line) with a line the coupon
+is for, while periods are left, takes one and makes it the covered period. The discount
+line of an invoice is computed on its eligible lines (kinds `subscription`, `proration`,
+`addon`; of a plan or add-on in `applies_to`) that lie within the covered period, rounded
+ONCE:
 - percent: −(sum of those lines) × percent / 100. Proration lines are so discounted like
   the lines they prorate: the credit for unused time on a discounted plan gives back the
   discounted price, the charge for the new plan is discounted alike;
@@ -103,7 +104,13 @@ def discount_line(
             redemption.covered_end,
         )
         left = redemption.periods_left
-        if not is_covered and (left is None or left > 0):
+        applies = any(
+            ln.kind in ELIGIBLE
+            and coupon.applies_to_code(_code_of(ln))
+            and ln.period_start == starting.period_start
+            for ln in lines
+        )  # a period with nothing the coupon is for does not use up one of its periods
+        if applies and not is_covered and (left is None or left > 0):
             after = replace(
                 redemption,
                 periods_used=redemption.periods_used + 1,
