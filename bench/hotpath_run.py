@@ -25,6 +25,8 @@ from typing import Any
 import hotpath_calls as tk
 import sqlalchemy
 
+from tabkeeper.db.prepared import PreparedRead
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -285,6 +287,15 @@ class StatementCounter:
 
 
 def statement_counter(engine: Any) -> StatementCounter:
+    """Counts what goes through SQLAlchemy, and the prepared reads (db/prepared.py) that
+    go to the driver directly (in this process, whatever their engine)."""
     counter = StatementCounter()
     sqlalchemy.event.listen(engine, "before_cursor_execute", counter)
+    sent = PreparedRead.run
+
+    def counted(read: PreparedRead, on: Any, values: dict[str, Any]) -> list[Any]:
+        counter()
+        return sent(read, on, values)
+
+    PreparedRead.run = counted  # type: ignore[method-assign,assignment]
     return counter

@@ -190,8 +190,21 @@ async def get_caller(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
     """Who calls: 401 (problem+json) without a valid API key or portal session."""
-    api = get_api(request)
     header = None if credentials is None else f"Bearer {credentials.credentials}"
+    return await _caller(request, header)
+
+
+async def get_caller_of(request: Request) -> Caller:
+    """get_caller for api/lean.py: the Authorization header read as HTTPBearer reads it
+    (scheme `Bearer` in any case, then the credential)."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    credential = credential.strip()
+    header = f"Bearer {credential}" if scheme.lower() == "bearer" and credential else None
+    return await _caller(request, header)
+
+
+async def _caller(request: Request, header: str | None) -> Caller:
+    api = get_api(request)
     credential = credential_of(header)
     now = api.clock.now()
     caller = api.callers.get(credential_digest(credential), now)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from tabkeeper.db.conversations import TABLE as CONVERSATIONS
 from tabkeeper.db.conversations import ConversationRow
+from tabkeeper.db.prepared import PreparedRead, one_statement_engine
 from tabkeeper.db.tables import CatalogVersion, Organization, Subscription
 from tabkeeper.db.tables_credits import CreditBalance
 from tabkeeper.db.tables_usage import UsageCounter
@@ -222,6 +223,13 @@ _STATEMENTS: dict[tuple[str, bool | str], Select[Any]] = {
     ("code", "starting"): _by_code(_STARTING),
     ("id", "starting"): _by_id(_STARTING),
 }  # fmt: skip
+_PREPARED = {
+    kind: PreparedRead(statement)
+    for kind, statement in _STATEMENTS.items()
+    if kind[0] in ("code", "id")  # one organization: no list of values to expand
+}
+"""The one-organization reads, sent straight to the driver when they are the whole of a
+one-statement read (the check: db/prepared.py)."""
 
 
 def account_by_code(
@@ -326,6 +334,9 @@ _NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 def _run(session: Session, kind: tuple[str, bool | str], values: dict[str, Any]) -> list[Row[Any]]:
     if kind[1] in (True, "starting") and values.get("open_after") is None:
         values = {**values, "open_after": _NEVER}
+    alone = one_statement_engine(session)
+    if alone is not None and kind in _PREPARED:
+        return _PREPARED[kind].run(alone, values)
     session.flush()  # plain statements on the connection do not flush the session
     return list(session.connection().execute(_STATEMENTS[kind], values))
 

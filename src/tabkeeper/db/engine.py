@@ -28,6 +28,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from tabkeeper.db.prepared import ONE_STATEMENT
+
 
 def normalize_url(url: str) -> str:
     """Plain postgresql:// URLs use psycopg 3."""
@@ -162,10 +164,22 @@ def read_transaction(engine: Engine, *, one_statement: bool = False) -> Iterator
 
     `one_statement`: the work sends one statement (as the check does, once the catalog
     version is cached): on PostgreSQL it goes alone, without BEGIN and COMMIT
-    (`statement_reader`); should the work send more, each is its own transaction."""
-    bind = statement_reader(engine) if one_statement else reader(engine)
-    with Session(bind, expire_on_commit=False) as session, session.begin():
+    (`statement_reader`), and a prepared read sends it straight to the driver; should
+    the work send more, each is its own transaction."""
+    if one_statement:
+        yield from _one_statement(statement_reader(engine))
+        return
+    with Session(reader(engine), expire_on_commit=False) as session, session.begin():
         yield session
+
+
+def _one_statement(bind: Engine) -> Iterator[Session]:
+    """A session that begins no transaction until its work uses it: a prepared read
+    (db/prepared.py) takes a pooled connection of `bind` for its one statement instead."""
+    with Session(bind, expire_on_commit=False, info={ONE_STATEMENT: bind}) as session:
+        yield session
+        if session.in_transaction():
+            session.commit()
 
 
 @contextmanager

@@ -52,7 +52,7 @@ class Action(StrEnum):
     @classmethod
     def parse(cls, value: object, path: str = "action") -> Action:
         """`value` as an Action; anything else is InvalidInput naming `path`."""
-        if isinstance(value, str) and value in {action.value for action in cls}:
+        if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
         raise InvalidInput(f"{path}: unknown action {value!r}; expected one of {', '.join(cls)}")
 
@@ -257,7 +257,7 @@ class Snapshot:
             raise InvalidInput("features: expected a frozenset of feature names")
         capacity = _frozen_map(self.capacity, "capacity")
         for name, limit in capacity.items():
-            if name not in {resource.value for resource in Resource}:
+            if name not in Resource._value2member_map_:
                 raise InvalidInput(f"capacity: unknown resource {name!r}")
             if not isinstance(limit, Capacity):
                 raise InvalidInput(f"capacity.{name}: expected a Capacity, got {limit!r}")

@@ -155,6 +155,10 @@ def quantity_string(value: Exact) -> str:
     """`value` as a plain decimal string: exact when it has a finite decimal expansion
     ("520", "512.1"), else rounded ROUND_HALF_UP to 6 decimal places with trailing zeros
     dropped (30728/60 → "512.133333")."""
+    if type(value) is int:  # the usual cases (counts): no Fraction to make
+        return str(value)
+    if isinstance(value, Fraction) and value.denominator == 1:
+        return str(value.numerator)
     exact = to_fraction(value)
     try:
         return decimal_string(exact)

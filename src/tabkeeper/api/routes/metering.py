@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from tabkeeper.api import schemas_metering as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
+from tabkeeper.api.lean import LeanRoute
 from tabkeeper.api.schemas import ObjectId
 from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.domain.catalog import MeterKind
@@ -46,7 +47,7 @@ from tabkeeper.services.subscriptions import (
 )
 from tabkeeper.services.usage import MeterReading, current_usage, ingest_batch
 
-router = APIRouter(tags=["metering"])
+router = APIRouter(tags=["metering"], route_class=LeanRoute)  # the hot routes: api/lean.py
 
 
 def _decision(decision: Decision) -> schemas.Decision:
