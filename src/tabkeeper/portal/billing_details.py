@@ -18,7 +18,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from tabkeeper.api.context import Api
-from tabkeeper.api.routes.discounts import BillingDetailsIn, DiscountIn
+from tabkeeper.api.schemas_discounts import BillingDetailsIn, DiscountIn
 from tabkeeper.db.tables import Organization
 from tabkeeper.domain.billing_details import BillingDetails
 from tabkeeper.domain.money import decimal_string

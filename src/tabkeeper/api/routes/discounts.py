@@ -18,13 +18,11 @@ organization's subscription or organization is a 404 (ACL-3).
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
 
 from tabkeeper.api.context import ApiDep, CallerDep
-from tabkeeper.api.schemas import ObjectId, Strict
+from tabkeeper.api.schemas import ObjectId
+from tabkeeper.api.schemas_discounts import BillingDetails, BillingDetailsIn, Discount, DiscountIn
 from tabkeeper.db.tables import Organization, Subscription
 from tabkeeper.db.tables_discounts import BillingDetailsRow, CouponRedemption
 from tabkeeper.domain.billing_details import BillingDetails as Details
@@ -34,41 +32,6 @@ from tabkeeper.services.access import organization_for, owned
 from tabkeeper.services.context import Billing
 
 router = APIRouter(tags=["discounts"])
-
-
-class DiscountIn(Strict):
-    coupon: str = Field(max_length=64, description="The code of a coupon of the catalog.")
-
-
-class Discount(BaseModel):
-    """A coupon redeemed by an organization, and how far it has run."""
-
-    id: int
-    organization: str
-    coupon: str
-    name: str
-    percent_off: str | None
-    amount_off_minor: int | None
-    periods: int | None = Field(description="Periods it covers; null: forever.")
-    periods_used: int
-    redeemed_at: datetime
-
-
-class BillingDetailsIn(Strict):
-    legal_name: str = Field(max_length=1000)
-    country: str = Field(max_length=100, description="ISO 3166-1 alpha-2, e.g. DE.")
-    address: str = Field(default="", max_length=2000)
-    tax_id: str | None = Field(default=None, max_length=100)
-
-
-class BillingDetails(BaseModel):
-    """An organization's billing details; all null while none were given."""
-
-    organization: str
-    legal_name: str | None
-    address: str | None
-    country: str | None
-    tax_id: str | None
 
 
 def show_discount(b: Billing, organization: Organization, row: CouponRedemption) -> Discount:
