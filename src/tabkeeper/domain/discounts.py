@@ -55,7 +55,8 @@ def check_redeemable(
         )
     if coupon.max_redemptions is not None and redeemed >= coupon.max_redemptions:
         raise Refused(
-            f"The coupon {coupon.code!r} has been redeemed {redeemed} times, its limit.",
+            f"The coupon {coupon.code!r} was redeemed as many times as it may be "
+            f"({coupon.max_redemptions}).",
             code="coupon_exhausted",
         )
     applies = plan is None or any(coupon.applies_to_code(c) for c in (plan, *addons))
