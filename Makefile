@@ -2,16 +2,19 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml clients/python/pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install system-deps browser-deps run lint test test-sqlite test-postgres test-wheel bench bench-hotpath clean
+.PHONY: install system-deps browser-deps clients-deps run lint test test-sqlite test-postgres test-wheel bench bench-hotpath clean
 
-$(STAMP): requirements.lock pyproject.toml
+# The project, then the Python client (clients/python; its one dependency, httpx, is in the
+# lock), both editable into .venv.
+$(STAMP): requirements.lock pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --requirement requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable clients/python
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -28,12 +31,20 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy --strict src bench
+	$(BIN)/ruff check clients/python/src clients/python/generate.py
+	$(BIN)/ruff format --check clients/python/src clients/python/generate.py
+	cd clients/python && ../../$(BIN)/mypy --strict src generate.py
 
 # Debian's Chromium and axe-core for the billing tab's browser tests (tests/portal/).
 browser-deps:
 	scripts/browser-deps
 
-test-sqlite: install browser-deps
+# The TypeScript client's packages (clients/typescript/package-lock.json), for its tests
+# in tests/clients/ (Node 20 or later; Debian's nodejs and npm installed when missing).
+clients-deps:
+	scripts/clients-deps
+
+test-sqlite: install browser-deps clients-deps
 	mkdir -p .pytest-tmp
 	TABKEEPER_REQUIRE_BROWSER=1 $(BIN)/pytest --durations=15 --basetemp=.pytest-tmp/sqlite \
 	  --cov=tabkeeper.domain --cov-branch --cov-report=term-missing:skip-covered
@@ -76,10 +87,14 @@ bench-hotpath: install
 	  $(BIN)/python bench/mixed.py --seconds 20 --database postgresql'
 
 clean:
-	rm -rf $(VENV) tests/portal/node_modules .pytest-tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
+	rm -rf $(VENV) tests/portal/node_modules clients/typescript/node_modules clients/typescript/dist .pytest-tmp .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
 
 # docs/openapi.json regenerated from the code (INT-2; tests/api/test_openapi_contract.py
-# fails while they differ). Run after changing any route, and commit the diff.
+# fails while they differ), and the clients' generated parts from it (clients/python's
+# _api.py, clients/typescript's schema.ts; tests/clients/test_generated.py fails while they
+# differ). Run after changing any route, and commit the diff.
 .PHONY: openapi
-openapi: install
+openapi: install clients-deps
 	$(BIN)/tabkeeper openapi > docs/openapi.json
+	$(BIN)/python clients/python/generate.py
+	cd clients/typescript && npm run --silent generate

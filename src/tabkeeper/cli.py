@@ -24,6 +24,7 @@ from typing import Any
 import typer
 import uvicorn
 import yaml
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 import tabkeeper
@@ -35,7 +36,7 @@ from tabkeeper.db.migrate import upgrade
 from tabkeeper.domain.errors import TabkeeperError
 from tabkeeper.domain.utc import parse_instant
 from tabkeeper.notify.dispatcher import Dispatcher
-from tabkeeper.payments.sandbox import SandboxProvider
+from tabkeeper.payments.choice import payment_provider
 from tabkeeper.settings import Settings
 from tabkeeper.worker.clock import BillingClock
 from tabkeeper.worker.loop import run_worker, start_worker_thread
@@ -80,10 +81,20 @@ def _load(file: Path) -> Any:
         raise _fail(f"{file}: {error}") from None
 
 
+def _settings() -> Settings:
+    """TABKEEPER_* read once; a half-configured setting (such as the payment provider,
+    PAY-4) stops the command with its message, not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        raise _fail(f"tabkeeper: settings refused: {problems}") from None
+
+
 @contextmanager
 def _database(settings: Settings | None = None) -> Iterator[Engine]:
     """The migrated database of TABKEEPER_DATABASE_URL, closed when the block ends."""
-    engine = make_engine((settings or Settings()).database_url)
+    engine = make_engine((settings or _settings()).database_url)
     try:
         upgrade(engine)
         yield engine
@@ -94,7 +105,7 @@ def _database(settings: Settings | None = None) -> Iterator[Engine]:
 @app.command()
 def migrate() -> None:
     """Apply the database migrations (TABKEEPER_DATABASE_URL)."""
-    settings = Settings()
+    settings = _settings()
     with _database(settings):
         typer.echo(f"migrated {settings.database_url}")
 
@@ -171,10 +182,12 @@ def tick(
     except TabkeeperError as error:
         raise _fail(error.message) from None
     clock = SimulatedClock(moment)
-    with _database() as engine:
-        done = BillingClock(engine, SandboxProvider(engine, clock), clock).tick()
+    settings = _settings()
+    with _database(settings) as engine:
+        provider = payment_provider(settings, engine, clock)
+        done = BillingClock(engine, provider, clock).tick()
         typer.echo(f"did {done} piece(s) of due work up to {now}")
-        sent = Dispatcher(engine, clock, Settings(), wall_clock=SystemClock()).tick()
+        sent = Dispatcher(engine, clock, settings, wall_clock=SystemClock()).tick()
         typer.echo(f"handled {sent} notice deliveries")
 
 
@@ -189,7 +202,7 @@ def worker(
 ) -> None:
     """Run the billing clock (renewals, retries, trial ends, ... as they come due) and
     deliver the notices (e-mail, webhooks)."""
-    settings = Settings()
+    settings = _settings()
     stop = threading.Event()
     with _database(settings) as engine:
         typer.echo(
@@ -197,7 +210,8 @@ def worker(
             f"{interval:g} s); Ctrl-C stops it"
         )
         try:
-            run_worker(engine, settings, SandboxProvider(engine, SystemClock()), interval, stop)
+            provider = payment_provider(settings, engine, SystemClock())
+            run_worker(engine, settings, provider, interval, stop)
         except KeyboardInterrupt:
             typer.echo("stopped")
 
@@ -236,11 +250,11 @@ def serve(
     ),
 ) -> None:
     """Migrate, then run the API on HOST:PORT, with the billing clock beside it."""
-    settings = Settings()
+    settings = _settings()
     with _database(settings) as engine:
         if demo:
             print_demo(engine, settings, f"http://{host}:{port}")
-        provider = SandboxProvider(engine, SystemClock())
+        provider = payment_provider(settings, engine, SystemClock())
         app_ = create_app(settings, engine, provider=provider)
         worker_thread = start_worker_thread(engine, settings, provider, interval) if clock else None
         typer.echo(f"tabkeeper on http://{host}:{port} (health: /health, API docs: /docs)")

@@ -6,7 +6,7 @@ from datetime import timedelta
 from email.utils import parseaddr
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tabkeeper.domain.conversations import LATE_EVENTS_HORIZON
@@ -56,6 +56,16 @@ class Settings(BaseSettings):
     TABKEEPER_PORTAL_SESSION_RATE, TABKEEPER_PORTAL_SESSION_BURST: the same for one
     member's portal session (10 a second, 60 at once).
     Limits are kept per process: with N API processes a credential may get N times them.
+
+    Payments (PAY-1, PAY-4; docs/payments.md):
+    TABKEEPER_PAYMENT_PROVIDER: `sandbox` (the default: test cards, nothing leaves the
+    machine) or `stripe`, which needs all three of TABKEEPER_STRIPE_SECRET_KEY (`sk_...`
+    or a restricted `rk_...`), TABKEEPER_STRIPE_PUBLISHABLE_KEY (`pk_...`, of the same
+    mode, test or live) and TABKEEPER_STRIPE_WEBHOOK_SECRET (`whsec_...`, the signing
+    secret of the endpoint `/v1/providers/stripe/webhook`). TABKEEPER_STRIPE_API_BASE:
+    another address for Stripe's API (tests: a fake Stripe on 127.0.0.1). A half-configured
+    provider (stripe without one of its keys, or Stripe keys with the sandbox) is refused
+    at startup with the names of what is missing.
     """
 
     model_config = SettingsConfigDict(env_prefix="TABKEEPER_", extra="ignore")
@@ -83,6 +93,12 @@ class Settings(BaseSettings):
     api_key_burst: int = Field(default=2000, ge=1)
     portal_session_rate: float = Field(default=10.0, gt=0)
     portal_session_burst: int = Field(default=60, ge=1)
+    # Payments (PAY-1, PAY-4): checked together by `_one_payment_provider`
+    payment_provider: Literal["sandbox", "stripe"] = "sandbox"
+    stripe_secret_key: SecretStr | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
 
     @property
     def webhook_hosts(self) -> frozenset[str]:
@@ -107,3 +123,68 @@ class Settings(BaseSettings):
         if "@" not in address or broken:
             raise ValueError(f"expected an e-mail address such as billing@example.com: {value!r}")
         return value
+
+    @field_validator(
+        "stripe_secret_key", "stripe_publishable_key", "stripe_webhook_secret", "stripe_api_base",
+        mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _blank_setting_is_none(cls, value: object) -> object:
+        """An empty variable (TABKEEPER_STRIPE_SECRET_KEY=) means unset."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _one_payment_provider(self) -> Settings:
+        """PAY-4: the chosen provider has all it needs, and nothing of another is set."""
+        problems = payment_settings_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems) + " (docs/payments.md)")
+        return self
+
+
+STRIPE_KEYS = {
+    "stripe_secret_key": ("TABKEEPER_STRIPE_SECRET_KEY", ("sk_", "rk_")),
+    "stripe_publishable_key": ("TABKEEPER_STRIPE_PUBLISHABLE_KEY", ("pk_",)),
+    "stripe_webhook_secret": ("TABKEEPER_STRIPE_WEBHOOK_SECRET", ("whsec_",)),
+}
+"""Each Stripe setting: its variable, and how a value of the right kind starts."""
+
+
+def _setting_text(value: object) -> str | None:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    return value if isinstance(value, str) else None
+
+
+def payment_settings_problems(settings: Settings) -> list[str]:
+    """What is wrong with the payment settings, in words naming the variables; [] when
+    the provider is configured whole (PAY-4). Never repeats a secret."""
+    values = {name: _setting_text(getattr(settings, name)) for name in STRIPE_KEYS}
+    if settings.payment_provider == "sandbox":
+        given = [variable for name, (variable, _) in STRIPE_KEYS.items() if values[name]]
+        if settings.stripe_api_base:
+            given.append("TABKEEPER_STRIPE_API_BASE")
+        if given:
+            return [
+                f"{', '.join(given)} set, but TABKEEPER_PAYMENT_PROVIDER is sandbox: set "
+                "TABKEEPER_PAYMENT_PROVIDER=stripe to use Stripe, or unset them"
+            ]
+        return []
+    problems: list[str] = []
+    missing = [variable for name, (variable, _) in STRIPE_KEYS.items() if not values[name]]
+    if missing:
+        problems.append(f"TABKEEPER_PAYMENT_PROVIDER=stripe needs {', '.join(missing)}")
+    for name, (variable, prefixes) in STRIPE_KEYS.items():
+        value = values[name]
+        if value and not value.startswith(prefixes):
+            problems.append(f"{variable} should start with {' or '.join(prefixes)}")
+    secret, public = values["stripe_secret_key"] or "", values["stripe_publishable_key"] or ""
+    if secret and public and ("_live_" in secret) != ("_live_" in public):
+        problems.append(
+            "TABKEEPER_STRIPE_SECRET_KEY and TABKEEPER_STRIPE_PUBLISHABLE_KEY are of "
+            "different modes (one test, one live)"
+        )
+    base = settings.stripe_api_base
+    if base and not base.startswith(("http://", "https://")):
+        problems.append("TABKEEPER_STRIPE_API_BASE should be an http:// or https:// URL")
+    return problems

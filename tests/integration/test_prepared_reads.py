@@ -1,5 +1,6 @@
-"""The account read sent straight to the driver (db/prepared.py) reads exactly what the
-same statement reads through SQLAlchemy (LIM-1: the check reads the account once):
+"""The account read sent straight to the driver (db/prepared.py), alone or in a session's
+transaction, reads exactly what the same statement reads through SQLAlchemy (LIM-1: the
+check reads the account once):
 every account fact, datetimes aware and in UTC, booleans, counters and credits, for an
 organization with a subscription, usage and credits, one without a subscription, one
 that does not exist, by code and by id, with and without counters and a conversation.
@@ -33,14 +34,48 @@ def _world(engine: Engine) -> int:
     return api.world.platform_id
 
 
+def _rows(engine: Engine, kind: tuple[str, Any], values: dict[str, Any]) -> list[list[Any]]:
+    """The statement's rows three ways: through SQLAlchemy, prepared in a session's
+    transaction, prepared alone; each as plain tuples with the column names."""
+    statement = accounts._STATEMENTS[kind]
+    prepared = accounts._PREPARED[kind]
+    with read_transaction(engine) as session:
+        through = [tuple(r) for r in session.connection().execute(statement, values)]
+        keys = list(statement.selected_columns.keys())
+        inside = prepared.run_in(session, values)
+    alone = prepared.run(engine, values)
+    assert all(list(r._fields) == keys for r in inside + alone)
+    return [through, [tuple(r) for r in inside], [tuple(r) for r in alone]]
+
+
+def test_lim1_prepared_rows_equal_sqlalchemys(engine: Engine) -> None:
+    """Every prepared kind of account read, for each organization: the same rows."""
+    platform_id = _world(engine)
+    with read_transaction(engine) as session:
+        acme = accounts.account_by_code(session, platform_id, "acme")
+        assert acme is not None
+    for kind in accounts._PREPARED:
+        for key in ("acme", "globex", "nobody"):
+            values: dict[str, Any] = {"platform": platform_id, "open_after": accounts._NEVER}
+            if kind[0] == "code":
+                values["code"] = key
+            else:
+                values["organization"] = acme.id if key == "acme" else -1
+            if kind[1] == "starting":
+                values["conversation"] = "k1"
+            through, inside, alone = _rows(engine, kind, values)
+            assert through == inside == alone, (kind, key)
+            assert through or key != "acme", kind
+
+
 def _both(engine: Engine, read: Any) -> tuple[Any, Any]:
-    with read_transaction(engine) as session:  # through SQLAlchemy, in a transaction
+    with read_transaction(engine) as session:  # in the session's transaction
         assert one_statement_engine(session) is None
         through = read(session)
     with read_transaction(engine, one_statement=True) as session:
         assert one_statement_engine(session) is not None
         prepared = read(session)
-        assert not session.in_transaction()  # it went to the driver, not the session
+        assert not session.in_transaction()  # it went to a pooled connection alone
     return through, prepared
 
 

@@ -588,8 +588,8 @@ def _top(**top: object) -> dict[str, Any]:
 _KINDS = "billable_sessions, count, max, sum, unique_count"
 _NAME_RULE = "is not a valid name (lower-case letters, digits, _ - .)"
 _PLAN_FIELDS = (
-    "answered_only, channels, credits, features, includes, interval, limits, name, overage, "
-    "price, rank, retention_days, sales_led, visible_to"
+    "answered_only, channels, credits, features, includes, interval, interval_count, limits, "
+    "name, overage, price, rank, retention_days, sales_led, trial_days, visible_to"
 )
 
 BAD_CATALOGS = [

@@ -37,6 +37,7 @@ from tabkeeper.domain.lifecycle import (
     Guard,
     Notice,
     Notify,
+    PaidTrialStarted,
     PaymentFailed,
     PaymentSucceeded,
     PeriodEnded,
@@ -55,6 +56,8 @@ from tabkeeper.domain.lifecycle import (
     Status,
     StopAgents,
     SuspensionExpired,
+    TrialCanceled,
+    TrialConverted,
     TrialDaysRanOut,
     TrialSessionsUsedUp,
     TrialStarted,
@@ -87,6 +90,10 @@ STATUS: dict[State, Status] = {
 
 
 def canceling(state: State) -> Status:
+    """The status of `state` waiting for a cancellation; for trialing (no cancellation
+    waits there) the plan's own trial, the flag its rules are guarded by (SUB-15)."""
+    if state is State.TRIALING:
+        return replace(STATUS[state], trial_converts=True)
     return replace(STATUS[state], cancel_at_period_end=True)
 
 
@@ -105,6 +112,9 @@ SAMPLE_EVENTS: dict[str, Event] = {
     "period_ended": PeriodEnded(retention_days=30),
     "retention_expired": RetentionExpired(),
     "suspension_expired": SuspensionExpired(retention_days=30),
+    "paid_trial_started": PaidTrialStarted(days=14),
+    "trial_converted": TrialConverted(period_end=NOW + 31 * DAY),
+    "trial_canceled": TrialCanceled(retention_days=30),
 }
 
 RETRIES = ["start_grace", "schedule_retry", "schedule_retry", "schedule_retry"]
@@ -160,6 +170,16 @@ EXPECTED: dict[tuple[State, str], tuple[State, list[str], bool]] = {
     (S.SUSPENDED, "cancel_requested"): (S.SUSPENDED, ["notify:subscription.canceled"], False),
     (S.SUSPENDED, "cancel_undone"): (S.SUSPENDED, ["notify:subscription.changed"], True),
     (S.SUSPENDED, "period_ended"): (S.CANCELED, ["end_suspension", *ENDED], True),
+    # SUB-15: a plan's own trial; True here means the status is in a converting trial.
+    (S.NONE, "paid_trial_started"): (S.TRIALING, ["start_paid_trial"], False),
+    (S.TRIALING, "paid_trial_started"): (S.TRIALING, ["start_paid_trial"], False),
+    (S.EXPIRED, "paid_trial_started"): (S.TRIALING, ["start_paid_trial", "restore_service"], False),
+    (S.TRIALING, "trial_converted"): (S.ACTIVE, ["notify:subscription.trial_converted"], True),
+    (S.TRIALING, "trial_canceled"): (
+        S.CANCELED,
+        ["stop_agents", "notify:subscription.canceled", *ENDED],
+        True,
+    ),
 }
 
 ALL_PAIRS = [(state, event.name) for state in State for event in EVENTS]
@@ -206,6 +226,8 @@ def test_guard_refusals_name_the_flag(state: State, event_name: str) -> None:
         Guard.NOT_CANCELING: (canceling(state) if state in BILLED else None, "canceling"),
         Guard.TRIAL_UNUSED: (replace(STATUS[state], trial_used=True), "trial used"),
         Guard.NOT_PURGED: (replace(STATUS[state], retention_ends_at=None), "purged"),
+        Guard.CONVERTING: (STATUS[state], None),
+        Guard.NOT_CONVERTING: (canceling(state) if state is State.TRIALING else None, "plan trial"),
     }[guard]
     assert refused_status is not None
     with pytest.raises(IllegalTransition) as caught:
@@ -601,3 +623,33 @@ def test_property_random_event_sequences_stay_in_the_table(
         assert after.state is TRANSITIONS[(status.state, event.name)].target
         assert after.trial_used or not status.trial_used
         status = after
+
+
+# ---------------------------------------------------------------- SUB-15 a plan's own trial
+def test_sub15_plan_trial_converts_or_is_canceled_and_the_free_trial_cannot() -> None:
+    """SUB-15: a plan's trial (trial_converts) converts into active with the first
+    period's end, or is canceled at once (reason canceled, purge scheduled); the
+    platform's trial (TRI-1..4) can do neither, and a plan trial does not expire by the
+    free trial's days or sessions."""
+    began, effects = transition(NEW_ORGANIZATION, PaidTrialStarted(days=14), NOW)
+    assert began.state is State.TRIALING and began.trial_converts
+    assert began.trial_ends_at == NOW + 14 * DAY and not began.trial_used
+    assert names(effects) == ["start_paid_trial"]
+    active, _ = transition(began, TrialConverted(period_end=NOW + 31 * DAY), NOW + 14 * DAY)
+    assert (active.state, active.trial_converts, active.period_end) == (
+        State.ACTIVE,
+        False,
+        NOW + 31 * DAY,
+    )
+    ended, _ = transition(began, TrialCanceled(retention_days=30), NOW)
+    assert ended.state is State.CANCELED and ended.retention_ends_at == NOW + 30 * DAY
+    assert ENDED_REASONS["trial_canceled"] == "canceled"
+    free = STATUS[State.TRIALING]
+    for event in (TrialConverted(period_end=NOW + DAY), TrialCanceled(retention_days=1)):
+        with pytest.raises(IllegalTransition):
+            transition(free, event, NOW)
+    for event in (TrialDaysRanOut(), TrialSessionsUsedUp()):
+        with pytest.raises(IllegalTransition, match="plan trial"):
+            transition(began, event, NOW)
+    with pytest.raises(InvalidInput, match="trial_converts"):
+        Status(State.ACTIVE, trial_converts=True)

@@ -68,6 +68,16 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
         ("1000 used", "2026-02-01 00:00 UTC", "top-up"),
         "credits",
     ),
+    "subscription.trial_ending": (  # SUB-15
+        {"plan": "pro", "ends_at": "2026-01-15T00:00:00Z", "amount_minor": 4900},
+        ("pro", "2026-01-15 00:00 UTC", "49.00 USD", "cancel"),
+        "3 days",
+    ),
+    "subscription.trial_converted": (  # SUB-15
+        {"plan": "pro", "period_end": "2026-02-15T00:00:00Z"},
+        ("pro", "2026-02-15 00:00 UTC", "first paid period"),
+        "active",
+    ),
     "credits.low": (  # CRD-7
         {"balance": 40, "threshold": 50},
         ("below 50", "40 credits are left", "top-up"),
@@ -85,6 +95,16 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
          "refund_minor": 600, "credited_minor": 400},
         ("CN-000001", "INV-000002", "10.00 USD", "6.00 USD", "4.00 USD"),
         "Credit note",
+    ),
+    "payment.action_required": (  # PAY-4
+        {"invoice": "INV-000007", "amount_minor": 4900, "url": "https://billing.test/pay/pi_1"},
+        ("49.00 USD", "INV-000007", "https://billing.test/pay/pi_1", "3-D Secure"),
+        "needs your confirmation",
+    ),
+    "payment.disputed": (  # PAY-3
+        {"invoice": "INV-000007", "reason": "fraudulent"},
+        ("INV-000007", "fraudulent", "disputed"),
+        "disputed",
     ),
 }  # fmt: skip
 

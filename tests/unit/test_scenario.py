@@ -799,9 +799,9 @@ BAD_DOCUMENTS: list[tuple[str, Any, str]] = [
     (
         "settings-unknown-key",
         _set("settings", "grace", value=3),
-        "settings.grace: unknown field; expected one of billing_tab, currency, grace_days, "
-        "invoice_prefix, payment_retry_days, plan_changes, proration, suspension_days, taxes, "
-        "trial",
+        "settings.grace: unknown field; expected one of billing, billing_tab, currency, "
+        "grace_days, invoice_prefix, payment_retry_days, plan_changes, proration, "
+        "suspension_days, taxes, trial",
     ),
     (
         "catalog-typo",
@@ -1069,7 +1069,8 @@ BAD_STEPS: list[tuple[str, list[dict[str, Any]], str]] = [
     (
         "unknown-field",
         [step("subscribe", plan="pro", plna="pro")],
-        "timeline[0].plna: unknown field; expected one of addons, as, at, coupon, do, org, plan",
+        "timeline[0].plna: unknown field; expected one of addons, anchor, as, at, coupon, do, "
+        "org, plan",
     ),
     (
         "field-of-another-step",

@@ -217,9 +217,9 @@ def test_downgrade_approval_sub_4() -> None:
         ("USD", "settings: expected a mapping of names to values"),
         (
             {"grace": 7},
-            "settings.grace: unknown field; expected one of billing_tab, currency, grace_days, "
-            "invoice_prefix, payment_retry_days, plan_changes, proration, suspension_days, taxes, "
-            "trial",
+            "settings.grace: unknown field; expected one of billing, billing_tab, currency, "
+            "grace_days, invoice_prefix, payment_retry_days, plan_changes, proration, "
+            "suspension_days, taxes, trial",
         ),
         (
             {"currency": "usd"},

@@ -33,6 +33,7 @@ from tabkeeper.api.routes import (
     notices,
     organizations,
     payments,
+    provider_webhooks,  # PAY-3
     resources,
     subscriptions,
     webhooks,
@@ -42,9 +43,9 @@ from tabkeeper.api.routes import corrections as corrections_routes  # INV-5
 from tabkeeper.api.routes import discounts as discount_routes  # INV-6, INV-7
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
-from tabkeeper.payments import checkout_page
+from tabkeeper.payments import checkout_page, stripe_page
+from tabkeeper.payments.choice import payment_provider
 from tabkeeper.payments.provider import PaymentProvider
-from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.portal import routes as portal
 from tabkeeper.portal.web import PortalHeaders
 from tabkeeper.services.context import CATALOGS, CatalogStore
@@ -69,6 +70,7 @@ ROUTERS = (
     assignments.router,  # CAT-9
     channel_routes.router,  # CAT-7
     credit_holds.router,  # CRD-5, CRD-7
+    provider_webhooks.router,  # PAY-3
     discount_routes.router,  # INV-6, INV-7
 )
 
@@ -93,7 +95,7 @@ def create_app(
     settings = settings or Settings()
     engine = engine or make_engine(settings.database_url)
     clock = clock or SystemClock()
-    provider = provider or SandboxProvider(engine, clock)
+    provider = provider or payment_provider(settings, engine, clock)  # PAY-4: by settings
     api = Api(settings, engine, clock, provider, store)
     app = FastAPI(
         title="tabkeeper",
@@ -124,6 +126,7 @@ def create_app(
     for router in ROUTERS:  # each straight under the app: one level of routing, not two
         app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(checkout_page.router)
+    app.include_router(stripe_page.router)  # PAY-4: the Stripe provider's hosted pages
     app.include_router(portal.router)  # the billing tab (PRT-1), with its static files
     install_openapi(app)  # operation ids' resources as tags (INT-2, api/openapi.py)
     return app

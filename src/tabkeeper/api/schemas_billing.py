@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
 from tabkeeper.api.schemas import Code, Strict
 from tabkeeper.domain.terms import Timing
@@ -86,6 +86,13 @@ class SubscribeIn(Strict):
         description="Where the hosted checkout sends the member after paying; "
         "`{CHECKOUT_ID}` in it is replaced by the checkout's id. Default: the checkout "
         "page itself, which then shows the outcome.",
+    )
+    anchor: StrictInt | None = Field(
+        default=None,
+        description="SUB-16: the day of the month (1 to 31) the billing periods start on; "
+        "the first period, up to it, is prorated. Default: the start (or the 1st under "
+        "calendar billing). A plan with its own trial (SUB-15) needs a card on file and "
+        "begins the trial at once.",
     )
 
 
@@ -264,6 +271,11 @@ class Invoice(BaseModel):
     pdf_url: str = Field(description="Where the invoice downloads as a PDF (INV-3).")
     lines: list[InvoiceLine] | None = Field(
         default=None, description="The lines, on GET /v1/invoices/{id} (not in lists)."
+    )
+    disputed_at: datetime | None = Field(
+        default=None,
+        description="When the payment provider reported a dispute of the invoice's payment "
+        "(PAY-3; Stripe's charge.dispute.created); null when there is none.",
     )
 
 

@@ -334,9 +334,12 @@ _NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 def _run(session: Session, kind: tuple[str, bool | str], values: dict[str, Any]) -> list[Row[Any]]:
     if kind[1] in (True, "starting") and values.get("open_after") is None:
         values = {**values, "open_after": _NEVER}
-    alone = one_statement_engine(session)
-    if alone is not None and kind in _PREPARED:
-        return _PREPARED[kind].run(alone, values)
+    prepared = _PREPARED.get(kind)
+    if prepared is not None:
+        alone = one_statement_engine(session)
+        if alone is not None:
+            return prepared.run(alone, values)
+        return prepared.run_in(session, values)
     session.flush()  # plain statements on the connection do not flush the session
     return list(session.connection().execute(_STATEMENTS[kind], values))
 

@@ -19,7 +19,7 @@ seen another snapshot.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from threading import Lock
 from typing import Any
@@ -65,7 +65,7 @@ class _Compiled:
             return [converted[name] for name in self.names]
         return converted
 
-    def rows(self, found: list[tuple[Any, ...]]) -> list[Any]:
+    def rows(self, found: Sequence[Any]) -> list[Any]:
         results = self.results
         make = self.row._make
         return [
@@ -98,6 +98,35 @@ class PreparedRead:
         with _driver(engine, compiled.sql, arguments) as cursor:
             cursor.execute(compiled.sql, arguments)
             found = cursor.fetchall()
+        return compiled.rows(found)
+
+    def run_in(self, session: Session, values: dict[str, Any]) -> list[Any]:
+        """The rows of the statement in `session`'s transaction (begun as usual), sent on
+        its connection's driver; listeners of `before_cursor_execute` see it as they see
+        SQLAlchemy's statements. A lost connection is invalidated as SQLAlchemy would."""
+        session.flush()
+        connection = session.connection()
+        compiled = self.compiled(connection.dialect)
+        arguments = compiled.arguments(values)
+        pooled = connection.connection
+        failure = connection.dialect.loaded_dbapi.Error
+        cursor = pooled.cursor()
+        try:
+            connection.dispatch.before_cursor_execute(
+                connection, cursor, compiled.sql, arguments, None, False
+            )
+            cursor.execute(compiled.sql, arguments)
+            found = cursor.fetchall()
+        except failure as error:
+            lost = connection.dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
+            if lost:
+                connection.invalidate(error)
+            raise DBAPIError.instance(
+                compiled.sql, arguments, error, failure, connection_invalidated=lost,
+                dialect=connection.dialect,
+            ) from error  # fmt: skip
+        finally:
+            cursor.close()
         return compiled.rows(found)
 
 

@@ -12,6 +12,7 @@ import tabkeeper.db.tables_credits  # credit balances, grants, ledger entries
 import tabkeeper.db.tables_discounts  # billing details, coupon redemptions (INV-6, INV-7)
 import tabkeeper.db.tables_notify  # webhook endpoints, deliveries
 import tabkeeper.db.tables_sandbox  # the sandbox payment provider's records
+import tabkeeper.db.tables_stripe  # provider events (PAY-3), Stripe customers (PAY-4)
 import tabkeeper.db.tables_usage  # noqa: F401 - usage counters, billing periods, conversations
 from tabkeeper.db.tables import Base
 

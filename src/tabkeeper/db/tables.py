@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     MetaData,
+    SmallInteger,
     String,
     UniqueConstraint,
     false,
@@ -191,6 +192,8 @@ class Subscription(Base):
     price_minor: Mapped[int | None]
     price_plan: Mapped[str | None] = mapped_column(String(64))
     collection: Mapped[str] = mapped_column(String(20), default="card", server_default="card")
+    # -- issue 17 (SUB-15): in a plan's own trial, converting into it at its end (0020)
+    trial_converts: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SubscriptionAddon(Base):
@@ -267,6 +270,8 @@ class Invoice(Base):
     """How a paid invoice was settled when not by the provider or account credit (INV-5):
     "out_of_band" (marked paid by the platform), "credit_note" (credited down to nothing
     due); None otherwise."""
+    disputed_at: Mapped[datetime | None]
+    """PAY-3: when the provider reported a dispute of its payment (charge.dispute.created)."""
 
 
 class InvoiceLine(Base):
@@ -406,3 +411,5 @@ class CheckoutSession(Base):
     """open | completed | declined | expired"""
     created_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+    anchor_day: Mapped[int | None] = mapped_column(SmallInteger)
+    """SUB-16: the billing anchor asked for (a day of the month), or none (0020)."""

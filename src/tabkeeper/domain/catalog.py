@@ -25,7 +25,7 @@ from tabkeeper.domain.catalog_limits import check_invoice_limits
 from tabkeeper.domain.coupons import Coupon, build_coupons
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput, Refused
 from tabkeeper.domain.money import Currency, Money
-from tabkeeper.domain.periods import Interval, interval_days
+from tabkeeper.domain.periods import MAX_INTERVAL_COUNT, Interval, interval_days
 from tabkeeper.domain.pricing import PricingConfig, parse_pricing
 
 T = TypeVar("T")
@@ -118,6 +118,18 @@ class Plan:
     channels: tuple[str, ...] = ()
     """CAT-7: the channels (webchat, whatsapp, slack, ...) an organization on the plan may
     connect; how many at once is `limits.channels` (unlimited up to the list when absent)."""
+    # -- SUB-15, SUB-16 (issue 17: trials that convert, anchors and intervals)
+    interval_count: int = 1
+    """SUB-16: intervals per billing period (3 with interval month: quarterly); `price` is
+    the price of one such period."""
+    trial_days: int | None = None
+    """SUB-15: days of trial a subscription to the plan begins with (None: none)."""
+
+    @property
+    def cadence(self) -> tuple[Interval, int]:
+        """How often the plan bills: (interval, interval_count). Two plans of one cadence
+        share their periods (a change between them keeps the period, SUB-5)."""
+        return self.interval, self.interval_count
 
     def limit(self, resource: Resource) -> int | None:
         """The plan's capacity for `resource`, or None when unlimited."""
@@ -128,8 +140,9 @@ class Plan:
         return meter in self.includes and meter not in self.overage
 
     def price_per_day(self) -> Fraction:
-        """Price divided by the days of the interval (30 a month, 365 a year)."""
-        return self.price.as_fraction() / interval_days(self.interval)
+        """Price divided by the days of the period (30 a month, 365 a year, times the
+        interval_count: 90 a quarter)."""
+        return self.price.as_fraction() / (interval_days(self.interval) * self.interval_count)
 
     def is_visible_to(self, organization: str) -> bool:
         return self.visible_to is None or organization in self.visible_to
@@ -347,7 +360,11 @@ def _filter(raw: object, path: str) -> Mapping[str, FilterValue]:
 _PLAN_FIELDS = (
     "name", "price", "interval", "includes", "overage", "limits", "features", "answered_only",
     "credits", "retention_days", "rank", "sales_led", "visible_to", "channels",
+    "interval_count", "trial_days",  # SUB-15, SUB-16
 )  # fmt: skip
+
+MAX_TRIAL_DAYS = 365
+"""SUB-15: the longest trial a plan may give."""
 
 
 def _plan(
@@ -392,7 +409,24 @@ def _plan(
         if visible_to is None
         else fields.names(visible_to, fields.at(path, "visible_to")),
         channels=channels,
+        interval_count=_bounded(
+            doc.get("interval_count", 1), fields.at(path, "interval_count"), MAX_INTERVAL_COUNT
+        ),
+        trial_days=_trial_days(doc.get("trial_days"), fields.at(path, "trial_days")),
     )
+
+
+def _trial_days(raw: object, path: str) -> int | None:
+    """SUB-15: a plan's own trial, 1 to MAX_TRIAL_DAYS days, or none."""
+    return None if raw is None else _bounded(raw, path, MAX_TRIAL_DAYS)
+
+
+def _bounded(raw: object, path: str, most: int) -> int:
+    """A whole number from 1 to `most`."""
+    value = fields.whole(raw, path, minimum=1)
+    if value > most:
+        raise InvalidConfig(path, f"must be at most {most}, got {value}")
+    return value
 
 
 def _channels(

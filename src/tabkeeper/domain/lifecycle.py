@@ -5,7 +5,9 @@ SUB-5 (plan change while active), SUB-7 (cancel at period end, resume, end, rele
 retention then purge; no pausing), SUB-8 (failed renewal: past_due with grace and retries),
 SUB-9 (grace over unpaid: suspended; paying restores at once), SUB-10 (expired),
 SUB-11 (a suspended subscription does not renew; unpaid `suspension_days` on, it ends),
-TRI-1..TRI-4 (trial start, end by days or sessions, one trial ever).
+TRI-1..TRI-4 (trial start, end by days or sessions, one trial ever),
+SUB-15 (a plan's own trial, begun at checkout with a payment method, converting into the
+paid plan at its end).
 
 `transition(status, event, now)` looks up `(status.state, event.name)` in `TRANSITIONS`;
 a pair not in the table, or a rule whose guard fails, raises IllegalTransition. A rule
@@ -31,6 +33,13 @@ Decisions a caller must know:
   grace_ends_at in past_due, period_end in active/past_due/suspended, retention_ends_at in
   canceled (None once the data is purged). Status refuses other combinations.
 - An expired trial keeps its data (no purge is scheduled); only SUB-7 schedules a purge.
+- SUB-15: a plan's trial is `trialing` with `trial_converts` set. It begins from none, from
+  the platform's trial or from an expired one (never after a paid subscription: a canceled
+  one subscribes with no trial), converts at its end (TrialConverted: active, the first
+  period billed; a failed charge then is PaymentFailed, past_due) and, canceled during it,
+  ends at once with nothing charged (TrialCanceled: canceled, reason `canceled`, data
+  kept the plan's retention days). The platform's trial (TRI-1..4) does neither: its rules
+  are guarded `not_converting`, and the plan trial's rules `converting`.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ from tabkeeper.domain.lifecycle_events import (
     GraceExpired,
     Notice,
     Notify,
+    PaidTrialStarted,
     PaymentFailed,
     PaymentSucceeded,
     PeriodEnded,
@@ -67,10 +77,13 @@ from tabkeeper.domain.lifecycle_events import (
     SchedulePurge,
     ScheduleRetry,
     StartGrace,
+    StartPaidTrial,
     StartSuspension,
     StartTrial,
     StopAgents,
     SuspensionExpired,
+    TrialCanceled,
+    TrialConverted,
     TrialDaysRanOut,
     TrialSessionsUsedUp,
     TrialStarted,
@@ -110,6 +123,7 @@ __all__ = [
     "Guard",
     "Notice",
     "Notify",
+    "PaidTrialStarted",
     "PaymentFailed",
     "PaymentSucceeded",
     "PeriodEnded",
@@ -123,12 +137,15 @@ __all__ = [
     "SchedulePurge",
     "ScheduleRetry",
     "StartGrace",
+    "StartPaidTrial",
     "StartSuspension",
     "StartTrial",
     "State",
     "Status",
     "StopAgents",
     "SuspensionExpired",
+    "TrialCanceled",
+    "TrialConverted",
     "TrialDaysRanOut",
     "TrialSessionsUsedUp",
     "TrialStarted",
@@ -171,11 +188,15 @@ class Status:
     period_end: datetime | None = None
     retention_ends_at: datetime | None = None
     """When the data of an ended subscription is purged; None once purged."""
+    trial_converts: bool = False
+    """SUB-15: the trial is a plan's own, converting into it at its end; only in trialing."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.state, State):
             raise InvalidInput(f"state: expected one of {', '.join(State)}, got {self.state!r}")
-        for flag in ("cancel_at_period_end", "trial_used"):
+        if self.trial_converts is True and self.state is not State.TRIALING:
+            raise InvalidInput(f"trial_converts: a '{self.state}' subscription has no trial")
+        for flag in ("cancel_at_period_end", "trial_used", "trial_converts"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidInput(f"{flag}: expected true or false")
         if self.cancel_at_period_end and self.state not in _BILLED:
@@ -193,6 +214,7 @@ class Status:
                 (self.cancel_at_period_end, "canceling"),
                 (self.state is State.NONE and self.trial_used, "trial used"),
                 (self.state is State.CANCELED and self.retention_ends_at is None, "purged"),
+                (self.trial_converts, "plan trial"),
             )
             if on
         ]
@@ -211,6 +233,7 @@ class Computed(StrEnum):
     START_SUSPENSION = "start_suspension"
     SCHEDULE_PURGE = "schedule_purge"
     CANCEL_PURGE = "cancel_purge"  # only while the data is not purged yet
+    START_PAID_TRIAL = "start_paid_trial"  # SUB-15
 
 
 class Guard(StrEnum):
@@ -219,6 +242,8 @@ class Guard(StrEnum):
     NOT_CANCELING = "not_canceling"
     TRIAL_UNUSED = "trial_unused"
     NOT_PURGED = "not_purged"
+    CONVERTING = "converting"  # SUB-15: a plan's own trial
+    NOT_CONVERTING = "not_converting"  # the platform's trial (TRI-1..4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +262,7 @@ _STOP, _RESTORE, _RELEASE, _NO_RETRY = (
     CancelRetries(),
 )
 _N = {notice: Notify(notice) for notice in Notice}
-_TRIAL_END = Rule(_S.EXPIRED, (_N[Notice.TRIAL_ENDED], _STOP))
+_TRIAL_END = Rule(_S.EXPIRED, (_N[Notice.TRIAL_ENDED], _STOP), Guard.NOT_CONVERTING)
 _CANCEL = (_N[Notice.CANCELED],)
 _RESUME = (_N[Notice.CHANGED],)
 _END = (_RELEASE, Computed.SCHEDULE_PURGE, _N[Notice.ENDED])
@@ -283,6 +308,20 @@ TRANSITIONS: Mapping[tuple[State, str], Rule] = MappingProxyType(
         (_S.SUSPENDED, "period_ended"): Rule(
             _S.CANCELED, (EndSuspension(), *_END), Guard.CANCELING
         ),
+        # SUB-15: a plan's own trial (issue 17)
+        (_S.NONE, "paid_trial_started"): Rule(_S.TRIALING, (Computed.START_PAID_TRIAL,)),
+        (_S.TRIALING, "paid_trial_started"): Rule(
+            _S.TRIALING, (Computed.START_PAID_TRIAL,), Guard.NOT_CONVERTING
+        ),
+        (_S.EXPIRED, "paid_trial_started"): Rule(
+            _S.TRIALING, (Computed.START_PAID_TRIAL, _RESTORE)
+        ),
+        (_S.TRIALING, "trial_converted"): Rule(
+            _S.ACTIVE, (_N[Notice.TRIAL_CONVERTED],), Guard.CONVERTING
+        ),
+        (_S.TRIALING, "trial_canceled"): Rule(
+            _S.CANCELED, (_STOP, _N[Notice.CANCELED], *_END), Guard.CONVERTING
+        ),
     }
 )
 """(state, event name) -> Rule. A pair not here is illegal."""
@@ -293,6 +332,7 @@ ENDED_REASONS: Mapping[str, str] = MappingProxyType(
         "suspension_expired": "unpaid",
         "trial_days_ran_out": "trial_ended",
         "trial_sessions_used_up": "trial_ended",
+        "trial_canceled": "canceled",
     }
 )
 """Why a subscription ended (`ended_reason`), by the event that ended it (SUB-7, SUB-11,
@@ -306,6 +346,8 @@ def _guard_holds(guard: Guard, status: Status) -> bool:
         Guard.NOT_CANCELING: not status.cancel_at_period_end,
         Guard.TRIAL_UNUSED: not status.trial_used,
         Guard.NOT_PURGED: status.retention_ends_at is not None,
+        Guard.CONVERTING: status.trial_converts,
+        Guard.NOT_CONVERTING: not status.trial_converts,
     }[guard]
 
 
@@ -324,7 +366,11 @@ def _expand(item: Effect | Computed, status: Status, event: Event, now: datetime
         return [StartGrace(ends_at), *(ScheduleRetry(at) for at in retries if at < ends_at)]
     if item is Computed.START_SUSPENSION and isinstance(event, GraceExpired):
         return [StartSuspension(_days(now, event.suspension_days))]
-    if item is Computed.SCHEDULE_PURGE and isinstance(event, PeriodEnded | SuspensionExpired):
+    if item is Computed.START_PAID_TRIAL and isinstance(event, PaidTrialStarted):
+        return [StartPaidTrial(_days(now, event.days))]
+    if item is Computed.SCHEDULE_PURGE and isinstance(
+        event, PeriodEnded | SuspensionExpired | TrialCanceled
+    ):
         return [SchedulePurge(_days(now, event.retention_days))]
     if item is Computed.CANCEL_PURGE:
         return [CancelPurge()] if status.retention_ends_at is not None else []
@@ -355,7 +401,7 @@ def _next_status(
         "retention_ends_at": status.retention_ends_at,
     }
     for effect in effects:
-        if isinstance(effect, StartTrial):
+        if isinstance(effect, StartTrial | StartPaidTrial):
             deadlines["trial_ends_at"] = effect.ends_at
         elif isinstance(effect, StartGrace):
             deadlines["grace_ends_at"] = effect.ends_at
@@ -371,6 +417,8 @@ def _next_status(
         state=target,
         cancel_at_period_end=cancel and target in _BILLED,
         trial_used=status.trial_used or isinstance(event, TrialStarted),
+        trial_converts=target is State.TRIALING
+        and (status.trial_converts or isinstance(event, PaidTrialStarted)),
         **deadlines,
     )
 

@@ -28,6 +28,7 @@ class Notice(StrEnum):
     CHANGED = "subscription.changed"
     CANCELED = "subscription.canceled"
     ENDED = "subscription.ended"
+    TRIAL_CONVERTED = "subscription.trial_converted"  # SUB-15
 
 
 def utc_or_none(owner: object, name: str) -> None:
@@ -196,6 +197,41 @@ class RetentionExpired(Event):
     name: ClassVar[str] = "retention_expired"
 
 
+# -- SUB-15: a plan's own trial, which converts into the paid plan at its end (issue 17)
+@dataclass(frozen=True, slots=True)
+class PaidTrialStarted(Event):
+    """SUB-15: checkout of a plan with `trial_days` saved a payment method; the plan's
+    trial of `days` days begins, and converts into the paid plan at its end."""
+
+    name: ClassVar[str] = "paid_trial_started"
+    days: int
+
+    def __post_init__(self) -> None:
+        whole_number(self.days, "trial days", least=1)
+
+
+@dataclass(frozen=True, slots=True)
+class TrialConverted(WithPeriodEnd):
+    """SUB-15: the plan's trial ended uncanceled; the first paid period began, ending at
+    `period_end` (required). Its invoice is collected apart: a failed charge is
+    PaymentFailed (past_due)."""
+
+    name: ClassVar[str] = "trial_converted"
+    period_end_required: ClassVar[bool] = True
+
+
+@dataclass(frozen=True, slots=True)
+class TrialCanceled(Event):
+    """SUB-15: canceled during the plan's trial: it ends now, nothing is charged; data is
+    kept `retention_days` (the plan's) and then purged."""
+
+    name: ClassVar[str] = "trial_canceled"
+    retention_days: int
+
+    def __post_init__(self) -> None:
+        whole_number(self.retention_days, "retention days", least=0)
+
+
 EVENTS: tuple[type[Event], ...] = (
     TrialStarted,
     TrialSessionsUsedUp,
@@ -211,6 +247,9 @@ EVENTS: tuple[type[Event], ...] = (
     CancelUndone,
     PeriodEnded,
     RetentionExpired,
+    PaidTrialStarted,
+    TrialConverted,
+    TrialCanceled,
 )
 
 
@@ -256,6 +295,15 @@ class StartTrial(Effect):
     """The trial runs until `ends_at` (TRI-1); at that time send TrialDaysRanOut."""
 
     name: ClassVar[str] = "start_trial"
+    ends_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StartPaidTrial(Effect):
+    """The plan's trial runs until `ends_at` (SUB-15): remind 3 days before, and at that
+    time convert it (TrialConverted)."""
+
+    name: ClassVar[str] = "start_paid_trial"
     ends_at: datetime
 
 

@@ -143,48 +143,66 @@ class Period:
         return f"{format_instant(self.start)}/{format_instant(self.end)}"
 
 
-def boundary(anchor: datetime, interval: Interval, index: int) -> datetime:
+def boundary(anchor: datetime, interval: Interval, index: int, count: int = 1) -> datetime:
     """The `index`-th period boundary from `anchor` (index 0 is the anchor itself).
 
-    The anchor's month plus `index` months (or years), on the anchor's day or the last
-    day of that month when it is shorter, at the anchor's time of day, in UTC (SUB-3).
+    The anchor's month plus `index` × `count` months (or years), on the anchor's day or
+    the last day of that month when it is shorter, at the anchor's time of day, in UTC
+    (SUB-3; SUB-16: `count` is a plan's interval_count, 3 for quarterly).
     """
     anchor = require_utc(anchor, "anchor")
     interval = _require_interval(interval)
     _require_index(index, "boundary index")
-    return _boundary(anchor, interval, index)
+    return _boundary(anchor, interval, index, require_count(count))
 
 
-def period_at(anchor: datetime, interval: Interval, moment: datetime) -> Period:
-    """The period (anchored on `anchor`) that contains `moment`; a moment exactly on a
-    boundary belongs to the period that starts there. `moment` must not be before the
-    anchor. Computed arithmetically, however far `moment` is from the anchor."""
+def period_at(anchor: datetime, interval: Interval, moment: datetime, count: int = 1) -> Period:
+    """The period (anchored on `anchor`, of `count` intervals) that contains `moment`; a
+    moment exactly on a boundary belongs to the period that starts there. `moment` must
+    not be before the anchor. Computed arithmetically, however far `moment` is from the
+    anchor."""
     anchor = require_utc(anchor, "anchor")
     interval = _require_interval(interval)
+    count = require_count(count)
     moment = require_utc(moment, "moment")
     if moment < anchor:
         raise InvalidInput(
             f"moment {format_instant(moment)} is before the anchor {format_instant(anchor)}"
         )
     months_apart = (moment.year - anchor.year) * 12 + (moment.month - anchor.month)
-    index = months_apart // interval.months
+    index = months_apart // (interval.months * count)
     # Boundary `index` lies in the calendar month of `moment` or an earlier one, so it can
     # only be later than `moment` within the same month; boundary `index + 1` always lies
     # in a later calendar month than `moment`. One step back is the only correction.
-    start = _boundary(anchor, interval, index)
+    start = _boundary(anchor, interval, index, count)
     if start > moment:
         index -= 1
-        start = _boundary(anchor, interval, index)
-    return Period(start, _boundary(anchor, interval, index + 1), index)
+        start = _boundary(anchor, interval, index, count)
+    return Period(start, _boundary(anchor, interval, index + 1, count), index)
 
 
-def periods(anchor: datetime, interval: Interval, start_index: int = 0) -> Iterator[Period]:
+def periods(
+    anchor: datetime, interval: Interval, start_index: int = 0, count: int = 1
+) -> Iterator[Period]:
     """Consecutive periods from `anchor`, beginning with period `start_index`; endless
     (it stops only past year 9999, with InvalidInput). Arguments are checked at once."""
     anchor = require_utc(anchor, "anchor")
     interval = _require_interval(interval)
     _require_index(start_index, "start index")
-    return _periods(anchor, interval, start_index)
+    return _periods(anchor, interval, start_index, require_count(count))
+
+
+MAX_INTERVAL_COUNT = 12
+"""SUB-16: the most intervals one period may span (interval_count 1..12)."""
+
+
+def require_count(count: object, what: str = "interval_count") -> int:
+    """A plan's interval_count (SUB-16): a whole number from 1 to MAX_INTERVAL_COUNT."""
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise InvalidInput(f"{what}: expected a whole number, got {count!r}")
+    if not 1 <= count <= MAX_INTERVAL_COUNT:
+        raise InvalidInput(f"{what}: must be from 1 to {MAX_INTERVAL_COUNT}, got {count}")
+    return count
 
 
 def remaining_fraction(period: Period, at: datetime, mode: ProrationMode) -> Fraction:
@@ -213,8 +231,8 @@ def remaining_fraction(period: Period, at: datetime, mode: ProrationMode) -> Fra
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _boundary(anchor: datetime, interval: Interval, index: int) -> datetime:
-    month_number = anchor.year * 12 + (anchor.month - 1) + index * interval.months
+def _boundary(anchor: datetime, interval: Interval, index: int, count: int = 1) -> datetime:
+    month_number = anchor.year * 12 + (anchor.month - 1) + index * interval.months * count
     year, month_zero = divmod(month_number, 12)
     if year > MAXYEAR:
         raise InvalidInput(
@@ -226,10 +244,10 @@ def _boundary(anchor: datetime, interval: Interval, index: int) -> datetime:
     return anchor.replace(year=year, month=month, day=day)
 
 
-def _periods(anchor: datetime, interval: Interval, index: int) -> Iterator[Period]:
-    start = _boundary(anchor, interval, index)
+def _periods(anchor: datetime, interval: Interval, index: int, count: int) -> Iterator[Period]:
+    start = _boundary(anchor, interval, index, count)
     while True:
-        end = _boundary(anchor, interval, index + 1)
+        end = _boundary(anchor, interval, index + 1, count)
         yield Period(start, end, index)
         start, index = end, index + 1
 

@@ -26,7 +26,8 @@ monthly total" the billing tab shows before a member confirms (ADD-2).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 from tabkeeper.domain.catalog import AddOn, Catalog, Plan, Resource
 from tabkeeper.domain.errors import InvalidInput, Refused
@@ -148,6 +149,18 @@ def require_allowed_on(catalog: Catalog, addon: AddOn, plan: Plan) -> None:
     )
 
 
+def priced_for(addon: AddOn, plan: Plan) -> AddOn:
+    """SUB-16: `addon` as sold with `plan`: a plan billed every N intervals (quarterly: 3
+    months) bills each slot N times its price per interval for a period (CAT-8's price of
+    the plan's interval, per interval of the period). Plans of one interval get `addon`
+    itself."""
+    count = plan.interval_count
+    if count == 1:
+        return addon
+    prices = {i: Money(p.minor * count, p.currency) for i, p in addon.prices.items()}
+    return replace(addon, prices=MappingProxyType(prices))
+
+
 def interval_total(catalog: Catalog, plan: Plan, slots: Mapping[str, int]) -> Money:
     """INV-1, ADD-2: what a period bills in advance: the plan's price plus each add-on's
     price per slot for the plan's interval (CAT-8) times its slots. Codes the catalog
@@ -157,7 +170,7 @@ def interval_total(catalog: Catalog, plan: Plan, slots: Mapping[str, int]) -> Mo
     for code, quantity in sorted(slots.items()):
         addon = catalog.addons.get(code)
         if addon is not None and _count(quantity, f"slots of {code}") > 0:
-            price = addon.price_for(plan.interval)  # CAT-8: the plan's interval's price
+            price = priced_for(addon, plan).price_for(plan.interval)  # CAT-8, SUB-16
             amounts.append(Money(price.minor * quantity, price.currency))
     return sum_money(amounts, currency)
 

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from tabkeeper.domain import fields
+from tabkeeper.domain.anchors import Billing
 from tabkeeper.domain.catalog import Catalog
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput
 from tabkeeper.domain.money import Currency
@@ -103,6 +104,8 @@ class BillingTerms:
     plan_changes: PlanChangeTerms = field(default_factory=PlanChangeTerms)
     billing_tab: bool = True
     """ACL-2: members with billing rights see the billing tab; False hides it for all."""
+    billing: Billing = Billing.ANNIVERSARY
+    """SUB-16: periods anchored on each start, or calendar billing on the 1st."""
     taxes: TaxTerms = field(default_factory=TaxTerms)
     """INV-7: the platform's tax rates per country and reverse charge (domain/taxes.py)."""
 
@@ -129,6 +132,10 @@ class BillingTerms:
                 "plan_changes", f"expected PlanChangeTerms, got {self.plan_changes!r}"
             )
         fields.flag(self.billing_tab, "billing_tab")
+        if not isinstance(self.billing, Billing):
+            raise InvalidConfig(
+                "billing", f"expected anniversary or calendar, got {self.billing!r}"
+            )
         if not isinstance(self.taxes, TaxTerms):
             raise InvalidConfig("taxes", f"expected TaxTerms, got {self.taxes!r}")
 
@@ -163,6 +170,7 @@ _SETTINGS = (
     "invoice_prefix",
     "plan_changes",
     "billing_tab",
+    "billing",  # SUB-16
     "taxes",  # INV-7
 )
 
@@ -192,6 +200,7 @@ def build_terms(data: object, path: str = "settings") -> BillingTerms:
         raise InvalidConfig(fields.at(path, "invoice_prefix"), f"expected a text, got {prefix!r}")
     plan_changes = _plan_changes(doc.get("plan_changes", {}), fields.at(path, "plan_changes"))
     billing_tab = fields.flag(doc.get("billing_tab", True), fields.at(path, "billing_tab"))
+    billing = Billing.parse(doc.get("billing", "anniversary"), fields.at(path, "billing"))
     taxes = build_taxes(doc.get("taxes"), fields.at(path, "taxes"))  # INV-7
     return _made(
         path,
@@ -205,6 +214,7 @@ def build_terms(data: object, path: str = "settings") -> BillingTerms:
             invoice_prefix=prefix,
             plan_changes=plan_changes,
             billing_tab=billing_tab,
+            billing=billing,
             taxes=taxes,
         ),
     )

@@ -37,6 +37,10 @@ KINDS: tuple[str, ...] = (
     "invoice.voided",
     "credit_note.issued",
     "credits.low",  # CRD-7
+    "subscription.trial_ending",  # SUB-15: 3 days before a plan's trial converts
+    "subscription.trial_converted",  # SUB-15: the plan's trial became the paid plan
+    "payment.action_required",  # PAY-4: the bank wants the member (3-D Secure)
+    "payment.disputed",  # PAY-3: charge.dispute.created from the provider
 )
 """Every kind but the usage kinds, which exist once per meter."""
 

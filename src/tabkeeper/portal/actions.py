@@ -38,7 +38,13 @@ from tabkeeper.domain.errors import (
 from tabkeeper.domain.slots import slot_quantity
 from tabkeeper.portal import slots, views
 from tabkeeper.portal.collected import saved_flash
-from tabkeeper.portal.pages import billing_response, hidden_page, payment_context, slots_page
+from tabkeeper.portal.pages import (
+    billing_response,
+    card_form_of,
+    hidden_page,
+    payment_context,
+    slots_page,
+)
 from tabkeeper.portal.pages import subpage as render_subpage
 from tabkeeper.portal.web import (
     Flash,
@@ -376,11 +382,12 @@ def add_payment_method(request: Request, card: FormText = "") -> Response:
         return saved_flash(f"{method.brand.capitalize()} ending in {method.last4}", done)
 
     def refused(api: Api, error: TabkeeperError) -> Response:
+        hosted = card_form_of(api, caller_of(request, api))  # PAY-4: a new SetupIntent
         return render_subpage(
             request,
             "payment_method.html",
             "Payment method",
-            payment_context(api),
+            payment_context(api, hosted),
             status_of(error),
             error.message,
         )

@@ -17,13 +17,13 @@ from tabkeeper.api.context import Api, get_api
 from tabkeeper.api.subscription_view import show_subscription
 from tabkeeper.db.tables import CheckoutSession
 from tabkeeper.domain.errors import InvalidInput, Refused
-from tabkeeper.payments.checkout_html import BEHAVIOUR
-from tabkeeper.payments.sandbox import TEST_CARDS, SandboxProvider
+from tabkeeper.payments.choice import HostedCardForm, hosted_card_form, offered_cards
 from tabkeeper.portal import slots, views
 from tabkeeper.portal.web import Flash, caller_of, render
 from tabkeeper.services.access import Caller
 from tabkeeper.services.context import Billing
 from tabkeeper.services.payment_methods import default_payment_method
+from tabkeeper.services.payments import customer_of_id
 from tabkeeper.services.subscriptions import subscription_of
 
 Fill = Callable[[Billing, views.Viewer], dict[str, Any]]
@@ -141,20 +141,24 @@ def cancel_context(b: Billing, viewer: views.Viewer) -> dict[str, Any]:
     return {"subscription": show_subscription(b, row), "alternative": alternative}
 
 
-def payment_context(api: Api) -> Fill:
-    """The card on file and, with the sandbox, its test cards to choose from (PAY-2)."""
+def payment_context(api: Api, hosted: HostedCardForm | None = None) -> Fill:
+    """The card on file and, with the sandbox, its test cards to choose from (PAY-2);
+    with Stripe, `hosted`: the Stripe.js card form (PAY-4, made before the transaction)."""
 
     def fill(b: Billing, viewer: views.Viewer) -> dict[str, Any]:
-        cards: list[tuple[str, str]] = []
-        if isinstance(api.provider, SandboxProvider):
-            cards = [
-                (card.number, f"{card.brand.capitalize()} ending in {card.last4}: "
-                 f"{BEHAVIOUR[card.kind]}")
-                for card in TEST_CARDS
-            ]  # fmt: skip
-        return {"card": default_payment_method(b, viewer.organization.id), "test_cards": cards}
+        cards = offered_cards(api.provider)  # the provider's choice: payments/choice.py
+        card = default_payment_method(b, viewer.organization.id)
+        return {"card": card, "test_cards": cards, "hosted": hosted}
 
     return fill
+
+
+def card_form_of(api: Api, caller: Caller) -> HostedCardForm | None:
+    """The Stripe.js card form of the caller's organization (None with the sandbox, or for
+    the platform itself); the provider is called here, with no transaction open."""
+    if caller.organization_id is None:
+        return None
+    return hosted_card_form(api.provider, customer_of_id(caller.organization_id))
 
 
 def slots_page(

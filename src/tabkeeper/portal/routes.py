@@ -13,8 +13,8 @@
   ("Apply subscription updates"), `/portal/upcoming/cancel` ("Cancel scheduled plan"),
   `/portal/cancel`; the Add Slots and Remove Slots pages `/portal/addons/{addon}/add|remove`
   (htmx refreshes their totals as the quantity changes); `/portal/payment_method`, where
-  "Manage" leads (the sandbox's card form); `/portal/invoices/{id}.pdf` (INV-3);
-  `/portal/credit_notes/{id}.pdf` (INV-5).
+  "Manage" leads (the sandbox's card form, or Stripe's card field with Stripe);
+  `/portal/invoices/{id}.pdf` (INV-3); `/portal/credit_notes/{id}.pdf` (INV-5).
 
 Members without billing rights, and everyone where the platform turned billing off, get
 a page without billing data and without the Billing tab (ACL-2). The form posts are in
@@ -42,6 +42,7 @@ from tabkeeper.portal.collect import router as collect_router
 from tabkeeper.portal.pages import (
     billing_response,
     cancel_context,
+    card_form_of,
     change_context,
     hidden_page,
     payment_context,
@@ -199,10 +200,11 @@ def cancel_page(request: Request) -> Response:
 
 @router.get("/payment_method")
 def payment_method_page(request: Request) -> Response:
-    """ "Manage": the card on file and a form to add one (PAY-2)."""
-    return subpage(
-        request, "payment_method.html", "Payment method", payment_context(get_api(request))
-    )
+    """ "Manage": the card on file and a form to add one (PAY-2; with Stripe, on
+    Stripe.js: PAY-4)."""
+    api = get_api(request)
+    hosted = card_form_of(api, caller_of(request, api))
+    return subpage(request, "payment_method.html", "Payment method", payment_context(api, hosted))
 
 
 @router.get("/addons/{addon}/add")

@@ -46,13 +46,14 @@ from tabkeeper.domain.errors import Forbidden, Refused
 from tabkeeper.domain.invoicing import LineDraft, addon_proration_line, settle
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.money import Money
-from tabkeeper.domain.periods import Interval, Period
+from tabkeeper.domain.periods import Interval, Period, boundary
 from tabkeeper.domain.slots import (
     SLOTS_ADDED_MESSAGE,
     SLOTS_REMOVED_MESSAGE,
     SlotCount,
     capacity_shortfall,
     interval_total,
+    priced_for,
     require_allowed_on,
     shortfall_message,
     slot_quantity,
@@ -157,8 +158,11 @@ class _Slots:
 
     @property
     def period(self) -> Period:
-        s = self.subscription
-        return Period(s.period_start, s.period_end, s.period_index)
+        """The whole current period, what slots are prorated over: a first period begun
+        after its start (a billing anchor, SUB-16) counts from the anchor's grid."""
+        s, plan = self.subscription, self.plan
+        start = boundary(s.anchor, plan.interval, s.period_index, plan.interval_count)
+        return Period(min(start, s.period_start), s.period_end, s.period_index)
 
 
 def list_addons(b: Billing, organization: Organization) -> AddonsPanel:
@@ -167,12 +171,14 @@ def list_addons(b: Billing, organization: Organization) -> AddonsPanel:
     catalog, plan = plan_of(b, subscription)
     rows = _rows(b, subscription)
     active = tuple(
-        AddonCard(catalog.addons[code], row.quantity, row.quantity_next_period)
+        AddonCard(priced_for(catalog.addons[code], plan), row.quantity, row.quantity_next_period)
         for code, row in sorted(rows.items())
         if row.quantity > 0 and code in catalog.addons
     )
     available = tuple(
-        addon for _, addon in sorted(catalog.addons.items()) if sold_with(addon, plan)
+        priced_for(addon, plan)
+        for _, addon in sorted(catalog.addons.items())
+        if sold_with(addon, plan)
     )
     running = State(subscription.state) in (State.ACTIVE, State.PAST_DUE, State.SUSPENDED)
     next_billing_at = (
@@ -302,7 +308,8 @@ def _load(
     if adding:
         require_allowed_on(catalog, addon, plan)
     owner = billing_organization(b, organization)
-    return _Slots(subscription, owner, catalog, plan, addon, _rows(b, subscription))
+    slots_addon = priced_for(addon, plan)  # SUB-16: per period of the plan
+    return _Slots(subscription, owner, catalog, plan, slots_addon, _rows(b, subscription))
 
 
 def _require_owner(b: Billing, organization: Organization, member: str | None) -> None:

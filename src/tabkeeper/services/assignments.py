@@ -208,7 +208,7 @@ def _claim(b: Billing, organization: Organization, plan: Plan, agreed: Money) ->
             code="payment_method_required",
         )
     _, catalog = b.current_catalog()
-    period = Cycle.start(plan.code, plan.interval, b.now).period
+    period = Cycle.start(plan.code, plan.interval, b.now, count=plan.interval_count).period
     lines = advance_lines(catalog, negotiated(plan, agreed), {}, period)
     source_key = _source_key(organization, b)
     # A key of its own per try: after a declined card, a new try (another card, the same

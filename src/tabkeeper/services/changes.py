@@ -34,6 +34,7 @@ from tabkeeper.domain.invoicing import (
 )
 from tabkeeper.domain.lifecycle import PlanChanged, State
 from tabkeeper.domain.periods import Period
+from tabkeeper.domain.slots import priced_for
 from tabkeeper.domain.terms import Timing
 from tabkeeper.domain.utc import format_instant, parse_instant
 from tabkeeper.services import counters
@@ -224,7 +225,7 @@ def apply_change(
     cycle = cycle_of(b, subscription, old_plan)
     period = cycle.period
     source = f"change:{change.id}"
-    if old_plan.interval == new_plan.interval:
+    if old_plan.cadence == new_plan.cadence:
         lines = list(proration_lines(old_plan, new_plan, period, b.now, b.terms.proration))
         new = cycle.switch_plan(new_plan.code, new_plan.interval, b.now)
         _switch(b, subscription, change, new, was=cycle)
@@ -233,7 +234,7 @@ def apply_change(
         return
     lines = _interval_change_lines(b, subscription, owner, old_catalog, old_plan, new_plan, period)
     # SCENARIOS "Plan changes": the old period ends now, a new one is anchored here.
-    new_cycle = cycle.switch_plan(new_plan.code, new_plan.interval, b.now)
+    new_cycle = cycle.switch_plan(new_plan.code, new_plan.interval, b.now, new_plan.interval_count)
     new_period = _switch(b, subscription, change, new_cycle, was=cycle)
     cancel_queued(b, owner.id, "period_end")
     apply_event(b, subscription, owner, PlanChanged(period_end=new_period.end), notice_key=source)
@@ -296,6 +297,7 @@ def _addon_credit_lines(
         addon = old_catalog.addons.get(row.addon_code)
         if addon is None or row.quantity <= 0:
             continue
+        addon = priced_for(addon, old_plan)  # SUB-16: what a period of the old plan paid
         line = addon_unused_credit_line(
             addon, row.quantity, period, old_plan.interval, b.now, b.terms.proration
         )

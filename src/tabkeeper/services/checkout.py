@@ -32,12 +32,16 @@ from tabkeeper.payments.provider import (
 from tabkeeper.services.access import Caller, organization_for
 from tabkeeper.services.context import UnitOfWork
 from tabkeeper.services.organizations import organization_by_code
+from tabkeeper.services.payment_methods import default_payment_method, save_payment_method
 from tabkeeper.services.payments import customer_of
+from tabkeeper.services.plan_trials import start_trial_checkout
 from tabkeeper.services.subscriptions import (
     complete_subscription,
     quote_subscription,
     record_checkout,
 )
+
+TRIAL_NEEDS_CARD = "A trial of this plan begins with a payment method: add a card first."
 
 CHECKOUT_ID = "{CHECKOUT_ID}"
 """In a `return_url`: replaced by the checkout's id when the member is sent back."""
@@ -69,16 +73,26 @@ def open_checkout(
     addons: Mapping[str, int],
     return_url: str | None,
     public_url: str,
+    anchor: int | None = None,
 ) -> OpenedCheckout:
     """SUB-3: the checkout of `plan` for the organization `organization` (as the caller
     sees it; owner, billing admin or the platform, ACL-1): checked and priced in one
     transaction, opened at the provider with none open, recorded in a second one. Without
-    `return_url` the member comes back to the sandbox's page of the checkout."""
+    `return_url` the member comes back to the sandbox's page of the checkout. `anchor`:
+    the day of the month periods start on (SUB-16). A plan with its own trial (SUB-15)
+    needs a payment method on file and begins the trial at once (no checkout page)."""
     caller.require_billing()
     with work() as b:
         found = organization_for(b, caller, organization)
-        quote = quote_subscription(b, found, plan, addons)
+        quote = quote_subscription(b, found, plan, addons, anchor)
         currency = b.terms.currency
+        if quote.trial_days is not None:  # SUB-15: the card on file begins the trial
+            if default_payment_method(b, found.id) is None:
+                raise Refused(TRIAL_NEEDS_CARD, code="payment_method_required")
+            checkout_id, subscription_id = start_trial_checkout(b, found, quote)
+            return OpenedCheckout(
+                checkout_id, None, Money(0, currency), CheckoutStatus.COMPLETED, subscription_id
+            )
         if quote.amount_due_minor == 0:
             checkout = record_checkout(b, quote, "none", f"free_{secrets.token_hex(12)}", "")
             started = complete_subscription(b, checkout, None, None)
@@ -92,7 +106,8 @@ def open_checkout(
                 started.id,
             )
         customer, code = customer_of(found), found.code
-    return_url = return_url or absolute(public_url, f"/sandbox/checkout/{CHECKOUT_ID}")
+    # Without one: the provider's own page of the checkout (/sandbox/..., /stripe/...).
+    return_url = return_url or absolute(public_url, f"/{provider.name}/checkout/{CHECKOUT_ID}")
     amount = Money(quote.amount_due_minor, currency)
     opened = provider.start_checkout(customer, amount, f"subscribe:{code}:{quote.plan}", return_url)
     url = absolute(public_url, opened.url)
@@ -108,6 +123,7 @@ def subscribe_with_card(
     plan: str,
     card: str | None,
     addons: Mapping[str, int] | None = None,
+    anchor: int | None = None,
 ) -> int:
     """Subscribe `organization` to `plan`, paying the first invoice with `card` (a test
     card of the sandbox, or None when there is none); returns the subscription's id. Each
@@ -117,9 +133,20 @@ def subscribe_with_card(
     that costs something (payment_method_required), a declined card (card_declined)."""
     with work() as b:
         org = organization_by_code(b, organization)
-        quote = quote_subscription(b, org, plan, addons or {})
+        quote = quote_subscription(b, org, plan, addons or {}, anchor)
         customer = customer_of(org)
         currency = b.terms.currency
+    if quote.trial_days is not None:  # SUB-15: save the card, charge nothing, begin the trial
+        if card is None:
+            raise Refused(TRIAL_NEEDS_CARD, code="payment_method_required")
+        try:
+            card_on_file = provider.attach(customer, card)
+        except CardDeclined:
+            raise Refused("Your card was declined.", code="card_declined") from None
+        with work() as b:
+            org = organization_by_code(b, organization)
+            save_payment_method(b, org, card_on_file)
+            return start_trial_checkout(b, org, quote)[1]
     if quote.amount_due_minor == 0:
         with work() as b:
             key = f"free_{quote.organization_id}_{b.now.isoformat()}"

@@ -9,7 +9,7 @@ phone numbers, purged data.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tabkeeper.db import invoices as invoice_rows
 from tabkeeper.db import organizations as rows
@@ -28,6 +28,7 @@ from tabkeeper.domain.lifecycle import (
     SchedulePurge,
     ScheduleRetry,
     StartGrace,
+    StartPaidTrial,
     StartSuspension,
     StartTrial,
     State,
@@ -44,6 +45,10 @@ from tabkeeper.services.records import (
     queue,
     record_history,
 )
+
+PAID_TRIAL_REMINDER_DAYS = 3
+"""SUB-15: a plan's trial is reminded of (`subscription.trial_ending`) this many days
+before it converts."""
 
 _DEADLINES = {
     State.TRIALING: ("trial_ends_at",),
@@ -70,6 +75,10 @@ def status_of(subscription: Subscription | None, organization: Organization) -> 
         retention_ends_at=(
             subscription.retention_ends_at if "retention_ends_at" in allowed else None
         ),
+        # SUB-15; the check's read model (db/accounts.py) leaves it out: it never
+        # transitions, and the hot path reads no column it does not use.
+        trial_converts=state is State.TRIALING
+        and bool(getattr(subscription, "trial_converts", False)),
     )
 
 
@@ -101,6 +110,8 @@ def apply_event(
     if after.period_end is not None:
         subscription.period_end = after.period_end
     subscription.retention_ends_at = after.retention_ends_at
+    if subscription.trial_converts != after.trial_converts:
+        subscription.trial_converts = after.trial_converts  # SUB-15
     if after.state in (State.CANCELED, State.EXPIRED) and subscription.ended_at is None:
         subscription.ended_at = when
         subscription.ended_reason = ENDED_REASONS.get(event.name)
@@ -130,6 +141,12 @@ def _carry_out(
         notify(b, org_id, effect.notice.value, key, payload)
     elif isinstance(effect, StartTrial):
         queue(b, "trial_end", f"trial_end:{subscription.id}", org_id, effect.ends_at)
+    elif isinstance(effect, StartPaidTrial):  # SUB-15: remind 3 days before, then convert
+        queue(b, "trial_convert", f"trial_convert:{subscription.id}:{key}", org_id, effect.ends_at)
+        reminder = effect.ends_at - timedelta(days=PAID_TRIAL_REMINDER_DAYS)
+        if reminder > b.now:
+            reminder_key = f"trial_ending:{subscription.id}:{key}"
+            queue(b, "trial_ending", reminder_key, org_id, reminder)
     elif isinstance(effect, StartGrace):
         queue(b, "grace_end", f"grace_end:{subscription.id}:{key}", org_id, effect.ends_at)
     elif isinstance(effect, StartSuspension):

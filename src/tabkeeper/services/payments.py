@@ -39,19 +39,28 @@ from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.payment_methods import default_payment_method, save_payment_method
 from tabkeeper.services.records import notify
 from tabkeeper.services.suspension import restore
+from tabkeeper.settings import Settings
 
 if TYPE_CHECKING:
     from tabkeeper.services.collections import Collection
 
 Checkpoint = Callable[[str], None]
 Guard = Callable[[], AbstractContextManager[object]]
+AUTHENTICATION_REQUIRED = "authentication_required"
+"""A charge's failure code when the bank wants the member (3-D Secure; payments/stripe.py):
+past_due as for a decline, and the owners and billing admins get `payment.action_required`."""
 LEASE = timedelta(minutes=5)
 """How long a claimed collection may run before another worker may take it over."""
 
 
 def customer_of(organization: Organization) -> str:
     """The organization as the provider's customer."""
-    return f"org_{organization.id}"
+    return customer_of_id(organization.id)
+
+
+def customer_of_id(organization_id: int) -> str:
+    """The organization `organization_id` as the provider's customer ("org_<id>")."""
+    return f"org_{organization_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +181,11 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
         apply_event(b, subscription, organization, event, notice_key=claim.idempotency_key)
     else:
         notify(b, organization.id, "payment.failed", claim.idempotency_key, payload)
+    if result.failure_code == AUTHENTICATION_REQUIRED:  # PAY-4: the member must confirm it
+        page = f"{Settings().public_url.rstrip('/')}/stripe/pay/{result.reference}"
+        action = {**payload, "amount_minor": claim.amount.minor, "payment": result.reference,
+                  "url": page}  # fmt: skip
+        notify(b, organization.id, "payment.action_required", claim.idempotency_key, action)
     return True
 
 

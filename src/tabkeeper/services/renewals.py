@@ -30,8 +30,9 @@ from tabkeeper.domain.lifecycle import (
     State,
     TrialDaysRanOut,
 )
+from tabkeeper.domain.periods import Period
 from tabkeeper.domain.terms import Timing
-from tabkeeper.services import counters
+from tabkeeper.services import counters, plan_trials
 from tabkeeper.services.capacity import addon_slots, require_room_for
 from tabkeeper.services.changes import apply_change, require_addon_prices, upcoming_change
 from tabkeeper.services.context import Billing
@@ -88,6 +89,8 @@ def period_end(b: Billing, work: DueWork) -> None:
     catalog, plan = plan_of(b, subscription)
     ended_cycle = cycle_of(b, subscription, plan)
     ended = ended_cycle.period
+    if subscription.period_start > ended.start:  # SUB-16: a first period begun inside
+        ended = Period(subscription.period_start, ended.end, ended.index)
     arrears = usage_lines(b, organization, catalog, plan, ended)
     if subscription.cancel_at_period_end:
         apply_event(b, subscription, organization, PeriodEnded(retention_days=plan.retention_days))
@@ -141,7 +144,7 @@ def _switch_at_renewal(
     if not _change_fits(b, subscription, organization, change):
         return ended.renew()
     plan = b.catalog_of(change.catalog_version_id).plan(change.plan_code)
-    renewed = ended.renew(plan.code, plan.interval)
+    renewed = ended.renew(plan.code, plan.interval, plan.interval_count)
     subscription.catalog_version_id = change.catalog_version_id
     # The plan is the new one before the change is told.
     set_cycle(b, subscription, renewed, was=ended)
@@ -261,4 +264,6 @@ HANDLERS: dict[str, Handler] = {
     "apply_change": apply_scheduled_change,
     "purge": purge,
     "hold_expiry": expire_hold,  # CRD-5: services/credit_holds.py
+    "trial_convert": plan_trials.convert,  # SUB-15: services/plan_trials.py
+    "trial_ending": plan_trials.remind,  # SUB-15
 }

@@ -21,6 +21,7 @@ from tabkeeper.db.tables import (
     Subscription,
     SubscriptionAddon,
 )
+from tabkeeper.domain.anchors import anchor_day_for, first_cycle, first_period_lines
 from tabkeeper.domain.catalog import Catalog, Plan
 from tabkeeper.domain.cycles import Cycle
 from tabkeeper.domain.errors import InvalidInput, Refused
@@ -30,11 +31,12 @@ from tabkeeper.domain.lifecycle import (
     CancelUndone,
     CheckoutPaid,
     State,
+    TrialCanceled,
     TrialStarted,
 )
 from tabkeeper.domain.money import Money
 from tabkeeper.domain.periods import Period
-from tabkeeper.domain.slots import sold_with
+from tabkeeper.domain.slots import priced_for, sold_with
 from tabkeeper.payments.provider import CardOnFile, ChargeResult
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import require_room_for
@@ -165,12 +167,23 @@ class SubscriptionQuote:
     addons: Mapping[str, int]
     lines: tuple[LineDraft, ...]
     amount_due_minor: int
+    anchor_day: int | None = None
+    """SUB-16: the day of the month the periods start on, or None (the start)."""
+    trial_days: int | None = None
+    """SUB-15: the plan's trial this subscription begins with (nothing is billed now)."""
 
 
 def quote_subscription(
-    b: Billing, organization: Organization, plan_code: str, addons: Mapping[str, int]
+    b: Billing,
+    organization: Organization,
+    plan_code: str,
+    addons: Mapping[str, int],
+    anchor: int | None = None,
 ) -> SubscriptionQuote:
-    """Check a request to subscribe and price its first invoice (billed in advance)."""
+    """Check a request to subscribe and price its first invoice (billed in advance; the
+    first period from the start to the billing anchor prorated, SUB-16). A plan with its
+    own trial that the organization may still have (SUB-15) bills nothing now."""
+    anchor_day = anchor_day_for(anchor, b.terms.billing)  # invalid_anchor before anything
     require_billing_level(organization)
     current = subscription_of(b, organization)
     if current is not None and State(current.state) in PAID_STATES:
@@ -191,13 +204,50 @@ def quote_subscription(
                 f"{addon.name} is not available on {plan.name}.", code="addon_not_allowed"
             )
     require_room_for(b, organization, plan, catalog, addons)
-    period = Cycle.start(plan.code, plan.interval, b.now).period
-    lines = advance_lines(catalog, plan, addons, period)
+    trial_days = plan_trial_days(current, plan)
+    if trial_days is not None:
+        return SubscriptionQuote(
+            organization.id, plan.code, version.id, dict(addons), (), 0, anchor_day, trial_days
+        )
+    lines = first_lines(catalog, plan, addons, first_cycle(plan, b.now, anchor_day), b)
     shown = adjusted_lines(b, organization, lines, record=False)  # INV-6, INV-7
     draft = settle(b.terms.currency, shown, organization.account_credit_minor)
     return SubscriptionQuote(
-        organization.id, plan.code, version.id, dict(addons), lines, draft.amount_due_minor
+        organization.id,
+        plan.code,
+        version.id,
+        dict(addons),
+        lines,
+        draft.amount_due_minor,
+        anchor_day,
     )
+
+
+def plan_trial_days(current: Subscription | None, plan: Plan) -> int | None:
+    """SUB-15: the days of `plan`'s own trial a subscription begins with, or None: the
+    plan has none, or the organization's subscription `current` was paid once (only a
+    subscription that never was, one on the platform's trial or an expired trial gets
+    it; TRI-4's "no way back to a trial" holds for plan trials too)."""
+    if plan.trial_days is None:
+        return None
+    if current is None or State(current.state) is State.EXPIRED:
+        return plan.trial_days
+    if State(current.state) is State.TRIALING and not current.trial_converts:
+        return plan.trial_days
+    return None
+
+
+def first_lines(
+    catalog: Catalog, plan: Plan, addons: Mapping[str, int], cycle: Cycle, b: Billing
+) -> tuple[LineDraft, ...]:
+    """The first invoice of a subscription whose first cycle is `cycle`, starting now: the
+    ordinary advance lines, or, when the first period started before now (a billing
+    anchor, SUB-16), those of its part from now on (domain/anchors.py)."""
+    slots = [(priced_for(catalog.addon(code), plan), n) for code, n in addons.items()]
+    partial = first_period_lines(plan, slots, cycle, b.now, b.terms.proration)
+    if partial is not None:
+        return partial
+    return advance_lines(catalog, plan, addons, cycle.period)
 
 
 def advance_lines(
@@ -206,7 +256,7 @@ def advance_lines(
     """What a period bills in advance (INV-1): the plan, then each add-on's slots at the
     price of the plan's interval (CAT-8)."""
     slots = [
-        addon_line(catalog.addon(code), quantity, period, plan.interval)
+        addon_line(priced_for(catalog.addon(code), plan), quantity, period, plan.interval)
         for code, quantity in sorted(addons.items())
         if quantity > 0
     ]
@@ -245,6 +295,7 @@ def record_checkout(
         amount_minor=quote.amount_due_minor,
         status="open",
         created_at=b.now,
+        anchor_day=quote.anchor_day,
     )
     b.session.add(session)
     b.session.flush()
@@ -291,12 +342,13 @@ def complete_subscription(
         return _credit_extra_checkout(b, checkout, organization, subscription, result)
     addons: dict[str, int] = {str(k): int(v) for k, v in checkout.addons.items()}
     subscription, period = start_paid_subscription(
-        b, organization, subscription, checkout.catalog_version_id, plan, addons
-    )
-    lines = advance_lines(catalog, plan, addons, period)
+        b, organization, subscription, checkout.catalog_version_id, plan, addons,
+        anchor_day=checkout.anchor_day,
+    )  # fmt: skip
+    lines = first_lines(catalog, plan, addons, cycle_of(b, subscription, plan), b)
     source_key = f"checkout:{checkout.provider_checkout_id}"
     invoice = finalize_first_invoice(
-        b, organization, source_key, lines, period_start=period.start, period_end=period.end
+        b, organization, source_key, lines, period_start=b.now, period_end=period.end
     )
     if result is not None:
         owed = invoice.status == "open"
@@ -315,15 +367,21 @@ def start_paid_subscription(
     version_id: int,
     plan: Plan,
     addons: Mapping[str, int],
+    *,
+    anchor_day: int | None = None,
 ) -> tuple[Subscription, Period]:
     """The first payment is in (SUB-3), or the platform assigned the plan (CAT-9): the
     subscription (`subscription`, reused, or a new one) starts a period on `plan` now,
-    anchored now, with `addons`, at the catalog price collected by card (an assignment
-    then sets its own). Returns it and its first period; the caller issues the invoice."""
+    anchored now (or on `anchor_day`, SUB-16: the first period then may have started
+    before now, and the subscription's period_start is now), with `addons`, at the catalog
+    price collected by card (an assignment then sets its own). Returns it and its first
+    (whole) period; the caller issues the invoice."""
     if subscription is None:
         subscription = new_subscription(b, organization, plan.code, version_id, b.now)
     rows.delete_addons(b.session, subscription.id)
-    period = set_cycle(b, subscription, Cycle.start(plan.code, plan.interval, b.now, addons))
+    period = set_cycle(b, subscription, first_cycle(plan, b.now, anchor_day, addons))
+    subscription.period_start = b.now  # the start, also inside a first, partial period
+    subscription.trial_converts = False
     period_end = period.end
     subscription.catalog_version_id = version_id
     subscription.price_minor, subscription.price_plan, subscription.collection = None, None, "card"
@@ -373,6 +431,7 @@ def cycle_of(b: Billing, subscription: Subscription, plan: Plan) -> Cycle:
         subscription.period_index,
         {row.addon_code: row.quantity for row in found},
         {row.addon_code: row.quantity_next_period for row in found},
+        plan.interval_count,
     )
 
 
@@ -421,9 +480,16 @@ def queue_period_end(b: Billing, subscription: Subscription) -> None:
 
 
 def cancel(b: Billing, organization: Organization) -> Subscription:
-    """SUB-7: cancel at the period's end; usable until then; a scheduled change is dropped."""
+    """SUB-7: cancel at the period's end; usable until then; a scheduled change is dropped.
+    SUB-15: in a plan's own trial it ends at once, with nothing charged."""
     subscription = require_subscription(b, organization)
     owner = billing_organization(b, organization)
+    if subscription.state == State.TRIALING and subscription.trial_converts:
+        _, plan = plan_of(b, subscription)
+        apply_event(b, subscription, owner, TrialCanceled(plan.retention_days))
+        for kind in ("trial_convert", "trial_ending"):
+            cancel_queued(b, owner.id, kind)
+        return subscription
     if subscription.cancel_at_period_end:
         raise Refused(
             "The subscription is already canceled at the period's end.", code="already_canceled"

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from tabkeeper.clock import SimulatedClock
 from tabkeeper.db.engine import make_engine, transaction
@@ -27,6 +27,7 @@ from tabkeeper.domain.decisions import Decision
 from tabkeeper.domain.errors import InvalidInput, NotFound, Refused, TabkeeperError
 from tabkeeper.domain.holds import DEFAULT_TIMEOUT_SECONDS
 from tabkeeper.domain.utc import format_instant
+from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services import (
     addons,
@@ -118,17 +119,20 @@ from tabkeeper.simulation.steps import (
 from tabkeeper.worker.clock import BillingClock
 
 Result = dict[str, Any]
+ProviderFactory = Callable[[Engine, SimulatedClock], PaymentProvider]
+"""Makes a run's payment provider from its engine and clock (PAY-4)."""
 
 
 class Simulation:
     """One run of one scenario."""
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any], provider: ProviderFactory | None = None) -> None:
         self.scenario: Scenario = build_scenario(data)
         self.engine = make_engine("sqlite://")
         METADATA.create_all(self.engine)
         self.clock = SimulatedClock(self.scenario.start())
-        self.provider = SandboxProvider(self.engine, self.clock)
+        # PAY-4: another provider (tests: Stripe on a fake Stripe); the sandbox by default
+        self.provider = (provider or SandboxProvider)(self.engine, self.clock)
         self.store = CatalogStore()
         self.worker = BillingClock(self.engine, self.provider, self.clock, store=self.store)
         with transaction(self.engine) as session:
@@ -231,6 +235,7 @@ class Simulation:
             subscribe_with_card(
                 self._billing, self.provider, step.org, step.plan,
                 None if card is PaymentMethodChoice.NONE else card.value, step.addons,
+                step.anchor,
             )  # fmt: skip
         except TabkeeperError:
             if redemption is not None:
@@ -546,11 +551,12 @@ Simulation._HANDLERS.update(  # INV-6, INV-7
 )
 
 
-def simulate(data: Mapping[str, Any]) -> Result:
-    """Run the scenario `data` (already loaded from YAML or JSON) and return its results."""
+def simulate(data: Mapping[str, Any], provider: ProviderFactory | None = None) -> Result:
+    """Run the scenario `data` (already loaded from YAML or JSON) and return its results;
+    `provider` makes the payment provider of the run (the sandbox by default)."""
     if not isinstance(data, Mapping):
         raise InvalidInput("a scenario file must be a mapping (settings, catalog, ...)")
-    return Simulation(data).run()
+    return Simulation(data, provider).run()
 
 
 def render(result: Result) -> str:

@@ -64,6 +64,9 @@ class Subscribe(OrganizationStep):
     do: ClassVar[str] = "subscribe"
     plan: str
     addons: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    anchor: int | None = None
+    """SUB-16: the day of the month periods start on; a value out of 1..31 is a refused
+    step (`invalid_anchor`), as in the API."""
     coupon: str | None = None  # INV-6: redeemed for this subscription
 
 

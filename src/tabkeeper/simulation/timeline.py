@@ -403,9 +403,14 @@ def _optional_count(value: object, path: str, _: _Context) -> int | None:
     return None if value is None else fields.whole(value, path, minimum=1)
 
 
+def _anchor(value: object, path: str, _: _Context) -> int | None:
+    """SUB-16: a whole number, or nothing; its range (1..31) is the rules' to refuse."""
+    return None if value is None else fields.whole(value, path, minimum=-(10**6))
+
+
 _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
     {
-        Subscribe: {"plan": _PLAN, "addons": _addon_quantities},
+        Subscribe: {"plan": _PLAN, "addons": _addon_quantities, "anchor": _anchor},
         ChangePlan: {"plan": _PLAN, "when": _when},
         CancelScheduledChange: {},
         ApproveChange: {},

@@ -79,6 +79,7 @@ def show_invoice(
         paid_via=row.paid_via,
         pdf_url=pdf_url(row.id),
         lines=None if lines is None else [show_line(line) for line in lines],
+        disputed_at=row.disputed_at,  # PAY-3
     )
 
 

@@ -89,6 +89,7 @@ def subscribe(body: schemas.SubscribeIn, api: ApiDep, caller: CallerDep) -> sche
         body.addons,
         body.return_url,
         api.settings.public_url,
+        body.anchor,
     )
     started = None
     if opened.subscription_id is not None:

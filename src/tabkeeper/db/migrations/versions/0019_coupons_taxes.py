@@ -1,7 +1,7 @@
 """billing details and coupon redemptions (INV-6, INV-7)
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0021
 
 `billing_details`: an organization's legal name, address, country and tax ID (one row
 each). `coupon_redemptions`: coupons redeemed by organizations, with the periods they
@@ -16,7 +16,7 @@ from alembic import op
 import tabkeeper.db.types
 
 revision = '0019'
-down_revision = '0014'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
