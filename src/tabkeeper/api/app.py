@@ -44,6 +44,7 @@ from tabkeeper.api.routes import (
 )
 from tabkeeper.api.routes import channels as channel_routes  # CAT-7
 from tabkeeper.api.routes import corrections as corrections_routes  # INV-5
+from tabkeeper.api.routes import discounts as discount_routes  # INV-6, INV-7
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
 from tabkeeper.payments import checkout_page, stripe_page
@@ -74,6 +75,7 @@ ROUTERS = (
     channel_routes.router,  # CAT-7
     credit_holds.router,  # CRD-5, CRD-7
     provider_webhooks.router,  # PAY-3
+    discount_routes.router,  # INV-6, INV-7
 )
 
 

@@ -176,6 +176,25 @@ class AssignedInvoice(TypedDict):
     amount_due_minor: int
 
 
+class BillingDetails(TypedDict):
+    """An organization's billing details; all null while none were given."""
+
+    organization: str
+    legal_name: str | None
+    address: str | None
+    country: str | None
+    tax_id: str | None
+
+
+class BillingDetailsIn(TypedDict):
+    """BillingDetailsIn"""
+
+    legal_name: str
+    country: str
+    address: NotRequired[str]
+    tax_id: NotRequired[str | None]
+
+
 class Catalog(TypedDict):
     """Catalog"""
 
@@ -420,6 +439,26 @@ class DemoRequested(TypedDict):
     """DemoRequested"""
 
     message: str
+
+
+class Discount(TypedDict):
+    """A coupon redeemed by an organization, and how far it has run."""
+
+    id: int
+    organization: str
+    coupon: str
+    name: str
+    percent_off: str | None
+    amount_off_minor: int | None
+    periods: int | None
+    periods_used: int
+    redeemed_at: str
+
+
+class DiscountIn(TypedDict):
+    """DiscountIn"""
+
+    coupon: str
 
 
 class Entry(TypedDict):
@@ -1179,6 +1218,21 @@ class ApiKeysApi:
         return cast('ApiKey', self._http._call('DELETE', f"/v1/api_keys/{key_id}", query=None))
 
 
+class BillingDetailsApi:
+    """Operations tagged `billing_details`."""
+
+    def __init__(self, http: _Sync) -> None:
+        self._http = http
+
+    def get(self, *, code: str) -> BillingDetails:
+        """`GET /v1/organizations/{code}/billing_details` (billing_details.get): Get Billing Details"""
+        return cast('BillingDetails', self._http._call('GET', f"/v1/organizations/{code}/billing_details", query=None))
+
+    def update(self, body: BillingDetailsIn, *, code: str) -> BillingDetails:
+        """`PUT /v1/organizations/{code}/billing_details` (billing_details.update): Put Billing Details"""
+        return cast('BillingDetails', self._http._call('PUT', f"/v1/organizations/{code}/billing_details", query=None, body=body))
+
+
 class CatalogApi:
     """Operations tagged `catalog`."""
 
@@ -1304,6 +1358,17 @@ class DemoRequestsApi:
     def create(self, body: DemoRequestIn, *, idempotency_key: str | None = None) -> DemoRequested:
         """`POST /v1/demo_requests` (demo_requests.create): Book Demo"""
         return cast('DemoRequested', self._http._call('POST', "/v1/demo_requests", query=None, body=body, idempotency_key=idempotency_key))
+
+
+class DiscountsApi:
+    """Operations tagged `discounts`."""
+
+    def __init__(self, http: _Sync) -> None:
+        self._http = http
+
+    def create(self, body: DiscountIn, *, subscription_id: int, idempotency_key: str | None = None) -> Discount:
+        """`POST /v1/subscriptions/{subscription_id}/discounts` (discounts.create): Apply Discount"""
+        return cast('Discount', self._http._call('POST', f"/v1/subscriptions/{subscription_id}/discounts", query=None, body=body, idempotency_key=idempotency_key))
 
 
 class EventsApi:
@@ -1712,6 +1777,21 @@ class AsyncApiKeysApi:
         return cast('ApiKey', await self._http._call('DELETE', f"/v1/api_keys/{key_id}", query=None))
 
 
+class AsyncBillingDetailsApi:
+    """Operations tagged `billing_details`."""
+
+    def __init__(self, http: _Async) -> None:
+        self._http = http
+
+    async def get(self, *, code: str) -> BillingDetails:
+        """`GET /v1/organizations/{code}/billing_details` (billing_details.get): Get Billing Details"""
+        return cast('BillingDetails', await self._http._call('GET', f"/v1/organizations/{code}/billing_details", query=None))
+
+    async def update(self, body: BillingDetailsIn, *, code: str) -> BillingDetails:
+        """`PUT /v1/organizations/{code}/billing_details` (billing_details.update): Put Billing Details"""
+        return cast('BillingDetails', await self._http._call('PUT', f"/v1/organizations/{code}/billing_details", query=None, body=body))
+
+
 class AsyncCatalogApi:
     """Operations tagged `catalog`."""
 
@@ -1837,6 +1917,17 @@ class AsyncDemoRequestsApi:
     async def create(self, body: DemoRequestIn, *, idempotency_key: str | None = None) -> DemoRequested:
         """`POST /v1/demo_requests` (demo_requests.create): Book Demo"""
         return cast('DemoRequested', await self._http._call('POST', "/v1/demo_requests", query=None, body=body, idempotency_key=idempotency_key))
+
+
+class AsyncDiscountsApi:
+    """Operations tagged `discounts`."""
+
+    def __init__(self, http: _Async) -> None:
+        self._http = http
+
+    async def create(self, body: DiscountIn, *, subscription_id: int, idempotency_key: str | None = None) -> Discount:
+        """`POST /v1/subscriptions/{subscription_id}/discounts` (discounts.create): Apply Discount"""
+        return cast('Discount', await self._http._call('POST', f"/v1/subscriptions/{subscription_id}/discounts", query=None, body=body, idempotency_key=idempotency_key))
 
 
 class AsyncEventsApi:
@@ -2177,11 +2268,13 @@ class Api(RootApi):
         self.addons = AddonsApi(http)
         self.agents = AgentsApi(http)
         self.api_keys = ApiKeysApi(http)
+        self.billing_details = BillingDetailsApi(http)
         self.catalog = CatalogApi(http)
         self.channels = ChannelsApi(http)
         self.credit_notes = CreditNotesApi(http)
         self.credits = CreditsApi(http)
         self.demo_requests = DemoRequestsApi(http)
+        self.discounts = DiscountsApi(http)
         self.events = EventsApi(http)
         self.health = HealthApi(http)
         self.invoices = InvoicesApi(http)
@@ -2210,11 +2303,13 @@ class AsyncApi(AsyncRootApi):
         self.addons = AsyncAddonsApi(http)
         self.agents = AsyncAgentsApi(http)
         self.api_keys = AsyncApiKeysApi(http)
+        self.billing_details = AsyncBillingDetailsApi(http)
         self.catalog = AsyncCatalogApi(http)
         self.channels = AsyncChannelsApi(http)
         self.credit_notes = AsyncCreditNotesApi(http)
         self.credits = AsyncCreditsApi(http)
         self.demo_requests = AsyncDemoRequestsApi(http)
+        self.discounts = AsyncDiscountsApi(http)
         self.events = AsyncEventsApi(http)
         self.health = AsyncHealthApi(http)
         self.invoices = AsyncInvoicesApi(http)
@@ -2235,4 +2330,4 @@ class AsyncApi(AsyncRootApi):
         self.webhook_endpoints = AsyncWebhookEndpointsApi(http)
 
 
-OPERATION_IDS = ['addons.add', 'addons.list', 'addons.quote', 'addons.remove', 'agents.archive', 'agents.create', 'agents.get', 'agents.list', 'api_keys.create', 'api_keys.list', 'api_keys.revoke', 'catalog.get', 'catalog.publish', 'channels.connect', 'channels.disconnect', 'channels.list', 'check', 'credit_notes.create', 'credit_notes.finish_refund', 'credit_notes.get', 'credit_notes.get_pdf', 'credit_notes.list', 'credits.consume', 'credits.consume_batch', 'credits.get', 'credits.grant', 'credits.history', 'credits.hold', 'credits.release_hold', 'credits.set_low_balance_alert', 'credits.settle_hold', 'credits.spend', 'credits.top_up', 'demo_requests.create', 'demo_requests.list', 'events.ingest', 'health.get', 'health.live', 'health.ready', 'invoices.get', 'invoices.get_pdf', 'invoices.list', 'invoices.mark_paid', 'invoices.mark_uncollectible', 'invoices.pay', 'invoices.void', 'members.add', 'members.list', 'members.remove', 'metrics.get', 'notices.list', 'organizations.assign_plan', 'organizations.create', 'organizations.get', 'organizations.grant_account_credit', 'organizations.list', 'organizations.pay_now', 'payment_methods.add', 'payment_methods.list', 'phone_numbers.add', 'phone_numbers.get', 'phone_numbers.list', 'phone_numbers.release', 'portal_sessions.create', 'providers.stripe_webhook', 'session_limits.reset', 'session_limits.set', 'sessions.start', 'subscriptions.approve_change', 'subscriptions.cancel', 'subscriptions.cancel_scheduled_change', 'subscriptions.change', 'subscriptions.create', 'subscriptions.get', 'subscriptions.list', 'subscriptions.resume', 'usage.get', 'usage_alerts.get', 'usage_alerts.set', 'webhook_deliveries.list', 'webhook_deliveries.replay', 'webhook_endpoints.create', 'webhook_endpoints.delete', 'webhook_endpoints.get', 'webhook_endpoints.list', 'webhook_endpoints.switch']
+OPERATION_IDS = ['addons.add', 'addons.list', 'addons.quote', 'addons.remove', 'agents.archive', 'agents.create', 'agents.get', 'agents.list', 'api_keys.create', 'api_keys.list', 'api_keys.revoke', 'billing_details.get', 'billing_details.update', 'catalog.get', 'catalog.publish', 'channels.connect', 'channels.disconnect', 'channels.list', 'check', 'credit_notes.create', 'credit_notes.finish_refund', 'credit_notes.get', 'credit_notes.get_pdf', 'credit_notes.list', 'credits.consume', 'credits.consume_batch', 'credits.get', 'credits.grant', 'credits.history', 'credits.hold', 'credits.release_hold', 'credits.set_low_balance_alert', 'credits.settle_hold', 'credits.spend', 'credits.top_up', 'demo_requests.create', 'demo_requests.list', 'discounts.create', 'events.ingest', 'health.get', 'health.live', 'health.ready', 'invoices.get', 'invoices.get_pdf', 'invoices.list', 'invoices.mark_paid', 'invoices.mark_uncollectible', 'invoices.pay', 'invoices.void', 'members.add', 'members.list', 'members.remove', 'metrics.get', 'notices.list', 'organizations.assign_plan', 'organizations.create', 'organizations.get', 'organizations.grant_account_credit', 'organizations.list', 'organizations.pay_now', 'payment_methods.add', 'payment_methods.list', 'phone_numbers.add', 'phone_numbers.get', 'phone_numbers.list', 'phone_numbers.release', 'portal_sessions.create', 'providers.stripe_webhook', 'session_limits.reset', 'session_limits.set', 'sessions.start', 'subscriptions.approve_change', 'subscriptions.cancel', 'subscriptions.cancel_scheduled_change', 'subscriptions.change', 'subscriptions.create', 'subscriptions.get', 'subscriptions.list', 'subscriptions.resume', 'usage.get', 'usage_alerts.get', 'usage_alerts.set', 'webhook_deliveries.list', 'webhook_deliveries.replay', 'webhook_endpoints.create', 'webhook_endpoints.delete', 'webhook_endpoints.get', 'webhook_endpoints.list', 'webhook_endpoints.switch']
