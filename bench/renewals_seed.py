@@ -142,7 +142,7 @@ def _table(name: str) -> Table:
 def _rows(session: Session, name: str, column: str, value: object) -> list[Row]:
     table = _table(name)
     found = session.execute(
-        select(table).where(table.c[column] == value).order_by(table.c.id)
+        select(table).where(table.c[column] == value).order_by(*table.primary_key.columns)
     ).mappings()
     return [dict(row) for row in found]
 

@@ -14,9 +14,12 @@ can fix (a bad file, an unknown platform) print one line on stderr and exit with
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
 import sys
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -29,17 +32,20 @@ from sqlalchemy import Engine
 
 import tabkeeper
 from tabkeeper.api.access_log import redact_access_log
-from tabkeeper.api.app import create_app
+from tabkeeper.api.metrics import MULTIPROCESS_DIR
+from tabkeeper.api.served import SERVE_CLOCK, SERVE_INTERVAL, served
 from tabkeeper.clock import SimulatedClock, SystemClock
 from tabkeeper.db.engine import make_engine, transaction
 from tabkeeper.db.migrate import upgrade
 from tabkeeper.domain.errors import TabkeeperError
 from tabkeeper.domain.utc import parse_instant
+from tabkeeper.logs import log_config, use_json_logs
 from tabkeeper.notify.dispatcher import Dispatcher
 from tabkeeper.payments.choice import payment_provider
 from tabkeeper.settings import Settings
 from tabkeeper.worker.clock import BillingClock
-from tabkeeper.worker.loop import run_worker, start_worker_thread
+from tabkeeper.worker.loop import run_worker
+from tabkeeper.worker.wake import Alarm
 
 app = typer.Typer(
     help="tabkeeper: billing for platforms that sell AI agents.", no_args_is_help=True
@@ -204,32 +210,40 @@ def worker(
     deliver the notices (e-mail, webhooks)."""
     settings = _settings()
     stop = threading.Event()
+    alarm = Alarm()
+
+    def stopping(_signum: int, _frame: Any) -> None:
+        stop.set()  # the piece of work being done is finished, then the loop ends
+        alarm.ring()
+
+    use_json_logs()
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
     with _database(settings) as engine:
         typer.echo(
             f"billing clock running (due work on time; new work looked for at least every "
-            f"{interval:g} s); Ctrl-C stops it"
+            f"{interval:g} s); SIGTERM or Ctrl-C stops it after the work in hand"
         )
-        try:
-            provider = payment_provider(settings, engine, SystemClock())
-            run_worker(engine, settings, provider, interval, stop)
-        except KeyboardInterrupt:
-            typer.echo("stopped")
-
-
-SWITCH_INTERVAL = 0.0001
-"""Seconds a thread may keep the interpreter while another waits for it (Python's default
-is 0.005). The check reads on the event loop while worker threads count batches, and
-each of a batch's database calls gives the interpreter up and waits to get it back:
-with turns of 0.5 ms, 2 clients checking held ingestion to 1,090 events/s (bench/mixed.py,
-SQLite), with 0.1 ms it got 2,970 while the checks kept a p99 of 6.4 ms (4.2 before);
-threads alone (session starts) cost about 5% more CPU."""
+        provider = payment_provider(settings, engine, SystemClock())
+        run_worker(engine, settings, provider, interval, stop, alarm=alarm)
+        typer.echo("stopped")
 
 
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    clock: bool = typer.Option(True, help="Also run the billing clock and the dispatcher."),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        help="API processes (uvicorn's process manager: it restarts one that dies). Each "
+        "runs the billing clock too unless --no-clock or TABKEEPER_SEPARATE_WORKER=true.",
+    ),
+    clock: bool = typer.Option(
+        True,
+        help="Also run the billing clock and the dispatcher (off as well when "
+        "TABKEEPER_SEPARATE_WORKER=true: `tabkeeper worker` processes do that work).",
+    ),
     interval: float = typer.Option(
         30.0,
         min=0.1,
@@ -245,29 +259,74 @@ def serve(
     access_log: bool = typer.Option(
         False,
         "--access-log/--no-access-log",
-        help="Log a line per request (off by default: it costs a tenth of a check's CPU; "
-        "the proxy in front usually keeps that log).",
+        help="Log a JSON line per request, with its request id (off by default: the proxy "
+        "in front usually keeps that log).",
+    ),
+    graceful_timeout: int = typer.Option(
+        30,
+        min=1,
+        help="On SIGTERM, the most seconds to wait for requests in flight.",
     ),
 ) -> None:
     """Migrate, then run the API on HOST:PORT, with the billing clock beside it."""
+    if access_log:
+        os.environ["TABKEEPER_REQUEST_LOG"] = "true"  # read by each API process's Settings
     settings = _settings()
+    run_clock = clock and not settings.separate_worker
     with _database(settings) as engine:
         if demo:
             print_demo(engine, settings, f"http://{host}:{port}")
-        provider = payment_provider(settings, engine, SystemClock())
-        app_ = create_app(settings, engine, provider=provider)
-        worker_thread = start_worker_thread(engine, settings, provider, interval) if clock else None
         typer.echo(f"tabkeeper on http://{host}:{port} (health: /health, API docs: /docs)")
         typer.echo(f"HTTP parser: {http_parser()}; event loop: {event_loop()}")
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
-        try:
-            redact_access_log()  # query tokens never reach the access log (OPS-4)
-            uvicorn.run(app_, host=host, port=port, log_level="info", access_log=access_log)
-        finally:
-            sys.setswitchinterval(switch_interval)
-            if worker_thread is not None:
-                worker_thread.stop()
+        typer.echo(
+            f"{workers} API process(es); billing clock "
+            + ("in each" if run_clock else "off (run `tabkeeper worker`)")
+        )
+        redact_access_log()  # query tokens never reach the access log (OPS-4)
+        options: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "log_level": "info",
+            "log_config": log_config(),
+            "access_log": False,  # the request log is tabkeeper's own (api/observe.py)
+            "timeout_graceful_shutdown": graceful_timeout,
+            # uvicorn's manager pings each API process and kills one that does not answer
+            # in time; a new one answers only once it has imported tabkeeper, which took
+            # more than uvicorn's default 5 s on a busy 2-core machine (killed, restarted,
+            # killed again, never ready).
+            "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
+        }
+        if workers == 1:
+            switch_interval = sys.getswitchinterval()
+            try:
+                uvicorn.run(served(settings, engine, clock=run_clock, interval=interval), **options)
+            finally:
+                sys.setswitchinterval(switch_interval)
+            return
+    os.environ[SERVE_CLOCK] = "1" if run_clock else "0"
+    os.environ[SERVE_INTERVAL] = str(interval)
+    metrics_directory(os.environ)
+    uvicorn.run(SERVED_FACTORY, factory=True, workers=workers, **options)
+
+
+SERVED_FACTORY = "tabkeeper.api.served:app"
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
+def metrics_directory(environment: MutableMapping[str, str]) -> Path:
+    """The directory where the API processes of `serve --workers N` keep their metrics
+    (prometheus-client's multi-process mode, api/metrics.py): PROMETHEUS_MULTIPROC_DIR
+    when set (emptied of an earlier run's files), else a new temporary directory."""
+    given = environment.get(MULTIPROCESS_DIR)
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob("*.db"):
+            old.unlink()
+    else:
+        directory = Path(tempfile.mkdtemp(prefix="tabkeeper-metrics-"))
+        environment[MULTIPROCESS_DIR] = str(directory)
+    return directory
 
 
 def http_parser() -> str:

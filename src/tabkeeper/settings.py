@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
+    request_log: bool = False
+    """TABKEEPER_REQUEST_LOG: a JSON line per request (`serve --access-log` sets it;
+    api/observe.py). Off by default: the proxy in front usually keeps that log."""
+    work_lease_seconds: float = Field(default=300.0, ge=1.0, le=86400.0)
+    """TABKEEPER_WORK_LEASE_SECONDS: how long billing work (a collection) left running by
+    a worker that died waits before another worker takes it over (5 minutes)."""
+    separate_worker: bool = False
+    """TABKEEPER_SEPARATE_WORKER: `true` when `tabkeeper worker` processes do the billing
+    clock's work, so that `tabkeeper serve` never runs it in its API processes (as
+    `--no-clock`; docs/operations.md)."""
 
     @property
     def webhook_hosts(self) -> frozenset[str]:

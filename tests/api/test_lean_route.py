@@ -58,6 +58,8 @@ def _answer(http: TestClient, path: str, content: bytes | None, headers: dict[st
         body = response.json()
     except json.JSONDecodeError:
         body = response.text
+    if isinstance(body, dict) and "request_id" in body:  # OPS-3: each answer's own id
+        assert body.pop("request_id") == response.headers["X-Request-Id"]
     return response.status_code, response.headers.get("content-type"), body
 
 

@@ -59,6 +59,8 @@ EXPECTED = {
     "lumen": ("active+upcoming", "Active subscription"),
     "atlas": ("active", "Active subscription"),
     "birch": ("active+canceling", "Canceled subscription"),
+    "fjord": ("active", "Active subscription"),  # INV-7
+    "pine": ("active", "Active subscription"),  # INV-6
 }
 """SUB-1: the state and badge of each demo organization's card."""
 
@@ -226,7 +228,8 @@ def test_serve_demo_prints_the_key_and_a_portal_url_per_organization(
 
     first = CliRunner().invoke(cli.app, arguments)
     assert first.exit_code == 0, first.output
-    assert served == [{"host": "127.0.0.1", "port": 8123, "log_level": "info", "access_log": False}]
+    asked = {"host": "127.0.0.1", "port": 8123, "log_level": "info", "access_log": False}
+    assert len(served) == 1 and served[0].items() >= asked.items()  # and OPS-1/3's options
     key = re.search(r"API key: (tk_\S+)", first.output)
     assert key is not None
     urls = re.findall(r"http://127\.0\.0\.1:8123/portal/enter\?token=(ps_\S+)", first.output)
@@ -297,3 +300,30 @@ def test_a_refused_demo_step_is_an_error(
     with pytest.raises(TabkeeperError, match=message) as refused:
         DemoRun(engine, platform_id, scenario).run_to_end()
     assert refused.value.code == "demo_step_refused"
+
+
+def test_inv6_inv7_demo_has_an_eu_organization_with_vat_and_one_with_a_coupon(
+    seeded: tuple[Engine, DemoReport],
+) -> None:
+    """INV-7: fjord (Germany, VAT number) pays 19% VAT on Starter 29.00 (551); INV-6:
+    pine's Growth invoices carry the Welcome coupon, 20% of 99.00 (-1980), for its first
+    periods."""
+    engine, _ = seeded
+    with transaction(engine) as session:
+        by_code = {row.code: row.id for row in session.scalars(select(Organization))}
+
+        def lines(code: str) -> list[tuple[str, int]]:
+            return [
+                (line.kind, line.amount_minor)
+                for line in session.scalars(
+                    select(InvoiceLine)
+                    .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+                    .where(Invoice.organization_id == by_code[code])
+                    .order_by(Invoice.id, InvoiceLine.position)
+                )
+            ]
+
+        fjord, pine = lines("fjord"), lines("pine")
+        assert fjord[:2] == [("subscription", 2900), ("tax", 551)]
+        assert pine[:2] == [("subscription", 9900), ("discount", -1980)]
+        assert ("tax", 551) in fjord[2:] and ("discount", -1980) in pine[2:]  # the renewal

@@ -600,7 +600,7 @@ BAD_CATALOGS = [
         _top(plan={}),
         USD,
         "plan",
-        "unknown field; expected one of addons, ai_features, credit_price, meters, plans",
+        "unknown field; expected one of addons, ai_features, coupons, credit_price, meters, plans",
     ),
     ("plans missing", {"meters": {}}, USD, "plans", "is required"),
     ("plans null", {"plans": None}, USD, "plans", "is required"),

@@ -598,14 +598,17 @@ def test_line_draft_takes_a_kind_by_name_and_copies_details() -> None:
     assert type(drafted.details) is dict
 
 
-def test_line_kinds_are_the_five_of_scenarios() -> None:
-    """INV-2: SCENARIOS.md "The result" names the line kinds."""
+def test_line_kinds_are_those_of_scenarios() -> None:
+    """INV-2: SCENARIOS.md "The result" names the line kinds; "More of the format" adds
+    `discount` (INV-6) and `tax` (INV-7)."""
     assert [kind.value for kind in LineKind] == [
         "subscription",
         "proration",
         "addon",
         "usage",
         "credits",
+        "discount",
+        "tax",
     ]
 
 

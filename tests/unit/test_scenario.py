@@ -59,6 +59,7 @@ from tabkeeper.simulation.scenario import (
     build_scenario,
 )
 from tabkeeper.simulation.steps import (
+    ApplyCoupon,
     ConnectChannel,
     DisableAutoTopUp,
     DisconnectChannel,
@@ -70,6 +71,7 @@ from tabkeeper.simulation.steps import (
     ReleaseHold,
     ResetSpendCap,
     SetAutoTopUp,
+    SetBillingDetails,
     SetCreditAlert,
     SetSpendCap,
     SettleHold,
@@ -102,6 +104,7 @@ CATALOG: dict[str, Any] = {
     },
     "ai_features": {"smart_reply": {"credits": 1}, "kb_answer": {"credits": 2}},
     "credit_price": "0.01",
+    "coupons": {"launch": {"percent_off": "20"}},  # INV-6
 }
 
 
@@ -609,6 +612,28 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("set_credit_alert", threshold=50),
         SetCreditAlert(**_base(), threshold=50),
     ),
+    (  # INV-6
+        "subscribe-coupon",
+        step("subscribe", plan="pro", coupon="launch"),
+        Subscribe(**_base(), plan="pro", coupon="launch"),
+    ),
+    (
+        "apply_coupon",
+        step("apply_coupon", coupon="launch"),
+        ApplyCoupon(**_base(), coupon="launch"),
+    ),
+    (  # INV-7: values as typed, checked when the step runs
+        "set_billing_details",
+        step("set_billing_details", legal_name="Acme GmbH", country="DE", tax_id="DE123456789",
+             address="Hauptstr. 1"),
+        SetBillingDetails(**_base(), legal_name="Acme GmbH", country="DE",
+                          tax_id="DE123456789", address="Hauptstr. 1"),
+    ),
+    (
+        "set_billing_details-defaults",
+        step("set_billing_details", legal_name="Acme", country="US"),
+        SetBillingDetails(**_base(), legal_name="Acme", country="US", tax_id=None, address=""),
+    ),
     (  # LIM-6
         "set_spend_cap",
         step("set_spend_cap", amount="50.00"),
@@ -654,6 +679,7 @@ def test_steps_registry() -> None:
         + ["pay_now"]
         + ["connect_channel", "disconnect_channel"]
         + "hold_credits settle_hold release_hold set_credit_alert".split()  # CRD-5, CRD-7
+        + ["apply_coupon", "set_billing_details"]  # INV-6, INV-7
         + "set_spend_cap reset_spend_cap set_auto_top_up disable_auto_top_up".split()  # LIM-6
     )
     for do, kind in STEPS.items():
@@ -792,7 +818,7 @@ BAD_DOCUMENTS: list[tuple[str, Any, str]] = [
         _set("settings", "grace", value=3),
         "settings.grace: unknown field; expected one of billing, billing_tab, currency, "
         "grace_days, invoice_prefix, payment_retry_days, plan_changes, proration, "
-        "suspension_days, trial",
+        "suspension_days, taxes, trial",
     ),
     (
         "catalog-typo",
@@ -809,8 +835,8 @@ BAD_DOCUMENTS: list[tuple[str, Any, str]] = [
     (
         "catalog-unknown-key",
         _set("catalog", "plan", value={}),
-        "catalog.plan: unknown field; expected one of addons, ai_features, credit_price, meters, "
-        "plans",
+        "catalog.plan: unknown field; expected one of addons, ai_features, coupons, "
+        "credit_price, meters, plans",
     ),
     (
         "catalog-in-the-settings-currency",
@@ -879,8 +905,8 @@ BAD_DOCUMENTS: list[tuple[str, Any, str]] = [
     (
         "organization-unknown-key",
         _set("organizations", "acme", "plan", value="starter"),
-        "organizations.acme.plan: unknown field; expected one of created_at, members, parent, "
-        "payment_method",
+        "organizations.acme.plan: unknown field; expected one of billing_details, created_at, "
+        "members, parent, payment_method",
     ),
     (
         "members-no-owner",
@@ -1060,7 +1086,8 @@ BAD_STEPS: list[tuple[str, list[dict[str, Any]], str]] = [
     (
         "unknown-field",
         [step("subscribe", plan="pro", plna="pro")],
-        "timeline[0].plna: unknown field; expected one of addons, anchor, as, at, do, org, plan",
+        "timeline[0].plna: unknown field; expected one of addons, anchor, as, at, coupon, do, "
+        "org, plan",
     ),
     (
         "field-of-another-step",

@@ -219,7 +219,7 @@ def test_downgrade_approval_sub_4() -> None:
             {"grace": 7},
             "settings.grace: unknown field; expected one of billing, billing_tab, currency, "
             "grace_days, invoice_prefix, payment_retry_days, plan_changes, proration, "
-            "suspension_days, trial",
+            "suspension_days, taxes, trial",
         ),
         (
             {"currency": "usd"},

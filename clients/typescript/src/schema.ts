@@ -64,6 +64,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Metrics
+         * @description The process's (or all API processes') counts and the database's backlog, in
+         *     Prometheus' text format (OPS-2; docs/operations.md, "Metrics").
+         */
+        get: operations["metrics.get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/events": {
         parameters: {
             query?: never;
@@ -1499,6 +1520,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subscriptions/{subscription_id}/discounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Apply Discount
+         * @description Apply a coupon to the subscription (INV-6).
+         */
+        post: operations["discounts.create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{code}/billing_details": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Billing Details
+         * @description The organization's billing details (INV-7).
+         */
+        get: operations["billing_details.get"];
+        /**
+         * Put Billing Details
+         * @description Set the organization's billing details (INV-7); they hold from the next invoice.
+         */
+        put: operations["billing_details.update"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/credits/spend_cap": {
         parameters: {
             query?: never;
@@ -1846,6 +1911,39 @@ export interface components {
             in_flight: boolean;
             /** Balance */
             balance: number;
+        };
+        /**
+         * BillingDetails
+         * @description An organization's billing details; all null while none were given.
+         */
+        BillingDetails: {
+            /** Organization */
+            organization: string;
+            /** Legal Name */
+            legal_name: string | null;
+            /** Address */
+            address: string | null;
+            /** Country */
+            country: string | null;
+            /** Tax Id */
+            tax_id: string | null;
+        };
+        /** BillingDetailsIn */
+        BillingDetailsIn: {
+            /** Legal Name */
+            legal_name: string;
+            /**
+             * Country
+             * @description ISO 3166-1 alpha-2, e.g. DE.
+             */
+            country: string;
+            /**
+             * Address
+             * @default
+             */
+            address: string;
+            /** Tax Id */
+            tax_id?: string | null;
         };
         /** Catalog */
         Catalog: {
@@ -2329,6 +2427,44 @@ export interface components {
         DemoRequested: {
             /** Message */
             message: string;
+        };
+        /**
+         * Discount
+         * @description A coupon redeemed by an organization, and how far it has run.
+         */
+        Discount: {
+            /** Id */
+            id: number;
+            /** Organization */
+            organization: string;
+            /** Coupon */
+            coupon: string;
+            /** Name */
+            name: string;
+            /** Percent Off */
+            percent_off: string | null;
+            /** Amount Off Minor */
+            amount_off_minor: number | null;
+            /**
+             * Periods
+             * @description Periods it covers; null: forever.
+             */
+            periods: number | null;
+            /** Periods Used */
+            periods_used: number;
+            /**
+             * Redeemed At
+             * Format: date-time
+             */
+            redeemed_at: string;
+        };
+        /** DiscountIn */
+        DiscountIn: {
+            /**
+             * Coupon
+             * @description The code of a coupon of the catalog.
+             */
+            coupon: string;
         };
         /**
          * Entry
@@ -3026,6 +3162,8 @@ export interface components {
             }[] | null;
             /** Reason */
             reason?: string | null;
+            /** Request Id */
+            request_id?: string | null;
         };
         /**
          * ProviderEventReceived
@@ -3655,6 +3793,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    "metrics.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": unknown;
                 };
             };
         };
@@ -10522,6 +10680,261 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProviderEventReceived"];
+                };
+            };
+            /** @description Bad input: nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid API key or portal session. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not do this (ACL-1). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object for this caller (ACL-3). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by the rules, or an Idempotency-Key conflict; nothing changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not match its schema. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "discounts.create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The object's id. */
+                subscription_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DiscountIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discount"];
+                };
+            };
+            /** @description Bad input: nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid API key or portal session. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not do this (ACL-1). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object for this caller (ACL-3). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by the rules, or an Idempotency-Key conflict; nothing changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not match its schema. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "billing_details.get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillingDetails"];
+                };
+            };
+            /** @description Bad input: nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid API key or portal session. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not do this (ACL-1). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object for this caller (ACL-3). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by the rules, or an Idempotency-Key conflict; nothing changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not match its schema. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "billing_details.update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BillingDetailsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillingDetails"];
                 };
             };
             /** @description Bad input: nothing was changed. */

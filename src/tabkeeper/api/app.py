@@ -6,7 +6,9 @@ their own engine, clock and payment provider.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import FastAPI, Response
 from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
@@ -17,6 +19,8 @@ from tabkeeper.api.guard import NulGuard
 from tabkeeper.api.health import install_health
 from tabkeeper.api.idempotency import IdempotencyMiddleware
 from tabkeeper.api.limits import Draining, RequestLimits
+from tabkeeper.api.metrics import scrape
+from tabkeeper.api.observe import Observe
 from tabkeeper.api.openapi import install as install_openapi
 from tabkeeper.api.problems import PROBLEM_RESPONSES, install_problem_handlers
 from tabkeeper.api.routes import (
@@ -40,6 +44,7 @@ from tabkeeper.api.routes import (
 )
 from tabkeeper.api.routes import channels as channel_routes  # CAT-7
 from tabkeeper.api.routes import corrections as corrections_routes  # INV-5
+from tabkeeper.api.routes import discounts as discount_routes  # INV-6, INV-7
 from tabkeeper.api.routes import spend as spend_routes  # LIM-6, CRD-6
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
@@ -71,6 +76,7 @@ ROUTERS = (
     channel_routes.router,  # CAT-7
     credit_holds.router,  # CRD-5, CRD-7
     provider_webhooks.router,  # PAY-3
+    discount_routes.router,  # INV-6, INV-7
     spend_routes.router,  # LIM-6, CRD-6
 )
 
@@ -123,6 +129,21 @@ def create_app(
             connection.execute(text("SELECT 1"))
         return Health(status="ok", database=engine.dialect.name, version=tabkeeper.__version__)
 
+    @app.get(
+        "/metrics",
+        operation_id="metrics.get",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text."}},
+    )
+    def metrics() -> Response:
+        """The process's (or all API processes') counts and the database's backlog, in
+        Prometheus' text format (OPS-2; docs/operations.md, "Metrics")."""
+        content, media_type = scrape(engine, api.clock)
+        return Response(content, media_type=media_type)
+
+    _observed(app, log_requests=settings.request_log)  # OPS-2, OPS-3
+
     for router in ROUTERS:  # each straight under the app: one level of routing, not two
         app.include_router(router, prefix="/v1", responses=PROBLEM_RESPONSES)
     app.include_router(checkout_page.router)
@@ -130,3 +151,15 @@ def create_app(
     app.include_router(portal.router)  # the billing tab (PRT-1), with its static files
     install_openapi(app)  # operation ids' resources as tags (INT-2, api/openapi.py)
     return app
+
+
+def _observed(app: FastAPI, *, log_requests: bool) -> None:
+    """Put api/observe.py's Observe around the whole application, outside the
+    framework's handler of unexpected errors (the outermost layer a middleware added
+    with `add_middleware` can reach is inside it), so that even a 500 carries its id."""
+    build = app.build_middleware_stack
+
+    def built() -> Any:
+        return Observe(build(), log_requests=log_requests)
+
+    app.build_middleware_stack = built  # type: ignore[method-assign]

@@ -38,6 +38,8 @@ class Problem(BaseModel):
     detail: str
     errors: list[dict[str, str]] | None = None
     reason: str | None = None
+    request_id: str | None = None
+    """The request's id, as in the answer's X-Request-Id header (OPS-3; api/observe.py)."""
 
 
 def _described(text: str) -> dict[str, Any]:

@@ -27,19 +27,29 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 _heads: list[str] = []
+_known: set[str] = set()
 
 
 def migrations_current(engine: Engine) -> bool:
-    """The database answers and is at the newest migration (OPS-5, /health/ready). The
-    newest is read from the migration scripts once per process; then one short query.
-    Raises sqlalchemy's DBAPIError when the database cannot be reached."""
+    """The database answers and is at the newest migration this code knows, or past it
+    (OPS-5, /health/ready). Past it: the database carries a revision this code has no
+    script for, which an upgrade's `tabkeeper migrate` ran before the new code was
+    rolled out (docs/operations.md, "Upgrades"); the running release keeps serving then.
+    Behind it (a revision this code knows, not the newest): not current. The revisions
+    are read from the migration scripts once per process; then one short query. Raises
+    sqlalchemy's DBAPIError when the database cannot be reached."""
     from alembic.script import ScriptDirectory
     from sqlalchemy import inspect, text
 
     if not _heads:
-        _heads.extend(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+        scripts = ScriptDirectory.from_config(alembic_config(engine))
+        _known.update(script.revision for script in scripts.walk_revisions())
+        _heads.extend(scripts.get_heads())
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return False  # never migrated
         found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
-        return sorted(found) == sorted(_heads)
+        versions = sorted(found)
+    if versions == sorted(_heads):
+        return True
+    return bool(versions) and not set(versions) & _known  # newer than this code

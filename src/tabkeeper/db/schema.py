@@ -9,6 +9,7 @@ import tabkeeper.db.tables_access  # API keys, idempotent requests
 import tabkeeper.db.tables_channels  # connected channels (CAT-7)
 import tabkeeper.db.tables_corrections  # credit notes, refunds (INV-5)
 import tabkeeper.db.tables_credits  # credit balances, grants, ledger entries
+import tabkeeper.db.tables_discounts  # billing details, coupon redemptions (INV-6, INV-7)
 import tabkeeper.db.tables_notify  # webhook endpoints, deliveries
 import tabkeeper.db.tables_sandbox  # the sandbox payment provider's records
 import tabkeeper.db.tables_stripe  # provider events (PAY-3), Stripe customers (PAY-4)

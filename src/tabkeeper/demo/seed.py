@@ -34,7 +34,7 @@ from tabkeeper.domain.errors import Refused, TabkeeperError
 from tabkeeper.domain.lifecycle import badge
 from tabkeeper.domain.utc import require_utc
 from tabkeeper.payments.sandbox import SandboxProvider
-from tabkeeper.services import organizations
+from tabkeeper.services import discounts, organizations
 from tabkeeper.services.access import KEY_PREFIX, create_portal_session
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.changes import upcoming_change
@@ -128,6 +128,9 @@ class DemoRun(Simulation):
                 name=NAMES.get(spec.code),
                 parent=spec.parent,
             )
+            if spec.billing_details is not None:  # INV-7
+                organization = organizations.organization_by_code(b, spec.code)
+                discounts.save_billing_details(b, organization, spec.billing_details)
 
     def _refuse(self, step: TimelineStep, code: str, message: str) -> None:
         """A refused event of an `events` step: an error of the demo, not a result."""

@@ -21,6 +21,9 @@ comes in batches. The organizations, one per state of the subscription card (SUB
     atlas      active on Growth with agent and seat add-on slots (ADD-1), and a demo
                request for the sales-led Enterprise plan (CAT-2)
     birch      active on Outreach (answered only, USE-4), canceled at the period's end
+    fjord      active on Starter, a German company with a VAT number: 19% VAT on its
+               invoices (INV-7)
+    pine       active on Growth with the Welcome coupon (20% off for 3 periods, INV-6)
 
 `with_credits` adds credit top-ups and AI feature use (CRD-1, CRD-4) to harbor and atlas,
 for when the simulator can carry top-ups out.
@@ -69,7 +72,14 @@ ORGANIZATIONS = (
     DemoOrganization("lumen", "Lumen Labs", (("leo", "owner"),), 10, "card_ok"),
     DemoOrganization("atlas", "Atlas Logistics", (("ada", "owner"),), 40, "card_ok"),
     DemoOrganization("birch", "Birch Academy", (("bo", "owner"),), 25, "card_ok"),
+    DemoOrganization("fjord", "Fjord Robotik", (("frida", "owner"),), 45, "card_ok"),  # INV-7
+    DemoOrganization("pine", "Pine Studio", (("pia", "owner"),), 45, "card_ok"),  # INV-6
 )
+BILLING_DETAILS: dict[str, Doc] = {
+    "fjord": {"legal_name": "Fjord Robotik GmbH", "country": "DE", "tax_id": "DE999999999",
+              "address": "Torstraße 49\n10119 Berlin"},
+}  # fmt: skip
+"""INV-7: organizations that gave billing details."""
 NAMES = {org.code: org.name for org in ORGANIZATIONS}
 
 
@@ -200,6 +210,13 @@ def demo_scenario(now: datetime, with_credits: bool = False) -> Doc:
     t.conversations(14, "birch", 40, replied=15)
     t.do(1, "cancel", "birch")
 
+    t.do(44, "subscribe", "fjord", plan="starter")  # INV-7: taxed by its billing details
+    t.do(44, "create_agent", "fjord", agent="a1")
+    t.conversations(30, "fjord", 20)
+    t.do(44, "subscribe", "pine", plan="growth", coupon="welcome20")  # INV-6
+    t.do(44, "create_agent", "pine", agent="a1")
+    t.conversations(25, "pine", 30)
+
     document = demo_catalog()
     document["organizations"] = {
         org.code: {
@@ -209,6 +226,8 @@ def demo_scenario(now: datetime, with_credits: bool = False) -> Doc:
         }
         for org in ORGANIZATIONS
     }
+    for code, details in BILLING_DETAILS.items():
+        document["organizations"][code]["billing_details"] = dict(details)
     document["timeline"] = sorted(t.steps, key=lambda step: str(step["at"]))
     document["until"] = format_instant(now)
     return document

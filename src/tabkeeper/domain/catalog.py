@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from tabkeeper.domain import fields
 from tabkeeper.domain.catalog_limits import check_invoice_limits
+from tabkeeper.domain.coupons import Coupon, build_coupons
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput, Refused
 from tabkeeper.domain.money import Currency, Money
 from tabkeeper.domain.periods import MAX_INTERVAL_COUNT, Interval, interval_days
@@ -200,6 +201,7 @@ class Catalog:
     addons: Mapping[str, AddOn]
     ai_features: Mapping[str, AiFeature]
     credit_price: Decimal | None = None
+    coupons: Mapping[str, Coupon] = dataclass_field(default_factory=dict)  # INV-6
 
     def plan(self, code: str) -> Plan:
         if code not in self.plans:
@@ -233,7 +235,9 @@ class Catalog:
 def build_catalog(data: object, currency: Currency, path: str = "") -> Catalog:
     """The catalog described by `data`, validated whole; InvalidConfig names the path."""
     doc = fields.mapping(data, path or "catalog")
-    fields.only_keys(doc, ("meters", "plans", "addons", "ai_features", "credit_price"), path)
+    fields.only_keys(
+        doc, ("meters", "plans", "addons", "ai_features", "credit_price", *_INV6_KEYS), path
+    )
     meters = _named(doc.get("meters", {}), fields.at(path, "meters"), _meter)
     plans = _named(
         fields.required(doc, "plans", path),
@@ -259,6 +263,11 @@ def build_catalog(data: object, currency: Currency, path: str = "") -> Catalog:
         },
     )
     credit_price = doc.get("credit_price")
+    # INV-6: coupons, for the catalog's plans and add-ons (domain/coupons.py)
+    coupons = build_coupons(
+        doc.get("coupons") or {}, currency, frozenset(plans) | frozenset(addons),
+        fields.at(path, "coupons"),
+    )  # fmt: skip
     return Catalog(
         currency=currency,
         meters=meters,
@@ -268,7 +277,11 @@ def build_catalog(data: object, currency: Currency, path: str = "") -> Catalog:
         credit_price=None
         if credit_price is None
         else fields.decimal(credit_price, fields.at(path, "credit_price")),
+        coupons=coupons,
     )
+
+
+_INV6_KEYS = ("coupons",)
 
 
 def _named(data: object, path: str, build: Callable[[str, object, str], T]) -> Mapping[str, T]:

@@ -26,12 +26,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tabkeeper.domain.errors import InvalidInput, Refused
+from tabkeeper.domain.money import Currency, Money
 
 MAX_MINOR = 2_147_483_647
 """The largest amount or balance stored (a 32-bit integer column on every database)."""
 DESCRIPTION_LENGTH = 300
 """Of a credit note line's description (as of an invoice line's)."""
 CREDITABLE = ("open", "paid")
+_NO_CURRENCY = Currency("XXX", 0)
+"""For splitting bare minor units with Money.allocate (ISO 4217 XXX: no currency)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,8 @@ class InvoiceToCredit:
     """What earlier credit notes credited on each line (by index)."""
     refundable_minor: int = 0
     """What the provider collected for the invoice and has not refunded."""
+    taxes: tuple[tuple[int, int, int], ...] = ()
+    """INV-7: (line index, tax amount, taxable base) of each exclusive tax line."""
 
     @property
     def left_minor(self) -> int:
@@ -102,7 +107,7 @@ def draft_credit_note(invoice: InvoiceToCredit, request: CreditRequest) -> Credi
             "be credited.",
             code="invoice_not_creditable",
         )
-    lines = _lines(invoice, request)
+    lines = _with_tax_back(invoice, _lines(invoice, request))
     total = sum(line.amount_minor for line in lines)
     if total > invoice.left_minor:
         raise Refused(
@@ -161,6 +166,54 @@ def _lines(invoice: InvoiceToCredit, request: CreditRequest) -> tuple[CreditLine
         description = f"Credit: {invoice.lines[index][0]}"
         found.append(CreditLine(index, description[:DESCRIPTION_LENGTH], amount))
     return tuple(found)
+
+
+def _with_tax_back(
+    invoice: InvoiceToCredit, lines: tuple[CreditLine, ...]
+) -> tuple[CreditLine, ...]:
+    """INV-7: a credit note carries tax back in proportion (exclusive rates; an inclusive
+    price's tax is inside the line credited).
+
+    An amount of the whole invoice is gross: it is split with `Money.allocate`-like
+    `Money.allocate` over (the invoice's total less its taxes, each tax), so the parts
+    add up to the amount; each tax part is a line on that tax line. Credits of lines are
+    net: each tax gets (credited net) × tax / taxable base, rounded once, at most what is
+    left of that tax line; credits of the tax lines themselves take nothing more."""
+    taxes = [t for t in invoice.taxes if t[1] > 0 and t[2] > 0]
+    if not taxes:
+        return lines
+    tax_indexes = {index for index, _, _ in invoice.taxes}
+    if len(lines) == 1 and lines[0].invoice_line is None:
+        amount = lines[0].amount_minor
+        weights = [max(0, invoice.total_minor - sum(t[1] for t in taxes)), *(t[1] for t in taxes)]
+        parts = _largest_remainders(amount, weights)
+        found = [CreditLine(None, lines[0].description, parts[0])]
+        found.extend(
+            CreditLine(index, f"Tax back: {invoice.lines[index][0]}"[:DESCRIPTION_LENGTH], part)
+            for (index, _, _), part in zip(taxes, parts[1:], strict=True)
+            if part
+        )
+        return tuple(found)
+    net = sum(line.amount_minor for line in lines if line.invoice_line not in tax_indexes)
+    extra = []
+    for index, tax, taxable in taxes:
+        if any(line.invoice_line == index for line in lines):
+            continue
+        share = min(
+            invoice.line_left_minor(index), (2 * net * tax + taxable) // (2 * taxable)
+        )  # net x tax / taxable, half up (all positive)
+        if share > 0:
+            description = f"Tax back: {invoice.lines[index][0]}"[:DESCRIPTION_LENGTH]
+            extra.append(CreditLine(index, description, share))
+    return (*lines, *extra)
+
+
+def _largest_remainders(amount: int, weights: list[int]) -> list[int]:
+    """`amount` split over `weights` in proportion by `Money.allocate` (the parts add up
+    exactly); all of it to the first part when the weights are all 0."""
+    if sum(weights) <= 0:
+        return [amount, *([0] * (len(weights) - 1))]
+    return [part.minor for part in Money(amount, _NO_CURRENCY).allocate(weights)]
 
 
 def _positive(value: object, what: str) -> int:

@@ -75,6 +75,8 @@ class LineKind(StrEnum):
     ADDON = "addon"
     USAGE = "usage"
     CREDITS = "credits"
+    DISCOUNT = "discount"  # INV-6: domain/discounts.py
+    TAX = "tax"  # INV-7: domain/taxes.py
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from tabkeeper.domain.catalog import Catalog
 from tabkeeper.domain.errors import InvalidConfig, InvalidInput
 from tabkeeper.domain.money import Currency
 from tabkeeper.domain.periods import ProrationMode
+from tabkeeper.domain.taxes import TaxTerms, build_taxes
 
 T = TypeVar("T")
 
@@ -105,6 +106,8 @@ class BillingTerms:
     """ACL-2: members with billing rights see the billing tab; False hides it for all."""
     billing: Billing = Billing.ANNIVERSARY
     """SUB-16: periods anchored on each start, or calendar billing on the 1st."""
+    taxes: TaxTerms = field(default_factory=TaxTerms)
+    """INV-7: the platform's tax rates per country and reverse charge (domain/taxes.py)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.currency, Currency):
@@ -133,6 +136,8 @@ class BillingTerms:
             raise InvalidConfig(
                 "billing", f"expected anniversary or calendar, got {self.billing!r}"
             )
+        if not isinstance(self.taxes, TaxTerms):
+            raise InvalidConfig("taxes", f"expected TaxTerms, got {self.taxes!r}")
 
     def default_timing(self, is_upgrade: bool) -> Timing:
         """The timing of a change that leaves `when` out: the first one allowed (SUB-4)."""
@@ -166,6 +171,7 @@ _SETTINGS = (
     "plan_changes",
     "billing_tab",
     "billing",  # SUB-16
+    "taxes",  # INV-7
 )
 
 
@@ -195,6 +201,7 @@ def build_terms(data: object, path: str = "settings") -> BillingTerms:
     plan_changes = _plan_changes(doc.get("plan_changes", {}), fields.at(path, "plan_changes"))
     billing_tab = fields.flag(doc.get("billing_tab", True), fields.at(path, "billing_tab"))
     billing = Billing.parse(doc.get("billing", "anniversary"), fields.at(path, "billing"))
+    taxes = build_taxes(doc.get("taxes"), fields.at(path, "taxes"))  # INV-7
     return _made(
         path,
         lambda: BillingTerms(
@@ -208,6 +215,7 @@ def build_terms(data: object, path: str = "settings") -> BillingTerms:
             plan_changes=plan_changes,
             billing_tab=billing_tab,
             billing=billing,
+            taxes=taxes,
         ),
     )
 

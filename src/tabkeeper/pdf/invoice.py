@@ -11,10 +11,15 @@ request can read in its transaction and render (about half a second) after it cl
 
 What the PDF shows: the platform's name as a wordmark (or its logo, a `data:` image URL,
 when one is given), the invoice number, issue date, status (draft, open, paid, void,
-uncollectible), the organization billed (name and code), the billing period, every line
-(description, period, quantity, unit amount, amount) and the totals: subtotal, account
-credit applied, total and amount due. Every amount is the stored integer of the invoice
-row or line, formatted (pdf/formatting.py), never computed again. Long invoices run over
+uncollectible), the organization billed (name and code, and its billing details when it
+gave them: legal name, address, country, tax ID; INV-7), the billing period, every line
+(description, period, quantity, unit amount, amount) and the totals: subtotal, the
+discount line (INV-6), one line per tax rate (INV-7; an inclusive rate's line says what
+the prices include; reverse charge is said in a note), account credit applied, total and
+amount due. The billing details printed are the organization's current ones. Every
+amount is the stored integer of the invoice row or line, formatted (pdf/formatting.py),
+never computed again, but for the subtotal and the tax in all: sums of stored lines
+(domain/taxes.py `breakdown`). Long invoices run over
 several pages with the table's header repeated, and every page is footed with the
 invoice number and "Page n of m".
 
@@ -26,12 +31,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from babel import Locale
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tabkeeper.db.discounts import billing_details_of
 from tabkeeper.db.tables import Invoice, InvoiceLine, Organization, Platform
+from tabkeeper.db.tables_discounts import BillingDetailsRow
 from tabkeeper.domain.errors import InvalidInput, NotFound
 from tabkeeper.domain.money import Currency
+from tabkeeper.domain.taxes import breakdown
 from tabkeeper.pdf.formatting import (
     format_amount,
     format_day,
@@ -87,6 +96,14 @@ class InvoiceDocument:
     amount_due: str
     credited_to_account: str | None
     """What a negative total leaves on the organization's account (SUB-5), or None."""
+    billed_to: tuple[str, ...] = ()
+    """INV-7: the billing details (legal name, address lines, country), when given."""
+    tax_id: str | None = None
+    adjustments: tuple[DocumentLine, ...] = ()
+    """INV-6, INV-7: the discount and tax lines, printed with the totals."""
+    tax_total: str | None = None
+    reverse_charge: bool = False
+    taxes_included: bool = False
 
     @property
     def title(self) -> str:
@@ -118,7 +135,12 @@ def invoice_document(
         .order_by(InvoiceLine.position)
     )
     currency = Currency.of(invoice.currency)
-    lines = tuple(_line(row, currency) for row in rows)
+    found = list(rows)
+    lines = tuple(_line(row, currency) for row in found if row.kind not in _ADJUSTMENTS)
+    adjustments = tuple(_line(row, currency) for row in found if row.kind in _ADJUSTMENTS)
+    subtotal, _, tax = breakdown((row.kind, row.amount_minor, row.details) for row in found)
+    taxes = [row for row in found if row.kind == "tax"]
+    details = billing_details_of(session, organization.id)
     return InvoiceDocument(
         platform_name=platform.name,
         logo=logo,
@@ -133,7 +155,7 @@ def invoice_document(
         period=format_period(invoice.period_start, invoice.period_end),
         currency=currency.code,
         lines=lines,
-        subtotal=format_amount(invoice.total_minor, currency),
+        subtotal=format_amount(subtotal, currency),
         credit_applied=(
             format_amount(-invoice.credit_applied_minor, currency)
             if invoice.credit_applied_minor
@@ -144,7 +166,22 @@ def invoice_document(
         credited_to_account=(
             format_amount(-invoice.total_minor, currency) if invoice.total_minor < 0 else None
         ),
+        billed_to=() if details is None else _billed_to(details),
+        tax_id=None if details is None else details.tax_id,
+        adjustments=adjustments,
+        tax_total=format_amount(tax, currency) if taxes else None,
+        reverse_charge=any(row.details.get("reverse_charge") for row in taxes),
+        taxes_included=any(row.details.get("included_minor") is not None for row in taxes),
     )
+
+
+_ADJUSTMENTS = ("discount", "tax")
+
+
+def _billed_to(details: BillingDetailsRow) -> tuple[str, ...]:
+    """INV-7: the legal name, the address's lines and the country's name."""
+    country = Locale("en").territories.get(details.country, details.country)
+    return (details.legal_name, *details.address.splitlines(), country)
 
 
 def _line(row: InvoiceLine, currency: Currency) -> DocumentLine:

@@ -37,6 +37,7 @@ from tabkeeper.domain.errors import NotFound, Unauthorized
 from tabkeeper.portal import views
 from tabkeeper.portal.actions import router as actions_router
 from tabkeeper.portal.alerts import router as alerts_router
+from tabkeeper.portal.billing_details import router as billing_details_router
 from tabkeeper.portal.collect import router as collect_router
 from tabkeeper.portal.pages import (
     billing_response,
@@ -264,4 +265,5 @@ def credit_note_pdf(request: Request, credit_note_id: int) -> Response:
 router.include_router(actions_router)
 router.include_router(collect_router)  # "Pay now" (SUB-12)
 router.include_router(alerts_router)  # usage alerts for any member (LIM-5)
+router.include_router(billing_details_router)  # INV-6, INV-7
 router.include_router(spend_router)  # the AI spend card's forms (LIM-6, CRD-6, CRD-7)

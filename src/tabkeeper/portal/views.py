@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
 from math import ceil, floor
+from typing import Any
 
 from sqlalchemy import select
 
@@ -218,6 +219,8 @@ class BillingPage:
     """The usage card's "Upgrade": the next plan up by rank (offers.py)."""
     alternative: Plan | None = None
     """The cancel dialog's cheaper plan (offers.py)."""
+    billing: Any = None
+    """INV-6, INV-7: the "Billing details" card (portal/billing_details.py BillingCard)."""
 
     @property
     def paid(self) -> bool:
@@ -280,6 +283,9 @@ def billing_page(b: Billing, caller: Caller) -> BillingPage:
     page.credited_invoices = corrections.invoice_numbers(
         b.session, [note.invoice_id for note in page.credit_notes]
     )
+    from tabkeeper.portal.billing_details import billing_card  # imports this module
+
+    page.billing = billing_card(b, viewer.organization)  # INV-6, INV-7
     return page
 
 

@@ -61,6 +61,7 @@ from tabkeeper.domain.slots import (
 )
 from tabkeeper.services.capacity import allowed, in_use, waiting_plan
 from tabkeeper.services.context import Billing
+from tabkeeper.services.discounts import adjusted_lines
 from tabkeeper.services.invoices import issue_invoice, queue_collection
 from tabkeeper.services.organizations import current_member
 from tabkeeper.services.subscriptions import (
@@ -329,7 +330,8 @@ def _quote(b: Billing, slots: _Slots, quantity: int, after: SlotCount) -> SlotsQ
         slots.addon, quantity, slots.period, slots.plan.interval, b.now, b.terms.proration
     )
     currency = slots.plan.price.currency
-    draft = None if line is None else settle(currency, [line], slots.owner.account_credit_minor)
+    shown = [] if line is None else adjusted_lines(b, slots.owner, [line], record=False)
+    draft = None if line is None else settle(currency, shown, slots.owner.account_credit_minor)
     return SlotsQuote(
         addon=slots.addon,
         quantity=quantity,

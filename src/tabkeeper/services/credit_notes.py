@@ -67,15 +67,18 @@ def invoice_to_credit(b: Billing, invoice: Invoice) -> InvoiceToCredit:
         if line.invoice_line is not None:
             by_line[line.invoice_line] = by_line.get(line.invoice_line, 0) + line.amount_minor
     charges = rows.succeeded_charges(b.session, invoice.id)
+    invoice_lines = rows.invoice_lines(b.session, invoice.id)
     collected = sum(charge.amount_minor for charge in charges)
     return InvoiceToCredit(
         number=invoice.number or f"#{invoice.id}",
         status=invoice.status,
         total_minor=invoice.total_minor,
         amount_due_minor=invoice.amount_due_minor,
-        lines=tuple(
-            (line.description, line.amount_minor)
-            for line in rows.invoice_lines(b.session, invoice.id)
+        lines=tuple((line.description, line.amount_minor) for line in invoice_lines),
+        taxes=tuple(  # INV-7: exclusive tax lines, carried back in proportion
+            (position, line.amount_minor, int(line.details.get("taxable_minor", 0)))
+            for position, line in enumerate(invoice_lines)
+            if line.kind == "tax" and not line.details.get("inclusive")
         ),
         credited_minor=sum(note.total_minor for note in notes),
         credited_by_line=by_line,

@@ -26,6 +26,7 @@ from tabkeeper.db.tables import Invoice, Organization
 from tabkeeper.domain.invoicing import LineDraft, settle
 from tabkeeper.domain.money import decimal_string
 from tabkeeper.services.context import Billing
+from tabkeeper.services.discounts import adjusted_lines
 from tabkeeper.services.invoices import (
     announce_issued,
     find_invoice,
@@ -69,6 +70,7 @@ def write_draft(
     existing = find_invoice(b, source_key)
     if existing is not None:
         return existing
+    lines = adjusted_lines(b, organization, lines, record=False)  # INV-6, INV-7: as quoted
     draft = settle(b.terms.currency, lines, organization.account_credit_minor)
     starts = [line.period_start for line in lines if line.period_start is not None]
     ends = [line.period_end for line in lines if line.period_end is not None]
@@ -125,6 +127,7 @@ def finalize_first_invoice(
         return issue_invoice(
             b, organization, source_key, lines, period_start=period_start, period_end=period_end
         )
+    lines = adjusted_lines(b, organization, lines, record=True)  # INV-6, INV-7
     draft = settle(b.terms.currency, lines, organization.account_credit_minor)
     if draft.account_credit_after_minor != organization.account_credit_minor:
         organization.account_credit_minor = draft.account_credit_after_minor

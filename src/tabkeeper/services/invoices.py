@@ -24,6 +24,7 @@ from tabkeeper.domain.errors import Refused
 from tabkeeper.domain.invoicing import LineDraft, settle
 from tabkeeper.domain.money import decimal_string
 from tabkeeper.services.context import Billing
+from tabkeeper.services.discounts import adjusted_lines
 from tabkeeper.services.records import moment_key, notify, queue
 
 
@@ -51,6 +52,7 @@ def issue_invoice(
     existing = find_invoice(b, source_key)
     if existing is not None:
         return existing
+    lines = adjusted_lines(b, organization, lines, record=True)  # INV-6, INV-7
     draft = settle(b.terms.currency, lines, organization.account_credit_minor)
     if draft.account_credit_after_minor != organization.account_credit_minor:
         organization.account_credit_minor = draft.account_credit_after_minor

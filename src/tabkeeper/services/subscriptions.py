@@ -41,6 +41,7 @@ from tabkeeper.payments.provider import CardOnFile, ChargeResult
 from tabkeeper.services import counters
 from tabkeeper.services.capacity import require_room_for
 from tabkeeper.services.context import Billing
+from tabkeeper.services.discounts import adjusted_lines
 from tabkeeper.services.first_invoices import (
     drop_draft,
     finalize_first_invoice,
@@ -209,7 +210,8 @@ def quote_subscription(
             organization.id, plan.code, version.id, dict(addons), (), 0, anchor_day, trial_days
         )
     lines = first_lines(catalog, plan, addons, first_cycle(plan, b.now, anchor_day), b)
-    draft = settle(b.terms.currency, lines, organization.account_credit_minor)
+    shown = adjusted_lines(b, organization, lines, record=False)  # INV-6, INV-7
+    draft = settle(b.terms.currency, shown, organization.account_credit_minor)
     return SubscriptionQuote(
         organization.id,
         plan.code,

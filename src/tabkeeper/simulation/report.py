@@ -20,6 +20,7 @@ from tabkeeper.db.tables import (
 )
 from tabkeeper.db.tables_corrections import CreditNote, CreditNoteLine
 from tabkeeper.domain.lifecycle import State
+from tabkeeper.domain.taxes import breakdown
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.services import credit_holds
 from tabkeeper.services.context import Billing, CatalogStore, billing_for
@@ -110,6 +111,7 @@ def _invoices(session: Session, platform_id: int, orgs: dict[int, Organization])
         lines.setdefault(line.invoice_id, []).append(line)
     return [
         {
+            **_breakdown(lines.get(invoice.id, [])),
             "number": invoice.number,
             "org": orgs[invoice.organization_id].code,
             "issued_at": format_instant(invoice.issued_at),
@@ -134,6 +136,15 @@ def _invoices(session: Session, platform_id: int, orgs: dict[int, Organization])
         }
         for invoice in invoices
     ]
+
+
+def _breakdown(lines: list[InvoiceLine]) -> dict[str, int]:
+    """INV-6, INV-7: subtotal, discount and tax of an invoice that has discount or tax
+    lines (left out of the others, so that their results read as before)."""
+    if not any(line.kind in ("discount", "tax") for line in lines):
+        return {}
+    subtotal, discount, tax = breakdown((ln.kind, ln.amount_minor, ln.details) for ln in lines)
+    return {"subtotal_minor": subtotal, "discount_minor": discount, "tax_minor": tax}
 
 
 def _credit_notes(session: Session, platform_id: int) -> list[Any]:

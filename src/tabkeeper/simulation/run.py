@@ -21,6 +21,7 @@ from tabkeeper.clock import SimulatedClock
 from tabkeeper.db.engine import make_engine, transaction
 from tabkeeper.db.schema import METADATA
 from tabkeeper.db.tables import DemoRequest, Invoice, Organization
+from tabkeeper.domain.billing_details import BillingDetails
 from tabkeeper.domain.corrections import CreditRequest
 from tabkeeper.domain.decisions import Decision
 from tabkeeper.domain.errors import InvalidInput, NotFound, Refused, TabkeeperError
@@ -36,6 +37,7 @@ from tabkeeper.services import (
     credit_alerts,
     credit_holds,
     credit_purchases,
+    discounts,
     organizations,
     spend_caps,
     subscriptions,
@@ -102,6 +104,7 @@ from tabkeeper.simulation.scenario import (
     build_scenario,
 )
 from tabkeeper.simulation.steps import (
+    ApplyCoupon,
     ConnectChannel,
     DisableAutoTopUp,
     DisconnectChannel,
@@ -113,6 +116,7 @@ from tabkeeper.simulation.steps import (
     ReleaseHold,
     ResetSpendCap,
     SetAutoTopUp,
+    SetBillingDetails,
     SetCreditAlert,
     SetSpendCap,
     SettleHold,
@@ -188,6 +192,9 @@ class Simulation:
                     {member: role.value for member, role in spec.members.items()},
                     parent=spec.parent,
                 )
+                if spec.billing_details is not None:  # INV-7
+                    organization = organizations.organization_by_code(b, spec.code)
+                    discounts.save_billing_details(b, organization, spec.billing_details)
         except TabkeeperError as error:
             self.refusals.append(
                 {"at": self._now(), "step": None, "org": spec.code, "code": error.code,
@@ -224,11 +231,23 @@ class Simulation:
         with self._billing() as b:
             self._org(b, step.org)
         card = self.cards[step.org]
-        subscribe_with_card(
-            self._billing, self.provider, step.org, step.plan,
-            None if card is PaymentMethodChoice.NONE else card.value, step.addons,
-            step.anchor,
-        )  # fmt: skip
+        redemption = None
+        if step.coupon is not None:  # INV-6: redeemed first, withdrawn if the subscribe fails
+            with self._billing() as b:
+                redemption = discounts.redeem_coupon(
+                    b, self._org(b, step.org), step.coupon, member=step.actor, plan=step.plan
+                ).id
+        try:
+            subscribe_with_card(
+                self._billing, self.provider, step.org, step.plan,
+                None if card is PaymentMethodChoice.NONE else card.value, step.addons,
+                step.anchor,
+            )  # fmt: skip
+        except TabkeeperError:
+            if redemption is not None:
+                with self._billing() as b:
+                    discounts.withdraw_redemption(b, redemption)
+            raise
 
     def _set_payment_method(self, step: SetPaymentMethod) -> None:
         with self._billing() as b:
@@ -516,6 +535,23 @@ Simulation._HANDLERS.update(
         ReleaseHold: _release_hold,
         SetCreditAlert: _simple(
             lambda b, org, s: credit_alerts.set_low_alert(b, org, s.threshold, s.actor)
+        ),
+    }
+)
+
+
+Simulation._HANDLERS.update(  # INV-6, INV-7
+    {
+        ApplyCoupon: _simple(
+            lambda b, org, s: discounts.redeem_coupon(b, org, s.coupon, member=s.actor)
+        ),
+        SetBillingDetails: _simple(
+            lambda b, org, s: discounts.save_billing_details(
+                b,
+                org,
+                BillingDetails.read(s.legal_name, s.country, s.tax_id, s.address),
+                s.actor,
+            )
         ),
     }
 )

@@ -37,8 +37,9 @@ from datetime import datetime
 from types import MappingProxyType
 
 from tabkeeper.domain import fields
+from tabkeeper.domain.billing_details import BillingDetails
 from tabkeeper.domain.catalog import Catalog, build_catalog
-from tabkeeper.domain.errors import InvalidConfig
+from tabkeeper.domain.errors import InvalidConfig, InvalidInput
 from tabkeeper.domain.terms import BillingTerms, build_terms, check_terms_with_catalog
 from tabkeeper.domain.utc import format_instant
 from tabkeeper.simulation.steps import (
@@ -127,6 +128,7 @@ class OrganizationSpec:
         default_factory=lambda: MappingProxyType({"owner": Role.OWNER})
     )
     parent: str | None = None
+    billing_details: BillingDetails | None = None  # INV-7
 
     @property
     def first_owner(self) -> str:
@@ -210,7 +212,9 @@ def _organizations(data: object) -> Mapping[str, OrganizationSpec]:
 
 def _organization(code: str, raw: object, path: str) -> OrganizationSpec:
     doc = fields.mapping(raw, path)
-    fields.only_keys(doc, ("created_at", "payment_method", "members", "parent"), path)
+    fields.only_keys(
+        doc, ("created_at", "payment_method", "members", "parent", "billing_details"), path
+    )
     created_at = read_instant(
         fields.required(doc, "created_at", path), fields.at(path, "created_at")
     )
@@ -228,7 +232,23 @@ def _organization(code: str, raw: object, path: str) -> OrganizationSpec:
         payment_method=PaymentMethodChoice(method),
         members=members,
         parent=None if parent is None else fields.name(parent, fields.at(path, "parent")),
+        billing_details=_billing_details(doc.get("billing_details"), path),
     )
+
+
+def _billing_details(raw: object, path: str) -> BillingDetails | None:
+    """INV-7: `billing_details: {legal_name, country, tax_id, address}` of an organization."""
+    if raw is None:
+        return None
+    here = fields.at(path, "billing_details")
+    doc = fields.mapping(raw, here)
+    fields.only_keys(doc, ("legal_name", "country", "tax_id", "address"), here)
+    try:
+        return BillingDetails.read(
+            doc.get("legal_name"), doc.get("country"), doc.get("tax_id"), doc.get("address")
+        )
+    except InvalidInput as error:
+        raise InvalidConfig(here, error.message) from None
 
 
 def _members(raw: object, path: str) -> Mapping[str, Role]:

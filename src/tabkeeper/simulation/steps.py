@@ -67,6 +67,7 @@ class Subscribe(OrganizationStep):
     anchor: int | None = None
     """SUB-16: the day of the month periods start on; a value out of 1..31 is a refused
     step (`invalid_anchor`), as in the API."""
+    coupon: str | None = None  # INV-6: redeemed for this subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +349,27 @@ class SetCreditAlert(OrganizationStep):
     threshold: int | None
 
 
+# -- INV-6, INV-7: coupons and billing details ------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ApplyCoupon(OrganizationStep):
+    """INV-6: the coupon redeemed for the organization's subscription (by the acting
+    member, as in the billing tab)."""
+
+    do: ClassVar[str] = "apply_coupon"
+    coupon: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetBillingDetails(OrganizationStep):
+    """INV-7: the organization's billing details, as typed (checked when the step runs)."""
+
+    do: ClassVar[str] = "set_billing_details"
+    legal_name: object
+    country: object
+    tax_id: object = None
+    address: object = ""
+
+
 @dataclass(frozen=True, slots=True)
 class SetSpendCap(OrganizationStep):
     """LIM-6: the cap on what is charged beyond the plan this period."""
@@ -416,6 +438,8 @@ Step = (
     | SettleHold
     | ReleaseHold
     | SetCreditAlert
+    | ApplyCoupon
+    | SetBillingDetails
     | SetSpendCap
     | ResetSpendCap
     | SetAutoTopUp
@@ -462,6 +486,8 @@ STEPS: Mapping[str, type[Step]] = MappingProxyType(
             SettleHold,
             ReleaseHold,
             SetCreditAlert,
+            ApplyCoupon,
+            SetBillingDetails,
             SetSpendCap,
             ResetSpendCap,
             SetAutoTopUp,

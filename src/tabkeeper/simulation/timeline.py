@@ -40,6 +40,7 @@ from tabkeeper.simulation.steps import (
     AddMember,
     AddPhoneNumber,
     AddSlots,
+    ApplyCoupon,
     ApproveChange,
     ArchiveAgent,
     AssignPlan,
@@ -70,6 +71,7 @@ from tabkeeper.simulation.steps import (
     Resume,
     Role,
     SetAutoTopUp,
+    SetBillingDetails,
     SetCreditAlert,
     SetPaymentMethod,
     SetSessionLimit,
@@ -463,5 +465,35 @@ _FIELDS: Mapping[type[TimelineStep], Mapping[str, Reader]] = MappingProxyType(
         ResetSpendCap: {},
         SetAutoTopUp: {"threshold": _COUNT, "credits": _COUNT},
         DisableAutoTopUp: {},
+    }
+)
+
+
+# -- INV-6, INV-7: coupons and billing details ------------------------------------------
+def _coupon(value: object, path: str, context: _Context) -> str | None:
+    """A coupon of the catalog (an unknown one is a mistake in the file, like a plan)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in context.catalog.coupons:
+        raise InvalidConfig(path, f"unknown coupon {value!r}")
+    return value
+
+
+def _as_typed(value: object, path: str, _: _Context) -> object:
+    """A billing detail as typed: checked when the step runs (a refusal, as in the tab)."""
+    return value
+
+
+_FIELDS = MappingProxyType(
+    {
+        **_FIELDS,
+        Subscribe: {**_FIELDS[Subscribe], "coupon": _coupon},
+        ApplyCoupon: {"coupon": _required(_coupon)},
+        SetBillingDetails: {
+            "legal_name": _required(_as_typed),
+            "country": _required(_as_typed),
+            "tax_id": _as_typed,
+            "address": lambda value, path, context: "" if value is None else value,
+        },
     }
 )

@@ -26,10 +26,12 @@ piece of work at a time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from functools import partial
+from time import perf_counter
 
 from sqlalchemy import Engine, Row, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
@@ -48,6 +50,7 @@ from tabkeeper.services.payments import LEASE, ClaimedAttempt, claim_attempt, se
 from tabkeeper.services.renewals import HANDLERS
 
 Checkpoint = Callable[[str], None]
+log = logging.getLogger("tabkeeper.worker")
 
 _DUE = and_(
     DueWork.due_at <= bindparam("until", type_=UtcDateTime()),
@@ -131,6 +134,27 @@ def _still_pending(session: Session, work: DueWork) -> bool:
     return session.execute(_STATUS, {"work_id": work.id}).scalar() == "pending"
 
 
+def _log_done(done: list[Found], seconds: float, now: datetime) -> None:
+    """A JSON line per piece of work done (OPS-3; tabkeeper/logs.py): its kind, id,
+    organization, how late it was done and how long its transaction took (shared out
+    over a batch). A collection's line says it was claimed; its charge follows."""
+    for work, organization, _platform in done:
+        log.info(
+            "%s %s done",
+            work.kind,
+            work.subject_key,
+            extra={
+                "work_id": work.id,
+                "kind": work.kind,
+                "subject": work.subject_key,
+                "organization": organization.code,
+                "outcome": "claimed" if work.kind == "collect" else "done",
+                "lag_s": round(max(0.0, (now - work.due_at).total_seconds()), 3),
+                "duration_ms": round(seconds * 1000 / len(done), 3),
+            },
+        )
+
+
 class BillingClock:
     """Runs due work. `checkpoint(name)` is called between the steps of a piece of work
     ("period_end" after a renewal commits, "charged" after the provider answered, ...):
@@ -155,6 +179,9 @@ class BillingClock:
         self._stale_checked_at: datetime | None = None
         self._alone = 0
         """How many next pieces of work to do one at a time (after a failed batch)."""
+        self.stopping: Callable[[], bool] = lambda: False
+        """Asked before each next piece of work: True stops `run_until` there (SIGTERM to
+        `tabkeeper worker` or `serve`: the piece of work being done is finished first)."""
 
     def _due(self, until: datetime) -> dict[str, datetime]:
         """The values of the parameters of _DUE."""
@@ -190,6 +217,7 @@ class BillingClock:
         batch: list[Found] = []
         claims: list[tuple[Billing, ClaimedAttempt]] = []
         done = 0
+        started = perf_counter()
         try:
             with transaction(self.engine) as session:
                 found = self._next_work(session, until)
@@ -224,6 +252,7 @@ class BillingClock:
             # fails alone, as without batches.
             self._alone = len(batch)
             return self._step(until)
+        _log_done(batch[:done], perf_counter() - started, self.clock.now())
         for _done in range(done):
             self.checkpoint(kind)
         for position, (b, claim) in enumerate(claims):
@@ -314,6 +343,8 @@ class BillingClock:
                     break
                 if due_at > self.clock.now():
                     self.clock.set(due_at)
+            if self.stopping():
+                break
             count = self._step(until)
             if count == 0:
                 break

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -45,7 +46,9 @@ def run_worker(
     tried again (INV-4)."""
     clock = clock or SystemClock()
     alarm = alarm or Alarm()
-    billing_clock = BillingClock(engine, provider, clock)
+    lease = timedelta(seconds=settings.work_lease_seconds)
+    billing_clock = BillingClock(engine, provider, clock, lease=lease)
+    billing_clock.stopping = stop.is_set  # SIGTERM: finish the piece of work, then stop
     dispatcher = Dispatcher(engine, clock, settings)
     stop_ringing = ring_on_commit(engine, alarm)
     try:
@@ -87,9 +90,12 @@ class WorkerThread:
         )
         self.thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 0.0) -> None:
+        """Stop after the piece of work being done; wait up to `wait` seconds for it."""
         self._stop.set()
         self.alarm.ring()
+        if wait:
+            self.thread.join(wait)
 
 
 def start_worker_thread(

@@ -194,6 +194,25 @@ class AutoTopUpOut(TypedDict):
     balance: int
 
 
+class BillingDetails(TypedDict):
+    """An organization's billing details; all null while none were given."""
+
+    organization: str
+    legal_name: str | None
+    address: str | None
+    country: str | None
+    tax_id: str | None
+
+
+class BillingDetailsIn(TypedDict):
+    """BillingDetailsIn"""
+
+    legal_name: str
+    country: str
+    address: NotRequired[str]
+    tax_id: NotRequired[str | None]
+
+
 class Catalog(TypedDict):
     """Catalog"""
 
@@ -438,6 +457,26 @@ class DemoRequested(TypedDict):
     """DemoRequested"""
 
     message: str
+
+
+class Discount(TypedDict):
+    """A coupon redeemed by an organization, and how far it has run."""
+
+    id: int
+    organization: str
+    coupon: str
+    name: str
+    percent_off: str | None
+    amount_off_minor: int | None
+    periods: int | None
+    periods_used: int
+    redeemed_at: str
+
+
+class DiscountIn(TypedDict):
+    """DiscountIn"""
+
+    coupon: str
 
 
 class Entry(TypedDict):
@@ -849,6 +888,7 @@ class Problem(TypedDict):
     detail: str
     errors: NotRequired[list[dict[str, str]] | None]
     reason: NotRequired[str | None]
+    request_id: NotRequired[str | None]
 
 
 class ProviderEventReceived(TypedDict):
@@ -1213,6 +1253,21 @@ class ApiKeysApi:
         return cast('ApiKey', self._http._call('DELETE', f"/v1/api_keys/{key_id}", query=None))
 
 
+class BillingDetailsApi:
+    """Operations tagged `billing_details`."""
+
+    def __init__(self, http: _Sync) -> None:
+        self._http = http
+
+    def get(self, *, code: str) -> BillingDetails:
+        """`GET /v1/organizations/{code}/billing_details` (billing_details.get): Get Billing Details"""
+        return cast('BillingDetails', self._http._call('GET', f"/v1/organizations/{code}/billing_details", query=None))
+
+    def update(self, body: BillingDetailsIn, *, code: str) -> BillingDetails:
+        """`PUT /v1/organizations/{code}/billing_details` (billing_details.update): Put Billing Details"""
+        return cast('BillingDetails', self._http._call('PUT', f"/v1/organizations/{code}/billing_details", query=None, body=body))
+
+
 class CatalogApi:
     """Operations tagged `catalog`."""
 
@@ -1356,6 +1411,17 @@ class DemoRequestsApi:
         return cast('DemoRequested', self._http._call('POST', "/v1/demo_requests", query=None, body=body, idempotency_key=idempotency_key))
 
 
+class DiscountsApi:
+    """Operations tagged `discounts`."""
+
+    def __init__(self, http: _Sync) -> None:
+        self._http = http
+
+    def create(self, body: DiscountIn, *, subscription_id: int, idempotency_key: str | None = None) -> Discount:
+        """`POST /v1/subscriptions/{subscription_id}/discounts` (discounts.create): Apply Discount"""
+        return cast('Discount', self._http._call('POST', f"/v1/subscriptions/{subscription_id}/discounts", query=None, body=body, idempotency_key=idempotency_key))
+
+
 class EventsApi:
     """Operations tagged `events`."""
 
@@ -1438,6 +1504,17 @@ class MembersApi:
     def remove(self, *, member_id: int) -> Deleted:
         """`DELETE /v1/members/{member_id}` (members.remove): Remove Member"""
         return cast('Deleted', self._http._call('DELETE', f"/v1/members/{member_id}", query=None))
+
+
+class MetricsApi:
+    """Operations tagged `metrics`."""
+
+    def __init__(self, http: _Sync) -> None:
+        self._http = http
+
+    def get(self) -> bytes:
+        """`GET /metrics` (metrics.get): Metrics"""
+        return self._http._call_bytes('GET', "/metrics", query=None)
 
 
 class NoticesApi:
@@ -1751,6 +1828,21 @@ class AsyncApiKeysApi:
         return cast('ApiKey', await self._http._call('DELETE', f"/v1/api_keys/{key_id}", query=None))
 
 
+class AsyncBillingDetailsApi:
+    """Operations tagged `billing_details`."""
+
+    def __init__(self, http: _Async) -> None:
+        self._http = http
+
+    async def get(self, *, code: str) -> BillingDetails:
+        """`GET /v1/organizations/{code}/billing_details` (billing_details.get): Get Billing Details"""
+        return cast('BillingDetails', await self._http._call('GET', f"/v1/organizations/{code}/billing_details", query=None))
+
+    async def update(self, body: BillingDetailsIn, *, code: str) -> BillingDetails:
+        """`PUT /v1/organizations/{code}/billing_details` (billing_details.update): Put Billing Details"""
+        return cast('BillingDetails', await self._http._call('PUT', f"/v1/organizations/{code}/billing_details", query=None, body=body))
+
+
 class AsyncCatalogApi:
     """Operations tagged `catalog`."""
 
@@ -1894,6 +1986,17 @@ class AsyncDemoRequestsApi:
         return cast('DemoRequested', await self._http._call('POST', "/v1/demo_requests", query=None, body=body, idempotency_key=idempotency_key))
 
 
+class AsyncDiscountsApi:
+    """Operations tagged `discounts`."""
+
+    def __init__(self, http: _Async) -> None:
+        self._http = http
+
+    async def create(self, body: DiscountIn, *, subscription_id: int, idempotency_key: str | None = None) -> Discount:
+        """`POST /v1/subscriptions/{subscription_id}/discounts` (discounts.create): Apply Discount"""
+        return cast('Discount', await self._http._call('POST', f"/v1/subscriptions/{subscription_id}/discounts", query=None, body=body, idempotency_key=idempotency_key))
+
+
 class AsyncEventsApi:
     """Operations tagged `events`."""
 
@@ -1976,6 +2079,17 @@ class AsyncMembersApi:
     async def remove(self, *, member_id: int) -> Deleted:
         """`DELETE /v1/members/{member_id}` (members.remove): Remove Member"""
         return cast('Deleted', await self._http._call('DELETE', f"/v1/members/{member_id}", query=None))
+
+
+class AsyncMetricsApi:
+    """Operations tagged `metrics`."""
+
+    def __init__(self, http: _Async) -> None:
+        self._http = http
+
+    async def get(self) -> bytes:
+        """`GET /metrics` (metrics.get): Metrics"""
+        return await self._http._call_bytes('GET', "/metrics", query=None)
 
 
 class AsyncNoticesApi:
@@ -2221,15 +2335,18 @@ class Api(RootApi):
         self.addons = AddonsApi(http)
         self.agents = AgentsApi(http)
         self.api_keys = ApiKeysApi(http)
+        self.billing_details = BillingDetailsApi(http)
         self.catalog = CatalogApi(http)
         self.channels = ChannelsApi(http)
         self.credit_notes = CreditNotesApi(http)
         self.credits = CreditsApi(http)
         self.demo_requests = DemoRequestsApi(http)
+        self.discounts = DiscountsApi(http)
         self.events = EventsApi(http)
         self.health = HealthApi(http)
         self.invoices = InvoicesApi(http)
         self.members = MembersApi(http)
+        self.metrics = MetricsApi(http)
         self.notices = NoticesApi(http)
         self.organizations = OrganizationsApi(http)
         self.payment_methods = PaymentMethodsApi(http)
@@ -2253,15 +2370,18 @@ class AsyncApi(AsyncRootApi):
         self.addons = AsyncAddonsApi(http)
         self.agents = AsyncAgentsApi(http)
         self.api_keys = AsyncApiKeysApi(http)
+        self.billing_details = AsyncBillingDetailsApi(http)
         self.catalog = AsyncCatalogApi(http)
         self.channels = AsyncChannelsApi(http)
         self.credit_notes = AsyncCreditNotesApi(http)
         self.credits = AsyncCreditsApi(http)
         self.demo_requests = AsyncDemoRequestsApi(http)
+        self.discounts = AsyncDiscountsApi(http)
         self.events = AsyncEventsApi(http)
         self.health = AsyncHealthApi(http)
         self.invoices = AsyncInvoicesApi(http)
         self.members = AsyncMembersApi(http)
+        self.metrics = AsyncMetricsApi(http)
         self.notices = AsyncNoticesApi(http)
         self.organizations = AsyncOrganizationsApi(http)
         self.payment_methods = AsyncPaymentMethodsApi(http)
@@ -2277,4 +2397,4 @@ class AsyncApi(AsyncRootApi):
         self.webhook_endpoints = AsyncWebhookEndpointsApi(http)
 
 
-OPERATION_IDS = ['addons.add', 'addons.list', 'addons.quote', 'addons.remove', 'agents.archive', 'agents.create', 'agents.get', 'agents.list', 'api_keys.create', 'api_keys.list', 'api_keys.revoke', 'catalog.get', 'catalog.publish', 'channels.connect', 'channels.disconnect', 'channels.list', 'check', 'credit_notes.create', 'credit_notes.finish_refund', 'credit_notes.get', 'credit_notes.get_pdf', 'credit_notes.list', 'credits.consume', 'credits.consume_batch', 'credits.get', 'credits.get_auto_top_up', 'credits.get_spend_cap', 'credits.grant', 'credits.history', 'credits.hold', 'credits.release_hold', 'credits.set_auto_top_up', 'credits.set_low_balance_alert', 'credits.set_spend_cap', 'credits.settle_hold', 'credits.spend', 'credits.top_up', 'demo_requests.create', 'demo_requests.list', 'events.ingest', 'health.get', 'health.live', 'health.ready', 'invoices.get', 'invoices.get_pdf', 'invoices.list', 'invoices.mark_paid', 'invoices.mark_uncollectible', 'invoices.pay', 'invoices.void', 'members.add', 'members.list', 'members.remove', 'notices.list', 'organizations.assign_plan', 'organizations.create', 'organizations.get', 'organizations.grant_account_credit', 'organizations.list', 'organizations.pay_now', 'payment_methods.add', 'payment_methods.list', 'phone_numbers.add', 'phone_numbers.get', 'phone_numbers.list', 'phone_numbers.release', 'portal_sessions.create', 'providers.stripe_webhook', 'session_limits.reset', 'session_limits.set', 'sessions.start', 'subscriptions.approve_change', 'subscriptions.cancel', 'subscriptions.cancel_scheduled_change', 'subscriptions.change', 'subscriptions.create', 'subscriptions.get', 'subscriptions.list', 'subscriptions.resume', 'usage.get', 'usage_alerts.get', 'usage_alerts.set', 'webhook_deliveries.list', 'webhook_deliveries.replay', 'webhook_endpoints.create', 'webhook_endpoints.delete', 'webhook_endpoints.get', 'webhook_endpoints.list', 'webhook_endpoints.switch']
+OPERATION_IDS = ['addons.add', 'addons.list', 'addons.quote', 'addons.remove', 'agents.archive', 'agents.create', 'agents.get', 'agents.list', 'api_keys.create', 'api_keys.list', 'api_keys.revoke', 'billing_details.get', 'billing_details.update', 'catalog.get', 'catalog.publish', 'channels.connect', 'channels.disconnect', 'channels.list', 'check', 'credit_notes.create', 'credit_notes.finish_refund', 'credit_notes.get', 'credit_notes.get_pdf', 'credit_notes.list', 'credits.consume', 'credits.consume_batch', 'credits.get', 'credits.get_auto_top_up', 'credits.get_spend_cap', 'credits.grant', 'credits.history', 'credits.hold', 'credits.release_hold', 'credits.set_auto_top_up', 'credits.set_low_balance_alert', 'credits.set_spend_cap', 'credits.settle_hold', 'credits.spend', 'credits.top_up', 'demo_requests.create', 'demo_requests.list', 'discounts.create', 'events.ingest', 'health.get', 'health.live', 'health.ready', 'invoices.get', 'invoices.get_pdf', 'invoices.list', 'invoices.mark_paid', 'invoices.mark_uncollectible', 'invoices.pay', 'invoices.void', 'members.add', 'members.list', 'members.remove', 'metrics.get', 'notices.list', 'organizations.assign_plan', 'organizations.create', 'organizations.get', 'organizations.grant_account_credit', 'organizations.list', 'organizations.pay_now', 'payment_methods.add', 'payment_methods.list', 'phone_numbers.add', 'phone_numbers.get', 'phone_numbers.list', 'phone_numbers.release', 'portal_sessions.create', 'providers.stripe_webhook', 'session_limits.reset', 'session_limits.set', 'sessions.start', 'subscriptions.approve_change', 'subscriptions.cancel', 'subscriptions.cancel_scheduled_change', 'subscriptions.change', 'subscriptions.create', 'subscriptions.get', 'subscriptions.list', 'subscriptions.resume', 'usage.get', 'usage_alerts.get', 'usage_alerts.set', 'webhook_deliveries.list', 'webhook_deliveries.replay', 'webhook_endpoints.create', 'webhook_endpoints.delete', 'webhook_endpoints.get', 'webhook_endpoints.list', 'webhook_endpoints.switch']

@@ -18,12 +18,14 @@ reason (USE-2); a batch of more than 1,000 events is refused whole (422), storin
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from tabkeeper.api import metrics
 from tabkeeper.api import schemas_metering as schemas
 from tabkeeper.api.context import ApiDep, CallerDep
 from tabkeeper.api.lean import LeanRoute
@@ -108,6 +110,7 @@ async def record_events(
     its index and reason while the good ones are kept. Platform API key only."""
     caller.require_platform()
     outcome = await api.write(caller, lambda b: ingest_batch(b, events))
+    metrics.count_events(outcome.accepted, outcome.duplicates, len(outcome.refused))  # OPS-2
     return schemas.EventsResult(
         accepted=outcome.accepted,
         duplicates=outcome.duplicates,
@@ -128,6 +131,7 @@ async def check_action(body: schemas.CheckIn, api: ApiDep, caller: CallerDep) ->
     Answered from the counters; nothing changes. 200 whether allowed or not."""
     code, action, feature, visible = body.organization, body.action, body.feature, caller.sees
     channel = body.channel  # CAT-7: connect_channel only
+    started = perf_counter()  # OPS-2
     try:
         found = await api.read_one(
             caller,
@@ -140,6 +144,8 @@ async def check_action(body: schemas.CheckIn, api: ApiDep, caller: CallerDep) ->
             caller,
             lambda b: check_by_code(b, code, action, feature, visible=visible, channel=channel),
         )
+    metrics.CHECKS.observe(perf_counter() - started)  # OPS-2
+    metrics.count_decision("check", found.reason)
     return _decision(found)
 
 
@@ -159,7 +165,9 @@ async def start_session(
             b, code, agent, conversation, visible=caller.sees
         )
 
-    return _decision(await api.write(caller, start))
+    decision = await api.write(caller, start)
+    metrics.count_decision("sessions.start", decision.reason)  # OPS-2
+    return _decision(decision)
 
 
 def _billed(b: Billing, caller: Caller, subscription_id: int) -> Organization:

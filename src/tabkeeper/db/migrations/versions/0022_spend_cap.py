@@ -1,7 +1,7 @@
 """the spend cap (LIM-6) and auto top-up (CRD-6) on the credit balance row
 
 Revision ID: 0022
-Revises: 0021
+Revises: 0019
 
 `credit_balances.spend_cap`: the cap in minor units of the platform's currency (null: no
 cap); `spend_key` the subscription period the spend counters are for ("" none yet);
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0022'
-down_revision = '0021'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 
