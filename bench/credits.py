@@ -25,6 +25,16 @@ one a transaction, then B a transaction (default 100):
 Checked afterwards (not timed): every organization's balance went down by exactly what
 was taken, the ledger has one use entry per consumption, and the balance is the sum of
 the entries. See docs/benchmarks.md.
+
+Holds over HTTP (CRD-5, `--part holds`): a fresh database seeded the same way (the
+organizations subscribed an hour before the wall clock's now, so the server's own clock
+finds them active), one server process (`tabkeeper serve`, hotpath_run.py) and C client
+processes, each with its own organization, doing `--holds-n` calls of a hold of 5 credits
+(`POST /v1/credits/holds`, 201) then its settle at 3 (`POST /v1/credits/holds/{id}/settle`):
+calls (hold + settle) per second and the server's CPU per call; beside it, in the same
+run, the bare conditional `UPDATE … RETURNING` of one credit a transaction from the same
+number of client processes. Checked afterwards: each balance went down by 3 a call (and
+1 a bare update), nothing is held, and the entries add up.
 """
 
 from __future__ import annotations
@@ -38,11 +48,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy
+from hotpath_run import Http, Tally, Work, load, run_clients, server
+from hotpath_seed import wall_now
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -51,6 +63,7 @@ from tabkeeper.db.engine import make_engine, normalize_url, transaction
 from tabkeeper.db.migrate import upgrade
 from tabkeeper.db.tables_credits import CreditBalance, CreditEntry
 from tabkeeper.payments.sandbox import SandboxProvider
+from tabkeeper.services.access import create_api_key
 from tabkeeper.services.catalog import ensure_platform, import_catalog
 from tabkeeper.services.checkout import subscribe_with_card
 from tabkeeper.services.context import CatalogStore, billing, unit_of_work
@@ -226,6 +239,117 @@ def check(url: str, organizations: int, taken: dict[str, int], uses: dict[str, i
     engine.dispose()
 
 
+# -- holds over HTTP (CRD-5) -------------------------------------------------------------
+
+HOLD, SETTLE = 5, 3
+
+
+def seed_holds(url: str, organizations: int) -> tuple[int, str]:
+    """`seed` with the subscriptions an hour before now, and an API key: the platform's
+    id and the key."""
+    engine = make_engine(url)
+    upgrade(engine)
+    start = wall_now().replace(microsecond=0) - timedelta(hours=1)
+    clock = SimulatedClock(start)
+    store = CatalogStore()
+    with transaction(engine) as session:
+        found = ensure_platform(session, "bench", "Bench", start, {"trial": None})
+        import_catalog(session, found, CATALOG, start)
+        _, key = create_api_key(session, found.id, "bench", start)
+        platform_id = found.id
+    provider = SandboxProvider(engine, clock)
+    for i in range(organizations):
+        with billing(engine, platform_id, start, store) as b:
+            create_organization(b, f"org{i}", {"owner": "owner"})
+        work = unit_of_work(engine, platform_id, clock, store)
+        subscribe_with_card(work, provider, f"org{i}", "basic", "card_ok")
+        with billing(engine, platform_id, start, store) as b:
+            grant_adjustment(b, organization_by_code(b, f"org{i}"), GIVEN, "bench")
+    engine.dispose()
+    return platform_id, key
+
+
+def _holds_work(port: int, key: str, code: str, n: int) -> Work:
+    http = Http(port, key)
+    hold = {"organization": code, "feature": "smart_reply", "credits": HOLD}
+
+    def work(deadline: float) -> Tally:
+        tally = Tally()
+        for _ in range(n):
+            if time.monotonic() > deadline:
+                break
+            started = time.perf_counter()
+            status, made = http.call("POST", "/v1/credits/holds", hold)
+            if status != 201:
+                raise RuntimeError(f"hold: {status} {str(made)[:300]}")
+            status, settled = http.call(
+                "POST", f"/v1/credits/holds/{made['id']}/settle", {"credits": SETTLE}
+            )
+            if status != 200 or settled["state"] != "settled":
+                raise RuntimeError(f"settle: {status} {str(settled)[:300]}")
+            tally.latencies.append(time.perf_counter() - started)
+            tally.operations += 1
+        http.close()
+        return tally
+
+    return work
+
+
+def check_holds(url: str, organizations: int, calls: dict[str, int], bare: int) -> None:
+    """Each balance went down by SETTLE a call and 1 a bare update; nothing is held; the
+    entries add up to the grant less the settled costs."""
+    engine = make_engine(url)
+    with transaction(engine) as session:
+        for i in range(organizations):
+            code = f"org{i}"
+            row = session.execute(
+                text(
+                    "SELECT b.balance, b.held FROM credit_balances b JOIN organizations o "
+                    "ON o.id = b.organization_id WHERE o.code = :c"
+                ),
+                {"c": code},
+            ).one()
+            entries = session.scalar(
+                text(
+                    "SELECT SUM(e.amount) FROM credit_entries e JOIN organizations o "
+                    "ON o.id = e.organization_id WHERE o.code = :c"
+                ),
+                {"c": code},
+            )
+            done = calls.get(code, 0)
+            if (row[0], row[1]) != (GIVEN - SETTLE * done - bare, 0):
+                raise SystemExit(f"holds check failed for {code}: balance {row[0]}, held {row[1]}")
+            if entries != GIVEN - SETTLE * done:
+                raise SystemExit(f"holds check failed for {code}: the entries add up to {entries}")
+    engine.dispose()
+
+
+def run_holds(database: str, url: str, clients: int, n: int) -> tuple[float, float, float]:
+    """(hold + settle calls per second over HTTP, bare updates per second, the server's
+    CPU ms per call)."""
+    platform_id, key = seed_holds(url, clients)
+    print(f"# {describe(url)}", flush=True)
+    codes = [f"org{i}" for i in range(clients)]
+    with server(url) as running:
+
+        def make(index: int) -> Work:
+            return _holds_work(running.port, key, codes[index], n)
+
+        ran = run_clients(clients, make, 3600, running)
+    done = ran.tally.operations
+    per_second = done / ran.seconds
+    cpu = (ran.server_cpu or 0) * 1000 / done
+    bare = timed("bare", url, platform_id, codes, n, 1, "holds")
+    check_holds(url, clients, {code: n for code in codes}, n)
+    print(
+        f"{database:10} holds  clients={clients} n={n}: tabkeeper {per_second:8,.0f} hold+settle "
+        f"calls/s over HTTP, server {cpu:.2f} ms CPU/call; bare {bare:8,.0f}/s; ratio "
+        f"{per_second / bare:.4f}; load {load()}",
+        flush=True,
+    )
+    return per_second, bare, cpu
+
+
 # -- databases --------------------------------------------------------------------------
 
 
@@ -314,7 +438,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2_000, help="consumptions per client")
     parser.add_argument("--batch", type=int, default=100, help="uses per batched transaction")
     parser.add_argument("--postgres-url", default=os.environ.get("TABKEEPER_TEST_DATABASE_URL"))
+    parser.add_argument(
+        "--part", choices=("consume", "holds"), action="append",
+        help="consume (in-process uses) and/or holds (hold + settle over HTTP); default both",
+    )  # fmt: skip
+    parser.add_argument("--holds-n", type=int, default=500, help="hold + settle calls per client")
     args = parser.parse_args()
+    parts = args.part or ["consume", "holds"]
     print(
         f"# Python {platform.python_version()}, SQLAlchemy {sqlalchemy.__version__}, "
         f"{os.cpu_count()} CPUs",
@@ -324,12 +454,23 @@ def main() -> None:
         if database == "sqlite":
             folder = Path(tempfile.mkdtemp(prefix="tabkeeper-bench-credits-"))
             try:
-                run(database, sqlite_url(folder, "credits"), args.clients, args.n, args.batch)
+                if "consume" in parts:
+                    run(database, sqlite_url(folder, "credits"), args.clients, args.n, args.batch)
+                if "holds" in parts:
+                    run_holds(database, sqlite_url(folder, "holds"), args.clients, args.holds_n)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             continue
         if not args.postgres_url:
             sys.exit("--database postgresql needs --postgres-url or TABKEEPER_TEST_DATABASE_URL")
+        if "holds" in parts:
+            url, drop = postgres_url(args.postgres_url, "holds")
+            try:
+                run_holds(database, url, args.clients, args.holds_n)
+            finally:
+                drop()
+        if "consume" not in parts:
+            continue
         url, drop = postgres_url(args.postgres_url, "run")
         try:
             figures = run(database, url, args.clients, args.n, args.batch)

@@ -21,6 +21,7 @@ from tabkeeper.domain.decisions import (
     PHONE_NUMBER_LIMIT_MESSAGE,
     QUOTA_EXHAUSTED_MESSAGE,
     SESSION_LIMIT_MESSAGE,
+    SPEND_CAP_MESSAGE,
     SUBSCRIPTION_ENDED_MESSAGE,
     UPGRADE_TO_USE_TEAM_MESSAGE,
     Action,
@@ -346,6 +347,31 @@ ROWS = [
         {"channel": "whatsapp", "in_use": 1, "limit": 2, "remaining": 1},
         id="CAT-7-channel-in-plan-with-room",
     ),
+    pytest.param(
+        snap(meters={"minutes": MeterUsage(900, 500, has_overage=True)}, spend_cap=5000,
+             spent=5000),
+        Action.START_SESSION, None, False, Reason.SPEND_CAP_REACHED, SPEND_CAP_MESSAGE,
+        {"meter": "minutes", "spent": 5000, "spend_cap": 5000, "remaining": 0},
+        id="LIM-6-spend-cap-stops-overage-meter",
+    ),
+    pytest.param(
+        snap(meters={"minutes": MeterUsage(900, 500, has_overage=True)}, spend_cap=5000,
+             spent=4999),
+        Action.START_SESSION, None, True, Reason.OK, OK_MESSAGE, {},
+        id="LIM-6-spend-cap-one-cent-left",
+    ),
+    pytest.param(
+        snap(meters={"minutes": MeterUsage(400, 500, has_overage=True)}, spend_cap=5000,
+             spent=6000),
+        Action.START_SESSION, None, True, Reason.OK, OK_MESSAGE, {},
+        id="LIM-6-spend-cap-included-part-left",
+    ),
+    pytest.param(
+        snap(features=frozenset({"smart_reply"}), credit_balance=10,
+             feature_credits={"smart_reply": 5}, spend_cap=100, spent=100),
+        Action.USE_AI, "smart_reply", True, Reason.OK, OK_MESSAGE, {},
+        id="LIM-6-spend-cap-leaves-prepaid-credits-alone",
+    ),
 ]
 # fmt: on
 
@@ -380,7 +406,7 @@ def test_every_reason_code_has_a_row() -> None:
         "ok", "no_subscription", "trial_ended", "subscription_ended", "grace_expired",
         "session_limit_reached", "quota_exhausted", "capacity_full", "feature_not_in_plan",
         "credits_exhausted", "scheduled_change_limit", "channel_not_in_plan",
-        "channel_limit_reached",
+        "channel_limit_reached", "spend_cap_reached",
     }  # fmt: skip
 
 

@@ -106,6 +106,26 @@ EXAMPLES: dict[str, tuple[dict[str, Any], tuple[str, ...], str]] = {
         ("INV-000007", "fraudulent", "disputed"),
         "disputed",
     ),
+    "spend_cap_80": (  # LIM-6
+        {"spent_minor": 4000, "spend_cap_minor": 5000},
+        ("40.00 USD", "80% of its spend cap of 50.00 USD"),
+        "80% of its spend cap",
+    ),
+    "spend_cap_100": (  # LIM-6
+        {"spent_minor": 5000, "spend_cap_minor": 5000},
+        ("spend cap of 50.00 USD", "overage stops"),
+        "reached its spend cap",
+    ),
+    "credits.auto_top_up": (  # CRD-6
+        {"credits": 500, "price_minor": 500, "invoice": "INV-000004", "balance": 590},
+        ("500 credits were bought for 5.00 USD", "INV-000004", "590 credits"),
+        "topped up automatically",
+    ),
+    "credits.auto_top_up_failed": (  # CRD-6
+        {"invoice": "INV-000004", "reason": "card_declined"},
+        ("card_declined", "INV-000004 was voided", "turned off"),
+        "automatic top-up",
+    ),
 }  # fmt: skip
 
 

@@ -61,6 +61,7 @@ from tabkeeper.simulation.scenario import (
 from tabkeeper.simulation.steps import (
     ApplyCoupon,
     ConnectChannel,
+    DisableAutoTopUp,
     DisconnectChannel,
     GrantAccountCredit,
     HoldCredits,
@@ -68,8 +69,11 @@ from tabkeeper.simulation.steps import (
     MarkPaid,
     MarkUncollectible,
     ReleaseHold,
+    ResetSpendCap,
+    SetAutoTopUp,
     SetBillingDetails,
     SetCreditAlert,
+    SetSpendCap,
     SettleHold,
     VoidInvoice,
 )
@@ -630,6 +634,18 @@ STEP_CASES: list[tuple[str, dict[str, Any], Step]] = [
         step("set_billing_details", legal_name="Acme", country="US"),
         SetBillingDetails(**_base(), legal_name="Acme", country="US", tax_id=None, address=""),
     ),
+    (  # LIM-6
+        "set_spend_cap",
+        step("set_spend_cap", amount="50.00"),
+        SetSpendCap(**_base(), amount=Money(5000, USD)),
+    ),
+    ("reset_spend_cap", step("reset_spend_cap"), ResetSpendCap(**_base())),
+    (  # CRD-6
+        "set_auto_top_up",
+        step("set_auto_top_up", threshold=100, credits=500),
+        SetAutoTopUp(**_base(), threshold=100, credits=500),
+    ),
+    ("disable_auto_top_up", step("disable_auto_top_up"), DisableAutoTopUp(**_base())),
 ]  # fmt: skip
 
 
@@ -664,6 +680,7 @@ def test_steps_registry() -> None:
         + ["connect_channel", "disconnect_channel"]
         + "hold_credits settle_hold release_hold set_credit_alert".split()  # CRD-5, CRD-7
         + ["apply_coupon", "set_billing_details"]  # INV-6, INV-7
+        + "set_spend_cap reset_spend_cap set_auto_top_up disable_auto_top_up".split()  # LIM-6
     )
     for do, kind in STEPS.items():
         assert kind.do == do

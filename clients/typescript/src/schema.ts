@@ -1564,6 +1564,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/credits/spend_cap": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Spend Cap
+         * @description LIM-6: the spend cap and what counts against it this billing period.
+         */
+        get: operations["credits.get_spend_cap"];
+        /**
+         * Put Spend Cap
+         * @description LIM-6: set the spend cap, or with `amount: null` reset it. At the cap, usage billed
+         *     as overage stops (the check answers `spend_cap_reached`) and top-ups are refused;
+         *     `spend_cap_80` and `spend_cap_100` are told once per period.
+         */
+        put: operations["credits.set_spend_cap"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/credits/auto_top_up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Auto Top Up
+         * @description CRD-6: the auto top-up's settings, and whether one is being bought now.
+         */
+        get: operations["credits.get_auto_top_up"];
+        /**
+         * Put Auto Top Up
+         * @description CRD-6: buy `credits` whenever a use takes the balance below `threshold`, one at a
+         *     time, off-session with the card on file; both null turn it off. A declined charge
+         *     turns it off and tells `credits.auto_top_up_failed`.
+         */
+        put: operations["credits.set_auto_top_up"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1828,6 +1880,37 @@ export interface components {
             status: string;
             /** Amount Due Minor */
             amount_due_minor: number;
+        };
+        /** AutoTopUpIn */
+        AutoTopUpIn: {
+            /** Organization */
+            organization: string;
+            /**
+             * Threshold
+             * @description A use taking the balance below it buys `credits`; null (with credits null) turns auto top-up off.
+             */
+            threshold: number | null;
+            /**
+             * Credits
+             * @description How many credits each top-up buys.
+             */
+            credits: number | null;
+        };
+        /** AutoTopUpOut */
+        AutoTopUpOut: {
+            /** Organization */
+            organization: string;
+            /** Threshold */
+            threshold: number | null;
+            /** Credits */
+            credits: number | null;
+            /**
+             * In Flight
+             * @description A top-up is being bought now.
+             */
+            in_flight: boolean;
+            /** Balance */
+            balance: number;
         };
         /**
          * BillingDetails
@@ -3116,7 +3199,7 @@ export interface components {
          * Reason
          * @enum {string}
          */
-        Reason: "ok" | "no_subscription" | "trial_ended" | "subscription_ended" | "grace_expired" | "session_limit_reached" | "quota_exhausted" | "capacity_full" | "feature_not_in_plan" | "credits_exhausted" | "scheduled_change_limit" | "channel_not_in_plan" | "channel_limit_reached";
+        Reason: "ok" | "no_subscription" | "trial_ended" | "subscription_ended" | "grace_expired" | "session_limit_reached" | "quota_exhausted" | "capacity_full" | "feature_not_in_plan" | "credits_exhausted" | "scheduled_change_limit" | "channel_not_in_plan" | "channel_limit_reached" | "spend_cap_reached";
         /** RefusedEvent */
         RefusedEvent: {
             /**
@@ -3330,6 +3413,38 @@ export interface components {
             agents: {
                 [key: string]: components["schemas"]["Spent"];
             };
+        };
+        /** SpendCapIn */
+        SpendCapIn: {
+            /** Organization */
+            organization: string;
+            /**
+             * Amount
+             * @description The cap in major units of the platform's currency ("50.00"), more than 0; null resets it (no cap).
+             */
+            amount: string | null;
+        };
+        /** SpendCapOut */
+        SpendCapOut: {
+            /** Organization */
+            organization: string;
+            /**
+             * Amount
+             * @description The cap; null: no cap.
+             */
+            amount: string | null;
+            /**
+             * Spent
+             * @description What counts against the cap this billing period: overage at its price, credit purchases and auto top-ups.
+             */
+            spent: string;
+            /** Currency */
+            currency: string;
+            /**
+             * Percent
+             * @description How much of the cap is spent (0 to 100).
+             */
+            percent: number | null;
         };
         /** Spent */
         Spent: {
@@ -10820,6 +10935,338 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BillingDetails"];
+                };
+            };
+            /** @description Bad input: nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid API key or portal session. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not do this (ACL-1). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object for this caller (ACL-3). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by the rules, or an Idempotency-Key conflict; nothing changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not match its schema. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "credits.get_spend_cap": {
+        parameters: {
+            query: {
+                organization: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpendCapOut"];
+                };
+            };
+            /** @description Bad input: nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid API key or portal session. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not do this (ACL-1). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object for this caller (ACL-3). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by the rules, or an Idempotency-Key conflict; nothing changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not match its schema. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "credits.set_spend_cap": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SpendCapIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SpendCapOut"];
+                };
+            };
+            /** @description Bad input: nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid API key or portal session. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not do this (ACL-1). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object for this caller (ACL-3). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by the rules, or an Idempotency-Key conflict; nothing changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not match its schema. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "credits.get_auto_top_up": {
+        parameters: {
+            query: {
+                organization: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutoTopUpOut"];
+                };
+            };
+            /** @description Bad input: nothing was changed. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid API key or portal session. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's role may not do this (ACL-1). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such object for this caller (ACL-3). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Refused by the rules, or an Idempotency-Key conflict; nothing changed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request does not match its schema. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": unknown;
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    "credits.set_auto_top_up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AutoTopUpIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AutoTopUpOut"];
                 };
             };
             /** @description Bad input: nothing was changed. */

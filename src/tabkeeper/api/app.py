@@ -45,6 +45,7 @@ from tabkeeper.api.routes import (
 from tabkeeper.api.routes import channels as channel_routes  # CAT-7
 from tabkeeper.api.routes import corrections as corrections_routes  # INV-5
 from tabkeeper.api.routes import discounts as discount_routes  # INV-6, INV-7
+from tabkeeper.api.routes import spend as spend_routes  # LIM-6, CRD-6
 from tabkeeper.clock import Clock, SystemClock
 from tabkeeper.db.engine import make_engine
 from tabkeeper.payments import checkout_page, stripe_page
@@ -76,6 +77,7 @@ ROUTERS = (
     credit_holds.router,  # CRD-5, CRD-7
     provider_webhooks.router,  # PAY-3
     discount_routes.router,  # INV-6, INV-7
+    spend_routes.router,  # LIM-6, CRD-6
 )
 
 

@@ -64,6 +64,12 @@ class CreditFacts:
     refresh_at: datetime | None
     held: int = 0
     """CRD-5: the credits open holds reserve (not in the balance)."""
+    spend_cap: int | None = None
+    """LIM-6: the spend cap in minor units (None: no cap)."""
+    spend_key: str = ""
+    """LIM-6: the period `spent` counts for."""
+    spent: int = 0
+    """LIM-6: overage and purchases counted in that period, minor units."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +133,9 @@ _ACCOUNT_COLUMNS = (
     _B.c.period_key.label("b_period_key"),
     _B.c.refresh_at.label("b_refresh_at"),
     _B.c.held.label("b_held"),
+    _B.c.spend_cap.label("b_spend_cap"),  # LIM-6: the check compares these with no statement
+    _B.c.spend_key.label("b_spend_key"),
+    (_B.c.spent_overage + _B.c.spent_purchases).label("b_spent"),
 )
 _PLAIN: Select[Any] = select(*_ACCOUNT_COLUMNS).select_from(_ACCOUNT_FROM)
 _COUNTER_ONLY = (
@@ -354,8 +363,9 @@ def _facts(rows: Sequence[Row[Any]], counted: bool) -> AccountFacts:
     credits = None
     if row.b_balance is not None:
         credits = CreditFacts(
-            int(row.b_balance), row.b_period_key, row.b_refresh_at, int(row.b_held or 0)
-        )
+            int(row.b_balance), row.b_period_key, row.b_refresh_at, int(row.b_held or 0),
+            row.b_spend_cap, row.b_spend_key or "", int(row.b_spent or 0),
+        )  # fmt: skip
     counters = None
     held = 0
     if counted:

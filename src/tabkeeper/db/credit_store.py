@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Executable, Select, Table, Update, bindparam, func, or_, select, update
+from sqlalchemy import (
+    Executable,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, defer
 
 from tabkeeper.db.inserts import insert_rows_ignoring
@@ -41,8 +52,11 @@ _GATE: Update = (
         or_(_BALANCES.refresh_at.is_(None), _BALANCES.refresh_at > bindparam("now")),
     )
     .values(balance=_BALANCES.balance - bindparam("cost"))
-    .returning(_BALANCES.balance, _BALANCES.epoch, _BALANCES.low_threshold)
-)
+    .returning(
+        _BALANCES.balance, _BALANCES.epoch, _BALANCES.low_threshold,
+        _BALANCES.auto_threshold, _BALANCES.auto_pending,
+    )
+)  # fmt: skip
 _FIRST_GRANT = (  # draw order: domain/ledger.py `draw_order`
     select(_GRANTS.id)
     .where(_GRANTS.organization_id == bindparam("org"), _GRANTS.remaining > 0)
@@ -105,17 +119,32 @@ def _run(session: Session, statement: Executable, values: Any) -> Any:
     return session.connection().execute(statement, values)
 
 
+@dataclass(frozen=True, slots=True)
+class Gated:
+    """What the gate's debit left: the balance after it, the epoch, the low-balance
+    threshold (CRD-7), and the auto top-up's threshold and the one in flight (CRD-6)."""
+
+    balance: int
+    epoch: int
+    threshold: int | None
+    auto_threshold: int | None = None
+    auto_pending: str | None = None
+
+
 def gate(
     session: Session, owner_id: int, cost: int, period_key: str, now: datetime
-) -> tuple[int, int, int | None] | None:
+) -> Gated | None:
     """Debit `cost` when the balance covers it and nothing is due (the row is then locked):
-    the balance after it, the epoch and the low-balance threshold (CRD-7); None when the
-    gate did not match."""
+    the balance after it, the epoch, the low-balance threshold (CRD-7) and the auto
+    top-up's state (CRD-6); None when the gate did not match."""
     values = {"org": owner_id, "cost": cost, "key": period_key, "now": now}
     found = _run(session, _GATE, values).first()
     if found is None:
         return None
-    return int(found[0]), int(found[1]), None if found[2] is None else int(found[2])
+    return Gated(
+        int(found[0]), int(found[1]), None if found[2] is None else int(found[2]),
+        None if found[3] is None else int(found[3]), found[4],
+    )  # fmt: skip
 
 
 def draw_first(session: Session, owner_id: int, cost: int) -> int | None:
@@ -342,3 +371,50 @@ def hold_count(session: Session, owner_id: int) -> int:
         select(func.count()).select_from(CreditHold).where(CreditHold.organization_id == owner_id)
     )
     return int(found or 0)
+
+
+# -- the spend cap (services/spend_caps.py, LIM-6) and auto top-up (CRD-6) ----------------
+
+_ADD_OVERAGE: Update = (
+    update(_BALANCE_TABLE)
+    .where(_BALANCES.organization_id == bindparam("org"), _BALANCES.spend_cap.is_not(None))
+    .values(
+        spent_overage=case(
+            (_BALANCES.spend_key == bindparam("key"),
+             _BALANCES.spent_overage + bindparam("delta")),
+            else_=bindparam("delta"),
+        ),
+        spent_purchases=case(
+            (_BALANCES.spend_key == bindparam("key"), _BALANCES.spent_purchases), else_=0
+        ),
+        spend_key=bindparam("key"),
+    )
+    .returning(_BALANCES.spent_overage + _BALANCES.spent_purchases, _BALANCES.spend_cap)
+)  # fmt: skip
+
+
+def add_overage(session: Session, owner_id: int, key: str, delta: int) -> tuple[int, int] | None:
+    """LIM-6: overage of `delta` minor units accrued in the period `key` (the counters of
+    another period are started again): the spend after it and the cap; None when the
+    organization has no cap (nothing written)."""
+    found = _run(session, _ADD_OVERAGE, {"org": owner_id, "key": key, "delta": delta}).first()
+    return None if found is None else (int(found[0]), int(found[1]))
+
+
+_CLAIM_AUTO: Update = (
+    update(_BALANCE_TABLE)
+    .where(
+        _BALANCES.organization_id == bindparam("org"),
+        _BALANCES.auto_pending.is_(None),
+        _BALANCES.auto_threshold.is_not(None),
+    )
+    .values(auto_pending=bindparam("pending"))
+    .returning(_BALANCES.auto_credits)
+)
+
+
+def claim_auto_top_up(session: Session, owner_id: int, pending: str) -> int | None:
+    """CRD-6: mark an auto top-up in flight unless one is (or auto top-up is off): the
+    credits to buy; None when nothing was claimed."""
+    found = _run(session, _CLAIM_AUTO, {"org": owner_id, "pending": pending}).first()
+    return None if found is None or found[0] is None else int(found[0])

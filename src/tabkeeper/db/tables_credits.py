@@ -41,6 +41,20 @@ class CreditBalance(Base):
     held: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     """CRD-5: the credits open holds reserve (not in `balance`), shown apart."""
     """CRD-7: `credits.low` is told when the balance falls below it (None: no alert)."""
+    spend_cap: Mapped[int | None] = mapped_column(BigInteger)
+    """LIM-6: the cap on what is charged beyond the plan in a period, in minor units of the
+    platform's currency (None: no cap)."""
+    spend_key: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    """LIM-6: the subscription period the spend counters below are for ("" none yet)."""
+    spent_overage: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """LIM-6: overage accrued in that period at its price (kept while a cap is set)."""
+    spent_purchases: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    """LIM-6: credit purchases and auto top-ups charged in that period."""
+    auto_threshold: Mapped[int | None] = mapped_column(BigInteger)
+    """CRD-6: a use taking the balance below it buys `auto_credits` (None: off)."""
+    auto_credits: Mapped[int | None] = mapped_column(BigInteger)
+    auto_pending: Mapped[str | None] = mapped_column(String(100))
+    """CRD-6: the key of the one auto top-up in flight (None: none)."""
 
 
 class CreditGrant(Base):

@@ -71,6 +71,7 @@ class Reason(StrEnum):
     SCHEDULED_CHANGE_LIMIT = "scheduled_change_limit"
     CHANNEL_NOT_IN_PLAN = "channel_not_in_plan"
     CHANNEL_LIMIT_REACHED = "channel_limit_reached"
+    SPEND_CAP_REACHED = "spend_cap_reached"
 
 
 RESOURCE_OF: Mapping[Action, Resource] = MappingProxyType(
@@ -107,6 +108,11 @@ BUY_MORE_SEATS_MESSAGE = "Buy more seats"
 """ADD-4: at the seat limit."""
 AGENT_LIMIT_MESSAGE = "Agent limit reached. Buy more agent slots or upgrade your plan."
 PHONE_NUMBER_LIMIT_MESSAGE = "Phone number limit reached. Upgrade your plan to add more."
+SPEND_CAP_MESSAGE = (
+    "Your spend cap for this billing period is reached. Raise the cap or wait for the next "
+    "billing period to continue."
+)
+"""LIM-6."""
 
 
 def channel_not_in_plan_message(channel: str, plan: str | None) -> str:
@@ -236,6 +242,11 @@ class Snapshot:
     channel_upgrades: Mapping[str, str] = field(default_factory=dict)
     """CAT-7: per channel, the lowest plan that has it with room for one more connected
     channel than now (left out: none has)."""
+    spend_cap: int | None = None
+    """LIM-6: the cap on what is charged beyond the plan this period, minor units (None:
+    no cap)."""
+    spent: int = 0
+    """LIM-6: what counts against the cap this period (overage at its price, purchases)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.status, Status):
@@ -272,6 +283,9 @@ class Snapshot:
             isinstance(c, str) for c in self.channels
         ):
             raise InvalidInput("channels: expected a frozenset of channel names")
+        if self.spend_cap is not None:
+            _count(self.spend_cap, "spend_cap", least=1)
+        _count(self.spent, "spent")
         for name in ("channel_plans", "channel_upgrades"):
             plans = _frozen_map(getattr(self, name), name)
             if not all(isinstance(v, str) for v in plans.values()):
@@ -360,8 +374,30 @@ def _start_session(snapshot: Snapshot) -> Decision:
                 included=_number(Decimal(included)),
                 remaining=0,
             )
+    if snapshot.spend_cap is not None and snapshot.spent >= snapshot.spend_cap:
+        refused = _spend_cap_refusal(snapshot)  # LIM-6: overage meters stop like hard stops
+        if refused is not None:
+            return refused
     remaining = None if limit is None else limit - used
     return _allow(used=used, limit=limit, remaining=remaining)
+
+
+def _spend_cap_refusal(snapshot: Snapshot) -> Decision | None:
+    """LIM-6: at the spend cap, a meter billed as overage whose included part is used up
+    stops as a hard-stop quota does (the first in meter-name order)."""
+    for name in sorted(snapshot.meters):
+        meter = snapshot.meters[name]
+        included = meter.included if meter.included is not None else Decimal(0)
+        if meter.has_overage and Decimal(meter.used) >= included:
+            return _refuse(
+                Reason.SPEND_CAP_REACHED,
+                SPEND_CAP_MESSAGE,
+                meter=name,
+                spent=snapshot.spent,
+                spend_cap=snapshot.spend_cap,
+                remaining=0,
+            )
+    return None
 
 
 def _use_ai(snapshot: Snapshot, feature: str) -> Decision:

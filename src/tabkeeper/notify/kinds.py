@@ -41,12 +41,19 @@ KINDS: tuple[str, ...] = (
     "subscription.trial_converted",  # SUB-15: the plan's trial became the paid plan
     "payment.action_required",  # PAY-4: the bank wants the member (3-D Secure)
     "payment.disputed",  # PAY-3: charge.dispute.created from the provider
+    "spend_cap_80",  # LIM-6
+    "spend_cap_100",  # LIM-6
+    "credits.auto_top_up",  # CRD-6
+    "credits.auto_top_up_failed",  # CRD-6
 )
 """Every kind but the usage kinds, which exist once per meter."""
 
 USAGE_THRESHOLDS = (50, 80, 100)
 _USAGE = re.compile(r"usage\.([a-z0-9][a-z0-9_.\-]{0,63})_(50|80|100)")
-GROUPS: tuple[str, ...] = tuple(sorted({kind.split(".")[0] for kind in KINDS} | {"usage"}))
+GROUPS: tuple[str, ...] = tuple(
+    sorted({kind.split(".")[0] for kind in KINDS if "." in kind} | {"usage"})
+)
+"""The groups of kinds (`trial.*`); a kind without a dot (`spend_cap_80`) is in none."""
 
 
 THRESHOLD_CROSSED = "usage.threshold_crossed"

@@ -50,6 +50,7 @@ from tabkeeper.portal.pages import (
     subpage,
     upcoming_context,
 )
+from tabkeeper.portal.spend import router as spend_router
 from tabkeeper.portal.web import (
     SESSION_COOKIE,
     PortalRoute,
@@ -265,3 +266,4 @@ router.include_router(actions_router)
 router.include_router(collect_router)  # "Pay now" (SUB-12)
 router.include_router(alerts_router)  # usage alerts for any member (LIM-5)
 router.include_router(billing_details_router)  # INV-6, INV-7
+router.include_router(spend_router)  # the AI spend card's forms (LIM-6, CRD-6, CRD-7)

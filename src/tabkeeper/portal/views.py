@@ -37,6 +37,7 @@ from tabkeeper.domain.periods import Interval
 from tabkeeper.domain.terms import Timing, TrialTerms
 from tabkeeper.portal.offers import Upgrade, cheaper_alternative, upgrade_of
 from tabkeeper.portal.plan_facts import plan_facts
+from tabkeeper.portal.spend_card import SpendCard, spend_card
 from tabkeeper.services.access import BILLING_ROLES, Caller
 from tabkeeper.services.addons import AddonsPanel, list_addons
 from tabkeeper.services.context import Billing
@@ -209,6 +210,8 @@ class BillingPage:
     """INV-5: the credit notes, newest first, with the invoice numbers they correct."""
     credited_invoices: dict[int, str] = field(default_factory=dict)
     credits: CreditsCard | None = None
+    spend: SpendCard | None = None
+    """The AI spend card (portal/spend_card.py; None: not shown)."""
     answered_only: bool = False
     """USE-4: the plan's "Answered only" tag."""
     overage_meters: frozenset[str] = frozenset()
@@ -264,6 +267,7 @@ def billing_page(b: Billing, caller: Caller) -> BillingPage:
             page.limit = _limit_card(catalog, row, readings)
         page.addons = addons_view(b, viewer, row)
         page.credits = credits_card(b, viewer, catalog)
+        page.spend = spend_card(b, viewer.organization, catalog)  # LIM-6, CRD-5..7
     page.plans = _plans(b, viewer.organization, row)
     page.card = default_payment_method(b, viewer.organization.id)
     _offers(b, page, row)

@@ -25,7 +25,10 @@ from tabkeeper.db.usage_store import CounterValue
 from tabkeeper.domain.catalog import Catalog, Meter
 from tabkeeper.domain.ingestion import SCALE, TOTAL, Changes, CounterKey, counter_value
 from tabkeeper.domain.lifecycle import State, TrialSessionsUsedUp
+from tabkeeper.domain.periods import Period
+from tabkeeper.domain.spend import spend_key
 from tabkeeper.domain.thresholds import Notice, Standing, crossed
+from tabkeeper.services import spend_counters
 from tabkeeper.services.context import Billing
 from tabkeeper.services.lifecycle import apply_event
 from tabkeeper.services.records import notify
@@ -92,6 +95,10 @@ class Counting(Protocol):
     def standing(self) -> Standing | None: ...
     @property
     def subscription_id(self) -> int | None: ...
+    @property
+    def spend_cap(self) -> int | None: ...
+    @property
+    def period(self) -> Period | None: ...
 
 
 def write(b: Billing, changes: Changes, by_owner: Mapping[int, Counting]) -> None:
@@ -117,6 +124,46 @@ def write(b: Billing, changes: Changes, by_owner: Mapping[int, Counting]) -> Non
         due += _crossings(by_owner[key.owner_id], key, before, raised[key], changes.steps, True)
     for _, notice, key in sorted(due, key=lambda item: item[0]):
         _carry_out(b, by_owner[key.owner_id], key, notice)
+    if all(account.spend_cap is None for account in by_owner.values()):
+        return  # LIM-6: overage is counted only where a spend cap is set
+    spent: dict[tuple[int, str], int] = {}
+    for key, after in added.items():
+        quantity, answered = changes.added[key]
+        before = CounterValue(after.quantity - quantity, after.answered - answered)
+        overage(spent, by_owner[key.owner_id], key, before, after)
+    for key in watched:
+        overage(spent, by_owner[key.owner_id], key, raised_before.get(key, CounterValue(0, 0)),
+                raised[key])  # fmt: skip
+    if spent:
+        spend_counters.accrue(b, spent)
+
+
+def overage(
+    spent: dict[tuple[int, str], int],
+    account: Counting,
+    key: CounterKey,
+    before: CounterValue,
+    after: CounterValue,
+) -> None:
+    """LIM-6: the change of `key`'s priced overage, added to `spent` by (billing
+    organization, period key), when the organization has a spend cap and the counter is
+    of its current period."""
+    standing, catalog, period = account.standing, account.catalog, account.period
+    if (
+        account.spend_cap is None
+        or standing is None
+        or catalog is None
+        or period is None
+        or key.scope != TOTAL
+        or key.period_start != period.start
+    ):
+        return
+    delta = spend_counters.overage_change(standing.plan, catalog, key.meter,
+                                      (before.quantity, before.answered),
+                                      (after.quantity, after.answered))  # fmt: skip
+    if delta:
+        at = (key.owner_id, spend_key(account.subscription_id, period.start))
+        spent[at] = spent.get(at, 0) + delta
 
 
 def thresholds(

@@ -37,6 +37,7 @@ from tabkeeper.domain.ledger import (
     use_cost,
     whole_credits,
 )
+from tabkeeper.services.auto_fire import after_change
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_alerts import tell_low
 from tabkeeper.services.credit_ledger import Account, accounts_by_code, as_grant, grant_rows
@@ -157,7 +158,7 @@ def _take_group(b: Billing, group: list[_Priced], checked: bool) -> list[Outcome
     gated = gate(b, account, total)
     if gated is None:
         return [_take_alone(b, priced, checked) for priced in group]
-    after_all, epoch, threshold = gated
+    after_all, epoch, threshold = gated.balance, gated.epoch, gated.threshold
     before = after_all + total
     answers = earlier_uses(b, account.owner_id, list(firsts))
     fresh = [priced for key, priced in firsts.items() if key not in answers]
@@ -180,6 +181,9 @@ def _take_group(b: Billing, group: list[_Priced], checked: bool) -> list[Outcome
         tell_exhausted(b, account, balance, epoch)
     if entries:
         tell_low(b, account.owner_id, before, balance, threshold, entries[-1]["entry_key"])
+        if gated.auto_threshold is not None:  # CRD-6
+            after_change(b, account.owner_id, balance, epoch, gated.auto_threshold,
+                         gated.auto_pending)  # fmt: skip
     return [
         Outcome(priced.use, used=answers[priced.key])
         if firsts[priced.key] is priced

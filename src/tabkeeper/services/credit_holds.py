@@ -51,6 +51,7 @@ from tabkeeper.domain.ledger import (
     use_cost,
     whole_credits,
 )
+from tabkeeper.services.auto_fire import after_change, fire_locked
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_alerts import tell_low
 from tabkeeper.services.credit_ledger import (
@@ -148,7 +149,7 @@ def _hold(
             raise CreditsExhausted(exhausted_message(row.balance, estimate))
         gated = gate(b, account, estimate)
         assert gated is not None, "the refreshed balance covers the hold"
-    balance, epoch, threshold = gated
+    balance, epoch, threshold = gated.balance, gated.epoch, gated.threshold
     owner_id = account.owner_id
     store.add_held(b.session, owner_id, estimate)
     first = store.draw_first(b.session, owner_id, estimate)
@@ -175,6 +176,8 @@ def _hold(
     if crossed_into_exhaustion(balance + estimate, balance, cheapest_use(account.catalog)):
         tell_exhausted(b, account, balance, epoch)
     tell_low(b, owner_id, balance + estimate, balance, threshold, key)
+    if gated.auto_threshold is not None:  # CRD-6
+        after_change(b, owner_id, balance, epoch, gated.auto_threshold, gated.auto_pending)
     return _shown(made, balance)
 
 
@@ -235,6 +238,7 @@ def settle(
     if crossed_into_exhaustion(before, row.balance, cheapest_use(account.catalog)):
         tell_exhausted(b, account, row.balance, row.epoch)
     tell_low(b, row.organization_id, before, row.balance, row.low_threshold, key)
+    fire_locked(b, row)  # CRD-6
     return _shown(found, row.balance)
 
 

@@ -14,7 +14,8 @@ Who: the owner or a billing admin (ACL-1: credits are a billing right); `member`
 the platform, or an entry point that checked its caller. Billing is at the organization
 level: a sub-account's credits are its organization's (`sub_account`). Bad input (0,
 negative, fractional or huge credits, a negative price, no price where the catalog has
-none) is refused with nothing changed.
+none) is refused with nothing changed, and so is a top-up that would take the period's
+spend past the spend cap (`spend_cap_reached`, LIM-6: services/spend_caps.py).
 
 A top-up's invoice source is `credits:<organization>:<n>` for the organization's n-th
 top-up, counted under the balance row's lock: a purchase never makes two invoices, two
@@ -48,6 +49,7 @@ from tabkeeper.services.credit_holds import repay_owed
 from tabkeeper.services.credit_ledger import grant, holding_of, refreshed
 from tabkeeper.services.invoices import issue_invoice, queue_collection
 from tabkeeper.services.organizations import current_member
+from tabkeeper.services.spend_caps import count_charge
 from tabkeeper.services.subscriptions import require_billing_level
 
 TOPPED_UP_MESSAGE = "Credits added successfully."
@@ -94,6 +96,7 @@ def top_up(
     holding = holding_of(b, organization)
     total = top_up_price(holding.catalog, count, price, b.terms.currency)
     row = refreshed(b, holding)
+    count_charge(b, row, holding, total.minor)  # LIM-6: refused past the spend cap
     n = credit_store.count_grants(b.session, organization.id, GrantKind.PURCHASED) + 1
     line = credits_line(count, total)
     invoice = issue_invoice(b, organization, f"credits:{organization.id}:{n}", [line])

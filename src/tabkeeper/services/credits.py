@@ -52,6 +52,7 @@ from tabkeeper.domain.ledger import (
 )
 from tabkeeper.domain.lifecycle import Status
 from tabkeeper.domain.utc import format_instant
+from tabkeeper.services.auto_fire import after_change
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_alerts import tell_low
 from tabkeeper.services.credit_ledger import (
@@ -197,9 +198,9 @@ def _take_slowly(
     return _debit(b, account, feature, use_id, count, agent, cost, gated)
 
 
-def gate(b: Billing, account: Account, cost: int) -> tuple[int, int, int | None] | None:
-    """The balance after taking `cost`, the epoch and the low-balance threshold; None when
-    the gate did not match."""
+def gate(b: Billing, account: Account, cost: int) -> store.Gated | None:
+    """The balance after taking `cost`, the epoch, the low-balance threshold and the auto
+    top-up's state; None when the gate did not match."""
     return store.gate(b.session, account.owner_id, cost, account.period_key, b.now)
 
 
@@ -211,12 +212,12 @@ def _debit(
     count: int,
     agent: str | None,
     cost: int,
-    gated: tuple[int, int, int | None],
+    gated: store.Gated,
 ) -> Used:
     """The gate took `cost`: the grants pay it, the entry says so (or, for a use taken
     before, the debit is put back and the first answer given)."""
     owner_id = account.owner_id
-    balance, epoch, threshold = gated
+    balance, epoch, threshold = gated.balance, gated.epoch, gated.threshold
     first = store.draw_first(b.session, owner_id, cost)
     draws = (Draw(first, cost),) if first is not None else draw(b, owner_id, cost)
     entry_key = f"use:{account.used_by_id}:{use_id}"
@@ -228,6 +229,8 @@ def _debit(
     if crossed_into_exhaustion(balance + cost, balance, cheapest_use(account.catalog)):
         tell_exhausted(b, account, balance, epoch)
     tell_low(b, owner_id, balance + cost, balance, threshold, entry_key)
+    if gated.auto_threshold is not None:  # CRD-6
+        after_change(b, owner_id, balance, epoch, gated.auto_threshold, gated.auto_pending)
     return Used(feature, count, cost, balance, agent, b.now)
 
 

@@ -25,6 +25,7 @@ from tabkeeper.domain.decisions import Action, Capacity, Decision, MeterUsage, S
 from tabkeeper.domain.errors import NotFound, TabkeeperError
 from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import quantity_decimal
+from tabkeeper.domain.spend import spend_key
 from tabkeeper.services.accounts import BillingAccount, account_by_code, account_of
 from tabkeeper.services.capacity import (
     COUNTED,
@@ -55,14 +56,15 @@ def snapshot(
         return Snapshot(status)
     meters = {}
     sessions_used = 0
+    cap, spent = spend_of(account)
     for code, meter in catalog.meters.items():
         used = account.used(meter)
         if meter.kind is MeterKind.BILLABLE_SESSIONS:
             used += account.held  # LIM-7: unanswered starts hold their places
             sessions_used = int(used)
-        if code in plan.includes:
+        if code in plan.includes or (cap is not None and code in plan.overage):
             meters[code] = MeterUsage(
-                quantity_decimal(used), plan.includes[code], code in plan.overage
+                quantity_decimal(used), plan.includes.get(code), code in plan.overage
             )
     capacity = {}
     if action is None or action in ADDING:
@@ -100,7 +102,19 @@ def snapshot(
         channels=frozenset(plan.channels),
         channel_plans=channel_plans,
         channel_upgrades=channel_upgrades,
+        spend_cap=cap,
+        spent=spent,
     )
+
+
+def spend_of(account: BillingAccount) -> tuple[int | None, int]:
+    """LIM-6: the spend cap and what counts against it this period, from the balance row
+    read with the account (no statement of its own; (None, 0) when no cap is set)."""
+    credits, subscription = account.facts.credits, account.subscription
+    if credits is None or credits.spend_cap is None or subscription is None:
+        return None, 0
+    key = spend_key(subscription.id, subscription.period_start)
+    return credits.spend_cap, credits.spent if credits.spend_key == key else 0
 
 
 def _room(plan: Plan, wanted: int) -> bool:

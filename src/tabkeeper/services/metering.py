@@ -67,7 +67,7 @@ from tabkeeper.domain.metering import SESSION_STARTED
 from tabkeeper.domain.periods import Period
 from tabkeeper.domain.sessions import WINDOW, Direction, Message
 from tabkeeper.domain.thresholds import Standing
-from tabkeeper.services import counters
+from tabkeeper.services import counters, spend_counters
 from tabkeeper.services.accounts import BillingAccount, accounts_of
 from tabkeeper.services.context import Billing
 from tabkeeper.services.credit_batches import Use, consume_batch
@@ -117,6 +117,8 @@ class Account:
     """LIM-7, answered-only plans: per billable-sessions meter, the current period's
     windows that closed with no reply (millionths), as read with the account's counters:
     its count less these is what the session limit holds (answered + held places)."""
+    spend_cap: int | None = None
+    """LIM-6: the billing organization's spend cap (None: none; overage is not counted)."""
 
     @property
     def sessions_meters(self) -> list[Meter]:
@@ -141,8 +143,10 @@ def counting(account: BillingAccount) -> Account:
     if plan is not None:
         standing = Standing(plan, subscription.state, subscription.trial_sessions,
                             subscription.session_limit, subscription.period_start)  # fmt: skip
+    credits = account.facts.credits
     return Account(account.owner_id, catalog, standing, subscription.id, account.period,
-                   _closed(account, catalog))  # fmt: skip
+                   _closed(account, catalog),
+                   None if credits is None else credits.spend_cap)  # fmt: skip
 
 
 def _closed(account: BillingAccount, catalog: Catalog) -> dict[str, int]:
@@ -292,6 +296,10 @@ def _admit(b: Billing, changes: Changes, by_owner: dict[int, Account]) -> None:
         del changes.added[key]
         before = CounterValue(after.quantity - quantity, after.answered - answered)
         counters.thresholds(b, account, key, before, after)
+        if account.spend_cap is not None:  # LIM-6
+            spent: dict[tuple[int, str], int] = {}
+            counters.overage(spent, account, key, before, after)
+            spend_counters.accrue(b, spent)
 
 
 def _take_credits(b: Billing, uses: list[Pending]) -> dict[int, str]:

@@ -33,6 +33,7 @@ from tabkeeper.domain.lifecycle import PaymentFailed, State
 from tabkeeper.domain.money import Money
 from tabkeeper.payments.provider import ChargeResult, PaymentProvider
 from tabkeeper.services.access import Caller, organization_for
+from tabkeeper.services.auto_fire import WORK as AUTO_TOP_UP
 from tabkeeper.services.context import Billing, UnitOfWork
 from tabkeeper.services.invoices import mark_paid, open_invoices
 from tabkeeper.services.lifecycle import apply_event
@@ -158,6 +159,11 @@ def record_outcome(b: Billing, claim: ClaimedAttempt, result: ChargeResult) -> b
     assert invoice is not None
     if claim.work_id is not None:
         set_work_status(b.session, claim.work_id, "done", b.now)
+    if invoice.source_key.startswith(AUTO_TOP_UP + ":"):  # CRD-6: services/auto_top_ups.py
+        from tabkeeper.services.auto_top_ups import recorded  # imports this module
+
+        recorded(b, invoice, result)
+        return True
     subscription = subscription_of(b.session, invoice.organization_id, lock=True)
     if result.succeeded:
         mark_paid(b, invoice)

@@ -53,7 +53,7 @@ from tabkeeper.services.limits import decide_for
 from tabkeeper.services.metering import Pending, SessionCapReached, record_batch
 from tabkeeper.services.subscriptions import require_subscription
 
-QUOTA_REASONS = (Reason.SESSION_LIMIT_REACHED, Reason.QUOTA_EXHAUSTED)
+QUOTA_REASONS = (Reason.SESSION_LIMIT_REACHED, Reason.QUOTA_EXHAUSTED, Reason.SPEND_CAP_REACHED)
 
 
 def start_session(

@@ -31,6 +31,7 @@ from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.payments.sandbox import SandboxProvider
 from tabkeeper.services import (
     addons,
+    auto_top_ups,
     changes,
     channels,
     credit_alerts,
@@ -38,6 +39,7 @@ from tabkeeper.services import (
     credit_purchases,
     discounts,
     organizations,
+    spend_caps,
     subscriptions,
 )
 from tabkeeper.services.access import Caller
@@ -104,6 +106,7 @@ from tabkeeper.simulation.scenario import (
 from tabkeeper.simulation.steps import (
     ApplyCoupon,
     ConnectChannel,
+    DisableAutoTopUp,
     DisconnectChannel,
     GrantAccountCredit,
     HoldCredits,
@@ -111,8 +114,11 @@ from tabkeeper.simulation.steps import (
     MarkPaid,
     MarkUncollectible,
     ReleaseHold,
+    ResetSpendCap,
+    SetAutoTopUp,
     SetBillingDetails,
     SetCreditAlert,
+    SetSpendCap,
     SettleHold,
     VoidInvoice,
 )
@@ -562,3 +568,20 @@ def simulate(data: Mapping[str, Any], provider: ProviderFactory | None = None) -
 def render(result: Result) -> str:
     """The results as JSON: sorted keys, two-space indent, a final newline."""
     return json.dumps(result, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+# -- the spend cap (LIM-6) and auto top-up (CRD-6) ------------------------------------------
+Simulation._HANDLERS.update(
+    {
+        SetSpendCap: _simple(
+            lambda b, org, s: spend_caps.set_spend_cap(b, org, s.amount.major_str(), s.actor)
+        ),
+        ResetSpendCap: _simple(lambda b, org, s: spend_caps.reset_spend_cap(b, org, s.actor)),
+        SetAutoTopUp: _simple(
+            lambda b, org, s: auto_top_ups.set_auto_top_up(b, org, s.threshold, s.credits, s.actor)
+        ),
+        DisableAutoTopUp: _simple(
+            lambda b, org, s: auto_top_ups.disable_auto_top_up(b, org, s.actor)
+        ),
+    }
+)

@@ -370,6 +370,37 @@ class SetBillingDetails(OrganizationStep):
     address: object = ""
 
 
+@dataclass(frozen=True, slots=True)
+class SetSpendCap(OrganizationStep):
+    """LIM-6: the cap on what is charged beyond the plan this period."""
+
+    do: ClassVar[str] = "set_spend_cap"
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class ResetSpendCap(OrganizationStep):
+    """LIM-6: no spend cap."""
+
+    do: ClassVar[str] = "reset_spend_cap"
+
+
+@dataclass(frozen=True, slots=True)
+class SetAutoTopUp(OrganizationStep):
+    """CRD-6: buy `credits` whenever the balance falls below `threshold`."""
+
+    do: ClassVar[str] = "set_auto_top_up"
+    threshold: int
+    credits: int
+
+
+@dataclass(frozen=True, slots=True)
+class DisableAutoTopUp(OrganizationStep):
+    """CRD-6: auto top-up off."""
+
+    do: ClassVar[str] = "disable_auto_top_up"
+
+
 Step = (
     Subscribe
     | ChangePlan
@@ -409,6 +440,10 @@ Step = (
     | SetCreditAlert
     | ApplyCoupon
     | SetBillingDetails
+    | SetSpendCap
+    | ResetSpendCap
+    | SetAutoTopUp
+    | DisableAutoTopUp
 )
 
 STEPS: Mapping[str, type[Step]] = MappingProxyType(
@@ -453,6 +488,10 @@ STEPS: Mapping[str, type[Step]] = MappingProxyType(
             SetCreditAlert,
             ApplyCoupon,
             SetBillingDetails,
+            SetSpendCap,
+            ResetSpendCap,
+            SetAutoTopUp,
+            DisableAutoTopUp,
         )
     }
 )

@@ -43,6 +43,8 @@ from tabkeeper.db.tables import DueWork, Organization, Platform
 from tabkeeper.db.types import UtcDateTime
 from tabkeeper.domain.utc import require_utc
 from tabkeeper.payments.provider import PaymentProvider
+from tabkeeper.services import auto_top_ups
+from tabkeeper.services.auto_fire import WORK as AUTO_TOP_UP
 from tabkeeper.services.context import CATALOGS, Billing, CatalogStore, UnitOfWork, billing_for
 from tabkeeper.services.payments import LEASE, ClaimedAttempt, claim_attempt, settle
 from tabkeeper.services.renewals import HANDLERS
@@ -227,11 +229,14 @@ class BillingClock:
                 for work, organization, _platform in batch:
                     if done and not _still_pending(session, work):
                         continue  # one before it in this batch changed it
-                    if kind == "collect":
+                    if kind in ("collect", AUTO_TOP_UP):
                         now = self.clock.now()
                         b = billing_for(session, organization.platform_id, now, self.store)
-                        invoice_id = int(work.subject_key.split(":")[1])
-                        claim = claim_attempt(b, invoice_id, work)
+                        if kind == AUTO_TOP_UP:  # CRD-6: the invoice, then its attempt
+                            claim = auto_top_ups.claim(b, work)
+                        else:
+                            invoice_id = int(work.subject_key.split(":")[1])
+                            claim = claim_attempt(b, invoice_id, work)
                         if claim is not None:
                             claims.append((b, claim))
                     else:

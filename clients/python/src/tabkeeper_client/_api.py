@@ -176,6 +176,24 @@ class AssignedInvoice(TypedDict):
     amount_due_minor: int
 
 
+class AutoTopUpIn(TypedDict):
+    """AutoTopUpIn"""
+
+    organization: str
+    threshold: int | None
+    credits: int | None
+
+
+class AutoTopUpOut(TypedDict):
+    """AutoTopUpOut"""
+
+    organization: str
+    threshold: int | None
+    credits: int | None
+    in_flight: bool
+    balance: int
+
+
 class BillingDetails(TypedDict):
     """An organization's billing details; all null while none were given."""
 
@@ -889,7 +907,7 @@ class Ready(TypedDict):
     migrations: str
 
 
-Reason = Literal['ok', 'no_subscription', 'trial_ended', 'subscription_ended', 'grace_expired', 'session_limit_reached', 'quota_exhausted', 'capacity_full', 'feature_not_in_plan', 'credits_exhausted', 'scheduled_change_limit', 'channel_not_in_plan', 'channel_limit_reached']
+Reason = Literal['ok', 'no_subscription', 'trial_ended', 'subscription_ended', 'grace_expired', 'session_limit_reached', 'quota_exhausted', 'capacity_full', 'feature_not_in_plan', 'credits_exhausted', 'scheduled_change_limit', 'channel_not_in_plan', 'channel_limit_reached', 'spend_cap_reached']
 
 
 class RefusedEvent(TypedDict):
@@ -993,6 +1011,23 @@ class Spend(TypedDict):
     total: Spent
     features: dict[str, Spent]
     agents: dict[str, Spent]
+
+
+class SpendCapIn(TypedDict):
+    """SpendCapIn"""
+
+    organization: str
+    amount: str | None
+
+
+class SpendCapOut(TypedDict):
+    """SpendCapOut"""
+
+    organization: str
+    amount: str | None
+    spent: str
+    currency: str
+    percent: int | None
 
 
 class Spent(TypedDict):
@@ -1343,6 +1378,22 @@ class CreditsApi:
     def set_low_balance_alert(self, body: LowAlertIn) -> LowAlertOut:
         """`PUT /v1/credits/low_balance_alert` (credits.set_low_balance_alert): Put Low Alert"""
         return cast('LowAlertOut', self._http._call('PUT', "/v1/credits/low_balance_alert", query=None, body=body))
+
+    def get_spend_cap(self, *, organization: str) -> SpendCapOut:
+        """`GET /v1/credits/spend_cap` (credits.get_spend_cap): Get Spend Cap"""
+        return cast('SpendCapOut', self._http._call('GET', "/v1/credits/spend_cap", query={'organization': organization}))
+
+    def set_spend_cap(self, body: SpendCapIn) -> SpendCapOut:
+        """`PUT /v1/credits/spend_cap` (credits.set_spend_cap): Put Spend Cap"""
+        return cast('SpendCapOut', self._http._call('PUT', "/v1/credits/spend_cap", query=None, body=body))
+
+    def get_auto_top_up(self, *, organization: str) -> AutoTopUpOut:
+        """`GET /v1/credits/auto_top_up` (credits.get_auto_top_up): Get Auto Top Up"""
+        return cast('AutoTopUpOut', self._http._call('GET', "/v1/credits/auto_top_up", query={'organization': organization}))
+
+    def set_auto_top_up(self, body: AutoTopUpIn) -> AutoTopUpOut:
+        """`PUT /v1/credits/auto_top_up` (credits.set_auto_top_up): Put Auto Top Up"""
+        return cast('AutoTopUpOut', self._http._call('PUT', "/v1/credits/auto_top_up", query=None, body=body))
 
 
 class DemoRequestsApi:
@@ -1903,6 +1954,22 @@ class AsyncCreditsApi:
         """`PUT /v1/credits/low_balance_alert` (credits.set_low_balance_alert): Put Low Alert"""
         return cast('LowAlertOut', await self._http._call('PUT', "/v1/credits/low_balance_alert", query=None, body=body))
 
+    async def get_spend_cap(self, *, organization: str) -> SpendCapOut:
+        """`GET /v1/credits/spend_cap` (credits.get_spend_cap): Get Spend Cap"""
+        return cast('SpendCapOut', await self._http._call('GET', "/v1/credits/spend_cap", query={'organization': organization}))
+
+    async def set_spend_cap(self, body: SpendCapIn) -> SpendCapOut:
+        """`PUT /v1/credits/spend_cap` (credits.set_spend_cap): Put Spend Cap"""
+        return cast('SpendCapOut', await self._http._call('PUT', "/v1/credits/spend_cap", query=None, body=body))
+
+    async def get_auto_top_up(self, *, organization: str) -> AutoTopUpOut:
+        """`GET /v1/credits/auto_top_up` (credits.get_auto_top_up): Get Auto Top Up"""
+        return cast('AutoTopUpOut', await self._http._call('GET', "/v1/credits/auto_top_up", query={'organization': organization}))
+
+    async def set_auto_top_up(self, body: AutoTopUpIn) -> AutoTopUpOut:
+        """`PUT /v1/credits/auto_top_up` (credits.set_auto_top_up): Put Auto Top Up"""
+        return cast('AutoTopUpOut', await self._http._call('PUT', "/v1/credits/auto_top_up", query=None, body=body))
+
 
 class AsyncDemoRequestsApi:
     """Operations tagged `demo_requests`."""
@@ -2330,4 +2397,4 @@ class AsyncApi(AsyncRootApi):
         self.webhook_endpoints = AsyncWebhookEndpointsApi(http)
 
 
-OPERATION_IDS = ['addons.add', 'addons.list', 'addons.quote', 'addons.remove', 'agents.archive', 'agents.create', 'agents.get', 'agents.list', 'api_keys.create', 'api_keys.list', 'api_keys.revoke', 'billing_details.get', 'billing_details.update', 'catalog.get', 'catalog.publish', 'channels.connect', 'channels.disconnect', 'channels.list', 'check', 'credit_notes.create', 'credit_notes.finish_refund', 'credit_notes.get', 'credit_notes.get_pdf', 'credit_notes.list', 'credits.consume', 'credits.consume_batch', 'credits.get', 'credits.grant', 'credits.history', 'credits.hold', 'credits.release_hold', 'credits.set_low_balance_alert', 'credits.settle_hold', 'credits.spend', 'credits.top_up', 'demo_requests.create', 'demo_requests.list', 'discounts.create', 'events.ingest', 'health.get', 'health.live', 'health.ready', 'invoices.get', 'invoices.get_pdf', 'invoices.list', 'invoices.mark_paid', 'invoices.mark_uncollectible', 'invoices.pay', 'invoices.void', 'members.add', 'members.list', 'members.remove', 'metrics.get', 'notices.list', 'organizations.assign_plan', 'organizations.create', 'organizations.get', 'organizations.grant_account_credit', 'organizations.list', 'organizations.pay_now', 'payment_methods.add', 'payment_methods.list', 'phone_numbers.add', 'phone_numbers.get', 'phone_numbers.list', 'phone_numbers.release', 'portal_sessions.create', 'providers.stripe_webhook', 'session_limits.reset', 'session_limits.set', 'sessions.start', 'subscriptions.approve_change', 'subscriptions.cancel', 'subscriptions.cancel_scheduled_change', 'subscriptions.change', 'subscriptions.create', 'subscriptions.get', 'subscriptions.list', 'subscriptions.resume', 'usage.get', 'usage_alerts.get', 'usage_alerts.set', 'webhook_deliveries.list', 'webhook_deliveries.replay', 'webhook_endpoints.create', 'webhook_endpoints.delete', 'webhook_endpoints.get', 'webhook_endpoints.list', 'webhook_endpoints.switch']
+OPERATION_IDS = ['addons.add', 'addons.list', 'addons.quote', 'addons.remove', 'agents.archive', 'agents.create', 'agents.get', 'agents.list', 'api_keys.create', 'api_keys.list', 'api_keys.revoke', 'billing_details.get', 'billing_details.update', 'catalog.get', 'catalog.publish', 'channels.connect', 'channels.disconnect', 'channels.list', 'check', 'credit_notes.create', 'credit_notes.finish_refund', 'credit_notes.get', 'credit_notes.get_pdf', 'credit_notes.list', 'credits.consume', 'credits.consume_batch', 'credits.get', 'credits.get_auto_top_up', 'credits.get_spend_cap', 'credits.grant', 'credits.history', 'credits.hold', 'credits.release_hold', 'credits.set_auto_top_up', 'credits.set_low_balance_alert', 'credits.set_spend_cap', 'credits.settle_hold', 'credits.spend', 'credits.top_up', 'demo_requests.create', 'demo_requests.list', 'discounts.create', 'events.ingest', 'health.get', 'health.live', 'health.ready', 'invoices.get', 'invoices.get_pdf', 'invoices.list', 'invoices.mark_paid', 'invoices.mark_uncollectible', 'invoices.pay', 'invoices.void', 'members.add', 'members.list', 'members.remove', 'metrics.get', 'notices.list', 'organizations.assign_plan', 'organizations.create', 'organizations.get', 'organizations.grant_account_credit', 'organizations.list', 'organizations.pay_now', 'payment_methods.add', 'payment_methods.list', 'phone_numbers.add', 'phone_numbers.get', 'phone_numbers.list', 'phone_numbers.release', 'portal_sessions.create', 'providers.stripe_webhook', 'session_limits.reset', 'session_limits.set', 'sessions.start', 'subscriptions.approve_change', 'subscriptions.cancel', 'subscriptions.cancel_scheduled_change', 'subscriptions.change', 'subscriptions.create', 'subscriptions.get', 'subscriptions.list', 'subscriptions.resume', 'usage.get', 'usage_alerts.get', 'usage_alerts.set', 'webhook_deliveries.list', 'webhook_deliveries.replay', 'webhook_endpoints.create', 'webhook_endpoints.delete', 'webhook_endpoints.get', 'webhook_endpoints.list', 'webhook_endpoints.switch']
