@@ -410,3 +410,41 @@ def test_lim6_with_no_cap_the_spend_shown_counts_overage_too(engine: Engine) -> 
         assert (shown.cap, shown.spent, shown.percent) == (None, 400, None)
         made = spend_caps.set_spend_cap(b, organization_by_code(b, "acme"), "10.00")
         assert (made.cap, made.spent, made.percent) == (1000, 400, 40)
+
+
+def test_lim6_concurrent_starts_at_the_spend_cap_never_pass_it(engine: Engine) -> None:
+    """LIM-6 like a hard-stop quota under concurrency (LIM-3): Metered includes 2 sessions,
+    1.00 each over; cap 2.00, no session limit. After the 2 included starts, 12 starts at
+    once: exactly 2 are admitted (spend 0.00 -> 1.00 -> 2.00), the other 10 are refused
+    `spend_cap_reached`, and the sessions counter and the spend say 4 and 2.00."""
+    world = make_world(engine)
+    with transaction(engine) as session:
+        platform = session.get(Platform, world.platform_id)
+        assert platform is not None
+        import_catalog(session, platform, SESSIONS_CATALOG, world.clock.now())
+    world.organization("acme", {"alice": "owner"})
+    world.subscribe("acme", "metered")
+    world.clock.advance(timedelta(hours=1))
+    with world.billing() as b:
+        spend_caps.set_spend_cap(b, organization_by_code(b, "acme"), "2.00", "alice")
+    for n in (1, 2):
+        with world.billing() as b:
+            assert start_session(b, organization_by_code(b, "acme"), "a1", f"i{n}").allowed
+    answers: list[Decision] = []
+    lock = threading.Lock()
+
+    def start(n: int) -> None:
+        with world.billing() as b:
+            found = start_session(b, organization_by_code(b, "acme"), "a1", f"c{n}")
+        with lock:
+            answers.append(found)
+
+    all_at_once(12, start)
+    admitted = [a for a in answers if a.allowed]
+    assert len(admitted) == 2, [a.reason for a in answers]
+    assert {a.reason for a in answers if not a.allowed} == {Reason.SPEND_CAP_REACHED}
+    with world.billing() as b:
+        acme = organization_by_code(b, "acme")
+        spent = spend_caps.spend_of(b, acme)
+        assert (spent.cap, spent.spent) == (200, 200)
+        assert not check_by_code(b, "acme", "start_session", visible=lambda _: True).allowed

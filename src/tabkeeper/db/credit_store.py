@@ -393,6 +393,30 @@ _ADD_OVERAGE: Update = (
 )  # fmt: skip
 
 
+_SPEND_NOW: Update = (
+    update(_BALANCE_TABLE)
+    .where(_BALANCES.organization_id == bindparam("org"), _BALANCES.spend_cap.is_not(None))
+    .values(spend_cap=_BALANCES.spend_cap)
+    .returning(
+        case(
+            (_BALANCES.spend_key == bindparam("key"),
+             _BALANCES.spent_overage + _BALANCES.spent_purchases),
+            else_=0,
+        ),
+        _BALANCES.spend_cap,
+    )
+)  # fmt: skip
+
+
+def spend_now(session: Session, owner_id: int, key: str) -> tuple[int, int] | None:
+    """LIM-6: the spend of the period `key` and the cap, with the balance row locked until
+    the transaction ends (an update that changes nothing): a session start that could
+    pass the cap waits here for the one before it, then sees its spend. None when the
+    organization has no cap."""
+    found = _run(session, _SPEND_NOW, {"org": owner_id, "key": key}).first()
+    return None if found is None else (int(found[0]), int(found[1]))
+
+
 def add_overage(session: Session, owner_id: int, key: str, delta: int) -> tuple[int, int] | None:
     """LIM-6: overage of `delta` minor units accrued in the period `key` (the counters of
     another period are started again): the spend after it and the cap; None when the

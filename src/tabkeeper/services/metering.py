@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from tabkeeper.db import conversations as conversation_rows
-from tabkeeper.db import usage_store
+from tabkeeper.db import credit_store, usage_store
 from tabkeeper.db.conversations import ConversationRow, ConversationWrite, Key, NewConversation
 from tabkeeper.db.usage_store import CounterValue
 from tabkeeper.domain.catalog import Catalog, Meter, MeterKind
@@ -66,6 +66,7 @@ from tabkeeper.domain.lifecycle import State
 from tabkeeper.domain.metering import SESSION_STARTED
 from tabkeeper.domain.periods import Period
 from tabkeeper.domain.sessions import WINDOW, Direction, Message
+from tabkeeper.domain.spend import spend_key
 from tabkeeper.domain.thresholds import Standing
 from tabkeeper.services import counters, spend_counters
 from tabkeeper.services.accounts import BillingAccount, accounts_of
@@ -274,6 +275,30 @@ def session_cap(account: Account) -> int | None:
     return min(caps) * SCALE if caps else None
 
 
+def _within_spend_cap(b: Billing, account: Account, key: CounterKey, cap: int | None) -> int | None:
+    """LIM-6 at a session start: at the spend cap, billable sessions past the included
+    ones stop as a hard-stop quota does (the upsert's cap falls to the included sessions),
+    and concurrent starts never pass it: the balance row is locked first, so each start
+    sees the spend of the ones before it. Only when a cap is set and the sessions meter
+    is billed as overage (else `cap` as it was, and no statement)."""
+    standing, period = account.standing, account.period
+    if (
+        account.spend_cap is None
+        or standing is None
+        or period is None
+        or key.scope != TOTAL
+        or key.period_start != period.start
+        or key.meter not in standing.plan.overage
+    ):
+        return cap
+    key_of_period = spend_key(account.subscription_id, period.start)
+    found = credit_store.spend_now(b.session, key.owner_id, key_of_period)
+    if found is None or found[0] < found[1]:
+        return cap
+    included = int(standing.plan.includes.get(key.meter, 0)) * SCALE
+    return included if cap is None else min(cap, included)
+
+
 def _admit(b: Billing, changes: Changes, by_owner: dict[int, Account]) -> None:
     """LIM-3: each new billable session's period count, within the cap, first: one
     conditional upsert per counter (SessionCapReached when it would pass the cap).
@@ -283,7 +308,7 @@ def _admit(b: Billing, changes: Changes, by_owner: dict[int, Account]) -> None:
     count, so the cap of the upsert is raised by them (`Account.closed`)."""
     for key, (quantity, answered) in sorted(changes.added.items()):
         account = by_owner[key.owner_id]
-        cap = session_cap(account)
+        cap = _within_spend_cap(b, account, key, session_cap(account))
         if key.scope != TOTAL or quantity <= 0 or cap is None:
             continue
         if account.answered_only:
