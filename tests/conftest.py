@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from tabkeeper.db.engine import make_engine
 from tabkeeper.db.migrate import upgrade
+from tests.browser import browser  # noqa: F401 (one browser for tests/portal and tests/stripe_fake)
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True

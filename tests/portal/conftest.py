@@ -42,42 +42,10 @@ from tests.api.conftest import ApiWorld
 from tests.integration.conftest import World
 
 HERE = Path(__file__).parent
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 OUTPUT = Path(os.environ.get("TABKEEPER_TEST_OUTPUT", HERE.parent.parent / "test-output"))
 SCREENSHOTS = OUTPUT / "portal"
-CHROMIUM_ARGS = [
-    # As root in a container, and with no network beyond loopback (env notes).
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
-]  # fmt: skip
 SERIOUS = ("serious", "critical")
-
-
-def _browser_missing() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (scripts/browser-deps installs it)"
-    if not AXE.exists():
-        return f"{AXE} is missing (scripts/browser-deps installs it)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    missing = _browser_missing()
-    if missing:
-        if os.environ.get("TABKEEPER_REQUIRE_BROWSER") == "1":
-            pytest.fail(missing)
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 def _free_port() -> int:

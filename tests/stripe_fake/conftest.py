@@ -52,4 +52,4 @@ def localstripe() -> Iterator[str]:
 
 # The browser fixtures of the billing tab's tests (Debian's Chromium through Playwright),
 # for the hosted page's journey here.
-from tests.portal.conftest import browser, page  # noqa: E402, F401
+from tests.portal.conftest import page  # noqa: E402, F401 (`browser`: tests/conftest.py)
