@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine
 
 from tests.api.billing import (
     ACME,
@@ -27,7 +27,7 @@ from tests.api.billing import (
 )
 from tests.api.billing import CATALOG as BILLING_CATALOG
 from tests.api.conftest import ApiWorld, Client, make_api_world
-from tests.integration.conftest import FEB_1, JAN_1
+from tests.integration.conftest import FEB_1, JAN_1, every_row
 
 CATALOG: dict[str, Any] = {
     **BILLING_CATALOG,
@@ -66,12 +66,7 @@ def alice(api: ApiWorld) -> Client:
 
 def _state(api: ApiWorld) -> dict[str, Any]:
     """Every row of every table: what "nothing changed" is checked against."""
-    engine = api.world.engine
-    with engine.connect() as connection:
-        return {
-            table: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{table}"')).all()))
-            for table in sorted(inspect(engine).get_table_names())
-        }
+    return every_row(api.world.engine)
 
 
 def _refused(api: ApiWorld, response: Any, status: int, code: str, before: Any) -> str:

@@ -18,12 +18,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine
 
 from tests.api.billing import ACME, make_organization, problem, subscribe, the_subscription
 from tests.api.billing import CATALOG as BILLING_CATALOG
 from tests.api.conftest import ApiWorld, make_api_world
-from tests.integration.conftest import FEB_1, JAN_1
+from tests.integration.conftest import FEB_1, JAN_1, every_row
 
 CATALOG: dict[str, Any] = {
     **BILLING_CATALOG,
@@ -49,12 +49,7 @@ JAN_11 = JAN_1 + timedelta(days=10)
 
 def _state(api: ApiWorld) -> dict[str, Any]:
     """Every row of every table: what "nothing changed" is checked against."""
-    engine = api.world.engine
-    with engine.connect() as connection:
-        return {
-            table: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{table}"')).all()))
-            for table in sorted(inspect(engine).get_table_names())
-        }
+    return every_row(api.world.engine)
 
 
 @pytest.fixture

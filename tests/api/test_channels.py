@@ -13,11 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
 
 from tests.api.billing import CATALOG as BILLING_CATALOG
 from tests.api.billing import GLOBEX, make_organization, problem, subscribe
 from tests.api.conftest import ApiWorld, Client
+from tests.integration.conftest import every_row
 
 CATALOG: dict[str, Any] = {
     **BILLING_CATALOG,
@@ -45,12 +45,7 @@ def bob(billing_api: ApiWorld) -> Client:
 
 def _state(api: ApiWorld) -> dict[str, Any]:
     """Every row of every table: what "nothing changed" is checked against."""
-    engine = api.world.engine
-    with engine.connect() as connection:
-        return {
-            table: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{table}"')).all()))
-            for table in sorted(inspect(engine).get_table_names())
-        }
+    return every_row(api.world.engine)
 
 
 def _connect(client: Client, channel: Any, organization: str = "acme") -> Any:

@@ -19,12 +19,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
 
 from tests.api.billing import CATALOG as BILLING_CATALOG
 from tests.api.billing import GLOBEX, make_organization, problem, subscribe
 from tests.api.conftest import ApiWorld, Client
-from tests.integration.conftest import FEB_1
+from tests.integration.conftest import FEB_1, every_row
 
 CATALOG: dict[str, Any] = {
     **BILLING_CATALOG,
@@ -57,12 +56,8 @@ def bob(billing_api: ApiWorld) -> Client:
 
 
 def _state(api: ApiWorld) -> dict[str, Any]:
-    engine = api.world.engine
-    with engine.connect() as connection:
-        return {
-            table: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{table}"')).all()))
-            for table in sorted(inspect(engine).get_table_names())
-        }
+    """Every row of every table: what "nothing changed" is checked against."""
+    return every_row(api.world.engine)
 
 
 def _subscription_id(client: Client, organization: str = "acme") -> int:

@@ -5,7 +5,7 @@ organizations through the real services."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, inspect, select, text
 
 from tabkeeper.clock import SimulatedClock
 from tabkeeper.db.engine import transaction
@@ -175,3 +175,14 @@ def all_at_once(count: int, work: Callable[[int], object]) -> None:
         thread.join()
     if errors:
         raise errors[0]
+
+
+def every_row(engine: Engine, *, leave_out: Collection[str] = ()) -> dict[str, list[str]]:
+    """Every row of every table but `leave_out`, each as its repr, sorted: what "nothing
+    changed" is checked against."""
+    with engine.connect() as connection:
+        return {
+            table: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{table}"')).all()))
+            for table in sorted(inspect(engine).get_table_names())
+            if table not in leave_out
+        }

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, inspect, select, text
+from sqlalchemy import Engine, select
 
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import Invoice, InvoiceLine, Platform
@@ -38,7 +38,7 @@ from tabkeeper.services.organizations import (
 from tabkeeper.services.payment_methods import clear_payment_methods
 from tabkeeper.services.records import pending_work
 from tests.integration.conftest import CATALOG as WORLD_CATALOG
-from tests.integration.conftest import FEB_1, JAN_1, World, make_world
+from tests.integration.conftest import FEB_1, JAN_1, World, every_row, make_world
 
 USD = Currency.of("USD")
 CATALOG: dict[str, Any] = {
@@ -84,11 +84,7 @@ def _org(b: Billing, code: str = "acme") -> Any:
 
 def _state(world: World) -> dict[str, Any]:
     """Every row of every table: what "nothing changed" is checked against."""
-    with world.engine.connect() as connection:
-        return {
-            table: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{table}"')).all()))
-            for table in sorted(inspect(world.engine).get_table_names())
-        }
+    return every_row(world.engine)
 
 
 def _refused(

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, inspect, select, text, update
+from sqlalchemy import Engine, func, select, update
 
 from tabkeeper.db.engine import read_transaction, transaction
 from tabkeeper.db.tables import DueWork, Invoice, Platform, Subscription
@@ -38,7 +38,7 @@ from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.payment_methods import default_payment_method
 from tabkeeper.services.session_starts import set_session_limit, start_session
 from tabkeeper.services.usage import ingest_batch
-from tests.integration.conftest import World, all_at_once, make_world, statements_sent
+from tests.integration.conftest import World, all_at_once, every_row, make_world, statements_sent
 from tests.integration.test_credit_holds import Holdings, _ledger_adds_up
 from tests.integration.test_credits import credits_world
 
@@ -68,12 +68,8 @@ def _ledger(world: World) -> int:
 
 
 def _state(world: World) -> dict[str, Any]:
-    engine = world.engine
-    with engine.connect() as connection:
-        return {
-            table: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{table}"')).all()))
-            for table in sorted(inspect(engine).get_table_names())
-        }
+    """Every row of every table: what "nothing changed" is checked against."""
+    return every_row(world.engine)
 
 
 def test_crd6_twenty_concurrent_uses_crossing_the_threshold_fire_one_top_up(world: World) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, event, inspect, select, text, update
+from sqlalchemy import Engine, event, select, update
 
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import DueWork, Invoice, InvoiceLine, Notice, Platform
@@ -32,7 +32,7 @@ from tabkeeper.services.limits import check
 from tabkeeper.services.organizations import create_organization, organization_by_code
 from tabkeeper.services.usage import ingest_batch
 from tests.integration.conftest import CATALOG as WORLD_CATALOG
-from tests.integration.conftest import FEB_1, JAN_1, World, make_world
+from tests.integration.conftest import FEB_1, JAN_1, World, every_row, make_world
 
 USD = Currency.of("USD")
 PLANS = WORLD_CATALOG["plans"]
@@ -84,11 +84,8 @@ def _balance(world: World) -> int:
 
 
 def _state(engine: Engine) -> dict[str, Any]:
-    with engine.connect() as connection:
-        return {
-            table: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{table}"')).all()))
-            for table in sorted(inspect(engine).get_table_names())
-        }
+    """Every row of every table: what "nothing changed" is checked against."""
+    return every_row(engine)
 
 
 def _ledger_adds_up(world: World, organization_id: int) -> None:

@@ -11,24 +11,17 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
 
 from tabkeeper.domain.errors import InvalidInput, Refused, TabkeeperError
 from tabkeeper.services import changes, subscriptions
 from tabkeeper.services.context import Billing
 from tabkeeper.services.organizations import create_agent, organization_by_code
-from tests.integration.conftest import FEB_1, World, make_world
+from tests.integration.conftest import FEB_1, World, every_row, make_world
 
 
 def _state(world: World) -> dict[str, Any]:
     """Every row of every table: what "nothing changed" is checked against."""
-    tables = sorted(inspect(world.engine).get_table_names())
-    with world.engine.connect() as connection:
-        return {
-            table: sorted(map(repr, connection.execute(text(f'SELECT * FROM "{table}"')).all()))
-            for table in tables
-            if table != "alembic_version"
-        }
+    return every_row(world.engine, leave_out=("alembic_version",))
 
 
 def _refused(
