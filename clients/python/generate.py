@@ -172,6 +172,8 @@ def render(document: dict[str, Any]) -> str:
         for method in METHODS:
             if method in item:
                 op = item[method]
+                if "providers" in op.get("tags", ()):
+                    continue  # a payment provider's callbacks, not a platform's call
                 resource = op["operationId"].split(".", 1)[0] if "." in op["operationId"] else ""
                 resources.setdefault(resource, []).append((path, method, op))
     out = [

@@ -1608,17 +1608,6 @@ class PortalSessionsApi:
         return cast('PortalSession', self._http._call('POST', "/v1/portal_sessions", query=None, body=body, idempotency_key=idempotency_key))
 
 
-class ProvidersApi:
-    """Operations tagged `providers`."""
-
-    def __init__(self, http: _Sync) -> None:
-        self._http = http
-
-    def stripe_webhook(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> ProviderEventReceived:
-        """`POST /v1/providers/stripe/webhook` (providers.stripe_webhook): Stripe Webhook"""
-        return cast('ProviderEventReceived', self._http._call('POST', "/v1/providers/stripe/webhook", query=None, body=body, idempotency_key=idempotency_key))
-
-
 class SessionLimitsApi:
     """Operations tagged `session_limits`."""
 
@@ -2183,17 +2172,6 @@ class AsyncPortalSessionsApi:
         return cast('PortalSession', await self._http._call('POST', "/v1/portal_sessions", query=None, body=body, idempotency_key=idempotency_key))
 
 
-class AsyncProvidersApi:
-    """Operations tagged `providers`."""
-
-    def __init__(self, http: _Async) -> None:
-        self._http = http
-
-    async def stripe_webhook(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> ProviderEventReceived:
-        """`POST /v1/providers/stripe/webhook` (providers.stripe_webhook): Stripe Webhook"""
-        return cast('ProviderEventReceived', await self._http._call('POST', "/v1/providers/stripe/webhook", query=None, body=body, idempotency_key=idempotency_key))
-
-
 class AsyncSessionLimitsApi:
     """Operations tagged `session_limits`."""
 
@@ -2352,7 +2330,6 @@ class Api(RootApi):
         self.payment_methods = PaymentMethodsApi(http)
         self.phone_numbers = PhoneNumbersApi(http)
         self.portal_sessions = PortalSessionsApi(http)
-        self.providers = ProvidersApi(http)
         self.session_limits = SessionLimitsApi(http)
         self.sessions = SessionsApi(http)
         self.subscriptions = SubscriptionsApi(http)
@@ -2387,7 +2364,6 @@ class AsyncApi(AsyncRootApi):
         self.payment_methods = AsyncPaymentMethodsApi(http)
         self.phone_numbers = AsyncPhoneNumbersApi(http)
         self.portal_sessions = AsyncPortalSessionsApi(http)
-        self.providers = AsyncProvidersApi(http)
         self.session_limits = AsyncSessionLimitsApi(http)
         self.sessions = AsyncSessionsApi(http)
         self.subscriptions = AsyncSubscriptionsApi(http)
@@ -2397,4 +2373,4 @@ class AsyncApi(AsyncRootApi):
         self.webhook_endpoints = AsyncWebhookEndpointsApi(http)
 
 
-OPERATION_IDS = ['addons.add', 'addons.list', 'addons.quote', 'addons.remove', 'agents.archive', 'agents.create', 'agents.get', 'agents.list', 'api_keys.create', 'api_keys.list', 'api_keys.revoke', 'billing_details.get', 'billing_details.update', 'catalog.get', 'catalog.publish', 'channels.connect', 'channels.disconnect', 'channels.list', 'check', 'credit_notes.create', 'credit_notes.finish_refund', 'credit_notes.get', 'credit_notes.get_pdf', 'credit_notes.list', 'credits.consume', 'credits.consume_batch', 'credits.get', 'credits.get_auto_top_up', 'credits.get_spend_cap', 'credits.grant', 'credits.history', 'credits.hold', 'credits.release_hold', 'credits.set_auto_top_up', 'credits.set_low_balance_alert', 'credits.set_spend_cap', 'credits.settle_hold', 'credits.spend', 'credits.top_up', 'demo_requests.create', 'demo_requests.list', 'discounts.create', 'events.ingest', 'health.get', 'health.live', 'health.ready', 'invoices.get', 'invoices.get_pdf', 'invoices.list', 'invoices.mark_paid', 'invoices.mark_uncollectible', 'invoices.pay', 'invoices.void', 'members.add', 'members.list', 'members.remove', 'metrics.get', 'notices.list', 'organizations.assign_plan', 'organizations.create', 'organizations.get', 'organizations.grant_account_credit', 'organizations.list', 'organizations.pay_now', 'payment_methods.add', 'payment_methods.list', 'phone_numbers.add', 'phone_numbers.get', 'phone_numbers.list', 'phone_numbers.release', 'portal_sessions.create', 'providers.stripe_webhook', 'session_limits.reset', 'session_limits.set', 'sessions.start', 'subscriptions.approve_change', 'subscriptions.cancel', 'subscriptions.cancel_scheduled_change', 'subscriptions.change', 'subscriptions.create', 'subscriptions.get', 'subscriptions.list', 'subscriptions.resume', 'usage.get', 'usage_alerts.get', 'usage_alerts.set', 'webhook_deliveries.list', 'webhook_deliveries.replay', 'webhook_endpoints.create', 'webhook_endpoints.delete', 'webhook_endpoints.get', 'webhook_endpoints.list', 'webhook_endpoints.switch']
+OPERATION_IDS = ['addons.add', 'addons.list', 'addons.quote', 'addons.remove', 'agents.archive', 'agents.create', 'agents.get', 'agents.list', 'api_keys.create', 'api_keys.list', 'api_keys.revoke', 'billing_details.get', 'billing_details.update', 'catalog.get', 'catalog.publish', 'channels.connect', 'channels.disconnect', 'channels.list', 'check', 'credit_notes.create', 'credit_notes.finish_refund', 'credit_notes.get', 'credit_notes.get_pdf', 'credit_notes.list', 'credits.consume', 'credits.consume_batch', 'credits.get', 'credits.get_auto_top_up', 'credits.get_spend_cap', 'credits.grant', 'credits.history', 'credits.hold', 'credits.release_hold', 'credits.set_auto_top_up', 'credits.set_low_balance_alert', 'credits.set_spend_cap', 'credits.settle_hold', 'credits.spend', 'credits.top_up', 'demo_requests.create', 'demo_requests.list', 'discounts.create', 'events.ingest', 'health.get', 'health.live', 'health.ready', 'invoices.get', 'invoices.get_pdf', 'invoices.list', 'invoices.mark_paid', 'invoices.mark_uncollectible', 'invoices.pay', 'invoices.void', 'members.add', 'members.list', 'members.remove', 'metrics.get', 'notices.list', 'organizations.assign_plan', 'organizations.create', 'organizations.get', 'organizations.grant_account_credit', 'organizations.list', 'organizations.pay_now', 'payment_methods.add', 'payment_methods.list', 'phone_numbers.add', 'phone_numbers.get', 'phone_numbers.list', 'phone_numbers.release', 'portal_sessions.create', 'session_limits.reset', 'session_limits.set', 'sessions.start', 'subscriptions.approve_change', 'subscriptions.cancel', 'subscriptions.cancel_scheduled_change', 'subscriptions.change', 'subscriptions.create', 'subscriptions.get', 'subscriptions.list', 'subscriptions.resume', 'usage.get', 'usage_alerts.get', 'usage_alerts.set', 'webhook_deliveries.list', 'webhook_deliveries.replay', 'webhook_endpoints.create', 'webhook_endpoints.delete', 'webhook_endpoints.get', 'webhook_endpoints.list', 'webhook_endpoints.switch']
