@@ -12,14 +12,13 @@ Playwright) against localstripe, whose mock Stripe.js draws the card field and p
 - "Manage" in the billing tab: a declined renewal's card replaced through Stripe's field,
   the open invoice collected at once.
 
-Like the billing tab's browser tests, these run once, on a SQLite file of their own; the
-services they call are proved on PostgreSQL by test_pay4_localstripe.py.
+Unlike the billing tab's browser tests, these run on both databases (the `engine`
+fixture): the hosted pages are where real money comes in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,8 +26,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tabkeeper.api.app import create_app
-from tabkeeper.db.engine import make_engine, transaction
-from tabkeeper.db.migrate import upgrade
+from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import (
     Invoice,
     Notice,
@@ -48,10 +46,10 @@ STRIPE_JS_TIMEOUT = 10_000
 
 
 @pytest.fixture
-def hosted(tmp_path: Path, localstripe: str, browser: Any) -> Iterator[tuple[World, str]]:
-    """A server with the Stripe provider (on localstripe) over a world of its own."""
-    engine: Engine = make_engine(f"sqlite:///{tmp_path / 'hosted.db'}")
-    upgrade(engine)
+def hosted(engine: Engine, localstripe: str, browser: Any) -> Iterator[tuple[World, str]]:
+    """A server with the Stripe provider (on localstripe) over a world of its own, on the
+    test database: SQLite, and PostgreSQL in the `-m db` run (the issue's "on SQLite and
+    PostgreSQL")."""
     world = make_world(engine)
     provider = StripeProvider(
         engine, world.clock, secret_key=SECRET_KEY, publishable_key="pk_test_localstripe",
@@ -62,7 +60,6 @@ def hosted(tmp_path: Path, localstripe: str, browser: Any) -> Iterator[tuple[Wor
                      provider=provider, store=world.store)  # fmt: skip
     with serving(app) as base_url:
         yield world, base_url
-    engine.dispose()
 
 
 def _type_card(page: Any, number: str) -> None:
