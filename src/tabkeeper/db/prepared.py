@@ -95,9 +95,16 @@ class PreparedRead:
         flagged, as OPS-1's retry expects)."""
         compiled = self.compiled(engine.dialect)
         arguments = compiled.arguments(values)
-        with _driver(engine, compiled.sql, arguments) as cursor:
-            cursor.execute(compiled.sql, arguments)
-            found = cursor.fetchall()
+        pooled = engine.raw_connection()
+        try:
+            with (
+                _driver_errors(engine.dialect, compiled.sql, arguments, pooled, pooled.invalidate),
+                _autocommit_cursor(engine, pooled) as cursor,
+            ):
+                cursor.execute(compiled.sql, arguments)
+                found = cursor.fetchall()
+        finally:
+            pooled.close()
         return compiled.rows(found)
 
     def run_in(self, session: Session, values: dict[str, Any]) -> list[Any]:
@@ -109,22 +116,16 @@ class PreparedRead:
         compiled = self.compiled(connection.dialect)
         arguments = compiled.arguments(values)
         pooled = connection.connection
-        failure = connection.dialect.loaded_dbapi.Error
         cursor = pooled.cursor()
         try:
-            connection.dispatch.before_cursor_execute(
-                connection, cursor, compiled.sql, arguments, None, False
-            )
-            cursor.execute(compiled.sql, arguments)
-            found = cursor.fetchall()
-        except failure as error:
-            lost = connection.dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(error)
-            raise DBAPIError.instance(
-                compiled.sql, arguments, error, failure, connection_invalidated=lost,
-                dialect=connection.dialect,
-            ) from error  # fmt: skip
+            with _driver_errors(
+                connection.dialect, compiled.sql, arguments, pooled, connection.invalidate
+            ):
+                connection.dispatch.before_cursor_execute(
+                    connection, cursor, compiled.sql, arguments, None, False
+                )
+                cursor.execute(compiled.sql, arguments)
+                found = cursor.fetchall()
         finally:
             cursor.close()
         return compiled.rows(found)
@@ -142,24 +143,29 @@ def one_statement_engine(session: Session) -> Engine | None:
 
 
 @contextmanager
-def _driver(engine: Engine, sql: str, arguments: Any) -> Iterator[Any]:
-    """A cursor on a pooled connection in autocommit, given back to the pool after."""
-    pooled = engine.raw_connection()
-    failure = engine.dialect.loaded_dbapi.Error
+def _driver_errors(
+    dialect: Dialect,
+    sql: str,
+    arguments: Any,
+    pooled: Any,
+    invalidate: Callable[[BaseException], None],
+) -> Iterator[None]:
+    """A driver error raised as SQLAlchemy's DBAPIError; a lost connection invalidated
+    first and flagged (`connection_invalidated`), as OPS-1's retry expects."""
+    failure = dialect.loaded_dbapi.Error
     try:
-        yield from _cursor(engine, pooled)
+        yield
     except failure as error:
-        lost = engine.dialect.is_disconnect(error, pooled.dbapi_connection, None)
+        lost = dialect.is_disconnect(error, pooled.dbapi_connection, None)
         if lost:
-            pooled.invalidate(error)
+            invalidate(error)
         raise DBAPIError.instance(
-            sql, arguments, error, failure, connection_invalidated=lost, dialect=engine.dialect
+            sql, arguments, error, failure, connection_invalidated=lost, dialect=dialect
         ) from error
-    finally:
-        pooled.close()
 
 
-def _cursor(engine: Engine, pooled: Any) -> Iterator[Any]:
+@contextmanager
+def _autocommit_cursor(engine: Engine, pooled: Any) -> Iterator[Any]:
     """SQLite's pooled connections are in autocommit already (db/engine.py); a
     PostgreSQL one is put in autocommit for the read and taken out after."""
     postgresql = engine.dialect.name == "postgresql"
