@@ -17,28 +17,17 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tests.api.billing import ACME, GLOBEX, make_organization, problem, subscribe
-from tests.api.conftest import ApiWorld, Client, make_api_world
+from tests.api.billing import problem
+from tests.api.conftest import ApiWorld, Client
+from tests.api.test_credits import with_credits
 from tests.integration.conftest import every_row
-from tests.integration.test_credits import CATALOG
 
 
 @pytest.fixture
 def api(engine: Engine) -> ApiWorld:
     """acme (alice owner, bob billing admin, carol member) and globex, both on Basic;
     acme has bought 100 credits."""
-    api = make_api_world(engine)
-    imported = api.platform.post("/v1/catalog", {"catalog": CATALOG})
-    assert imported.status_code == 201, imported.text
-    make_organization(api, ACME)
-    make_organization(api, GLOBEX)
-    subscribe(api, api.member("acme", "alice"))
-    subscribe(api, api.member("globex", "gina"), "globex")
-    bought = api.member("acme", "alice").post(
-        "/v1/credits/top-up", {"organization": "acme", "credits": 100}
-    )
-    assert bought.status_code == 200, bought.text
-    return api
+    return with_credits(engine)
 
 
 @pytest.fixture

@@ -26,8 +26,7 @@ from tests.integration.conftest import FEB_1, JAN_1, every_row
 from tests.integration.test_credits import CATALOG
 
 
-@pytest.fixture
-def api(engine: Engine) -> ApiWorld:
+def on_basic(engine: Engine) -> ApiWorld:
     """acme (alice owner, bob billing admin, carol member) and globex, both on Basic."""
     api = make_api_world(engine)
     imported = api.platform.post("/v1/catalog", {"catalog": CATALOG})
@@ -37,6 +36,22 @@ def api(engine: Engine) -> ApiWorld:
     subscribe(api, api.member("acme", "alice"))
     subscribe(api, api.member("globex", "gina"), "globex")
     return api
+
+
+def with_credits(engine: Engine) -> ApiWorld:
+    """`on_basic`, and acme has bought 100 credits (1.00)."""
+    api = on_basic(engine)
+    bought = api.member("acme", "alice").post(
+        "/v1/credits/top-up", {"organization": "acme", "credits": 100}
+    )
+    assert bought.status_code == 200, bought.text
+    return api
+
+
+@pytest.fixture
+def api(engine: Engine) -> ApiWorld:
+    """acme (alice owner, bob billing admin, carol member) and globex, both on Basic."""
+    return on_basic(engine)
 
 
 @pytest.fixture
