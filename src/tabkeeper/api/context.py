@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, TypeVar
@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tabkeeper.clock import Clock
 from tabkeeper.db.engine import read_transaction
+from tabkeeper.db.prepared import NotOnLoop, loop_reads, run_on_the_loop
 from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.services.access import (
     Caller,
@@ -130,10 +131,16 @@ class Api:
         more on a fresh connection when the first was lost (OPS-1). On SQLite it
         runs right here on the event loop: a read of a local file never waits for the
         writer (WAL) and takes a fraction of a millisecond, less than handing it to a
-        thread. On a database across the network it runs in a worker thread, so that a
-        slow answer never holds up other requests, as one round trip (no BEGIN/COMMIT)."""
+        thread. On PostgreSQL it runs on the event loop too, its prepared read awaited
+        (db/prepared.py `run_on_the_loop`: a slow answer never holds up other requests),
+        as one round trip (no BEGIN/COMMIT); in a worker thread when it needs more (a
+        catalog version not cached yet) or the loop's connections are all busy."""
         if self._inline_reads:
             return self._read_one(caller, work)
+        on_the_loop = loop_reads(self.engine)
+        if on_the_loop is not None:
+            with suppress(NotOnLoop):
+                return await run_on_the_loop(on_the_loop, self._read_one, caller, work)
         return await anyio.to_thread.run_sync(self._read_one, caller, work)
 
     def _read_one(self, caller: Caller, work: Callable[[Billing], T]) -> T:

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from tabkeeper.db.prepared import ONE_STATEMENT
+from tabkeeper.db.prepared import ONE_STATEMENT, OneStatementSession
 
 
 def normalize_url(url: str) -> str:
@@ -175,8 +175,9 @@ def read_transaction(engine: Engine, *, one_statement: bool = False) -> Iterator
 
 def _one_statement(bind: Engine) -> Iterator[Session]:
     """A session that begins no transaction until its work uses it: a prepared read
-    (db/prepared.py) takes a pooled connection of `bind` for its one statement instead."""
-    with Session(bind, expire_on_commit=False, info={ONE_STATEMENT: bind}) as session:
+    (db/prepared.py) takes a pooled connection of `bind` for its one statement instead
+    (or, on the event loop, a loop connection: `run_on_the_loop`)."""
+    with OneStatementSession(bind, expire_on_commit=False, info={ONE_STATEMENT: bind}) as session:
         yield session
         if session.in_transaction():
             session.commit()

@@ -14,19 +14,35 @@ The read is a transaction of its own: on SQLite one statement reads one snapshot
 autocommit, one round trip, as `statement_reader` sends it. Used only where a request's
 whole transaction is that one statement (`one_statement_reads`), so nothing else would have
 seen another snapshot.
+
+On the event loop (PostgreSQL through psycopg, `LoopReads`): a server answers over the
+network, so the check's read cannot run inline on the event loop as it does on SQLite,
+and a worker thread cost more than the check itself (the hand-off and the GIL: about
+0.15-0.2 ms of CPU a check, plus 0.05 ms for the pool checkout and the autocommit toggle).
+`run_on_the_loop` runs the read-only work in a greenlet; a prepared read inside it is
+sent on one of a few psycopg async connections kept in autocommit, and the greenlet
+waits for the answer while the event loop serves other requests. Nothing else may touch
+the database from there (a catalog version not cached yet, any statement through the
+session): that raises `NotOnLoop` before any I/O, as does a read while every loop
+connection is busy, and the caller runs the work in a thread as before.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from threading import Lock
-from typing import Any
+from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Dialect, Engine, Select
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from greenlet import getcurrent, greenlet  # type: ignore[import-untyped]
+from sqlalchemy import Dialect, Engine, Select, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.orm import Session, SessionTransaction
+
+T = TypeVar("T")
 
 ONE_STATEMENT = "tabkeeper_one_statement_engine"
 """`Session.info` key set by `read_transaction(one_statement=True)`: the engine whose
@@ -95,10 +111,21 @@ class PreparedRead:
         flagged, as OPS-1's retry expects)."""
         compiled = self.compiled(engine.dialect)
         arguments = compiled.arguments(values)
+        on_the_loop = _loop_reads_here()
+        if on_the_loop is not None:  # run_on_the_loop: the greenlet waits, the loop serves
+            if not on_the_loop.serves(engine):
+                raise NotOnLoop("a read of another engine")
+            return compiled.rows(_await(on_the_loop.fetch(engine, compiled.sql, arguments)))
         pooled = engine.raw_connection()
         try:
             with (
-                _driver_errors(engine.dialect, compiled.sql, arguments, pooled, pooled.invalidate),
+                _driver_errors(
+                    engine.dialect,
+                    compiled.sql,
+                    arguments,
+                    pooled.dbapi_connection,
+                    pooled.invalidate,
+                ),  # fmt: skip
                 _autocommit_cursor(engine, pooled) as cursor,
             ):
                 cursor.execute(compiled.sql, arguments)
@@ -119,7 +146,11 @@ class PreparedRead:
         cursor = pooled.cursor()
         try:
             with _driver_errors(
-                connection.dialect, compiled.sql, arguments, pooled, connection.invalidate
+                connection.dialect,
+                compiled.sql,
+                arguments,
+                pooled.dbapi_connection,
+                connection.invalidate,
             ):
                 connection.dispatch.before_cursor_execute(
                     connection, cursor, compiled.sql, arguments, None, False
@@ -147,16 +178,17 @@ def _driver_errors(
     dialect: Dialect,
     sql: str,
     arguments: Any,
-    pooled: Any,
+    driver: Any,
     invalidate: Callable[[BaseException], None],
 ) -> Iterator[None]:
-    """A driver error raised as SQLAlchemy's DBAPIError; a lost connection invalidated
-    first and flagged (`connection_invalidated`), as OPS-1's retry expects."""
+    """A driver error raised as SQLAlchemy's DBAPIError; a lost connection (`driver`,
+    the driver's connection, None when it could not be opened) invalidated first and
+    flagged (`connection_invalidated`), as OPS-1's retry expects."""
     failure = dialect.loaded_dbapi.Error
     try:
         yield
     except failure as error:
-        lost = dialect.is_disconnect(error, pooled.dbapi_connection, None)
+        lost = driver is not None and dialect.is_disconnect(error, driver, None)
         if lost:
             invalidate(error)
         raise DBAPIError.instance(
@@ -179,3 +211,221 @@ def _autocommit_cursor(engine: Engine, pooled: Any) -> Iterator[Any]:
         cursor.close()
         if postgresql and not driver.closed:
             driver.autocommit = False
+
+
+class NotOnLoop(Exception):
+    """Work run by `run_on_the_loop` wanted more than prepared reads (a statement
+    through its session), or every loop connection was busy: raised before any I/O; the
+    caller runs the work in a worker thread instead."""
+
+
+LOOP_CONNECTIONS = 4
+"""The most connections an engine keeps for reads on the event loop (in each process):
+a read holds one for its round trip only, while the loop goes on with other requests'
+work, so a few serve many clients; past them a read goes to a worker thread."""
+
+
+class OneStatementSession(Session):
+    """The session of a one-statement read (db/engine.py `read_transaction`): inside
+    `run_on_the_loop` it raises `NotOnLoop` where it would begin a transaction (every
+    statement through a session, `get`, `connection()`, a flush, begins one first), so
+    no statement but a prepared read (`PreparedRead.run`) ever waits on the event loop."""
+
+    def _autobegin_t(self, begin: bool = False) -> SessionTransaction:
+        if self._transaction is None and _loop_reads_here() is not None:
+            raise NotOnLoop("a statement through the session")
+        return super()._autobegin_t(begin)
+
+
+class _LoopConnection:
+    """A psycopg async connection in autocommit, with its cursor (a read reuses it)."""
+
+    __slots__ = ("cursor", "driver", "generation")
+
+    def __init__(self, driver: Any, generation: int) -> None:
+        self.driver = driver
+        self.cursor = driver.cursor()
+        self.generation = generation
+
+
+class LoopReads:
+    """An engine's connections for prepared reads on the event loop (PostgreSQL
+    through psycopg): at most `size`, kept in autocommit (a read is one round trip, no
+    checkout, no BEGIN/COMMIT, no autocommit toggle), opened on demand, closed with the
+    engine (`Engine.dispose`). Safe as the engine's pool is (OPS-1, OPS-5): before each
+    use a connection is shown to the engine's `checkout` listeners, so one the server
+    ended is seen without a round trip (db/engine.py `_look_before_use`) and replaced;
+    one lost during the read is closed and the error flagged `connection_invalidated`
+    (the caller's retry). Used by one request at a time each, from any event loop."""
+
+    def __init__(self, engine: Engine, size: int = LOOP_CONNECTIONS) -> None:
+        self.size = size
+        self._engine = weakref.ref(engine)
+        arguments, options = engine.dialect.create_connect_args(engine.url)
+        from tabkeeper.db.engine import CONNECT_TIMEOUT_SECONDS  # engine.py imports this
+
+        options.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        self._connect = (list(arguments), {**options, "autocommit": True})
+        self._idle: list[_LoopConnection] = []
+        self._open = 0
+        self._generation = 0
+        self._lock = Lock()
+        event.listen(engine, "engine_disposed", self._disposed)
+
+    def serves(self, engine: Engine) -> bool:
+        """Whether `engine` (or an engine of its options) is this one's engine."""
+        own = self._engine()
+        return own is not None and engine.pool is own.pool
+
+    async def fetch(self, engine: Engine, sql: str, arguments: Any) -> list[Any]:
+        """The rows of `sql` with `arguments` as the driver gives them."""
+        held = await self._take(engine, sql, arguments)
+        try:
+            with _driver_errors(engine.dialect, sql, arguments, held.driver, _closed_below):
+                await held.cursor.execute(sql, arguments, prepare=True)
+                found: list[Any] = await held.cursor.fetchall()
+            return found
+        finally:
+            if _usable(held.driver):  # after an error of the statement alone, too
+                self._give_back(held)
+            else:  # lost, or cancelled in the middle of the read: never used again
+                self._close(held)
+
+    async def _take(self, engine: Engine, sql: str, arguments: Any) -> _LoopConnection:
+        """An idle connection the engine's `checkout` listeners found good, else a new
+        one; `NotOnLoop` when `size` are open and busy."""
+        look = engine.pool.dispatch.checkout
+        for _ in range(self.size + 2):  # each idle one ended, then a fresh one
+            with self._lock:
+                held = self._idle.pop() if self._idle else None
+                if held is None:
+                    if self._open >= self.size:
+                        raise NotOnLoop("every loop connection is busy")
+                    self._open += 1
+                generation = self._generation
+            if held is None:
+                held = await self._new(engine, sql, arguments, generation)
+            try:
+                look(held.driver, None, None)  # the engine's pre-use look (OPS-1, OPS-5)
+            except DisconnectionError:
+                self._close(held)
+                continue
+            return held
+        raise DisconnectionError("every connection was ended by the server")
+
+    async def _new(
+        self, engine: Engine, sql: str, arguments: Any, generation: int
+    ) -> _LoopConnection:
+        from psycopg import AsyncConnection
+
+        driver = None
+        try:
+            with _driver_errors(engine.dialect, sql, arguments, None, _closed_below):
+                driver = await AsyncConnection.connect(*self._connect[0], **self._connect[1])
+            return _LoopConnection(driver, generation)
+        except BaseException:
+            with self._lock:
+                if generation == self._generation:
+                    self._open -= 1
+            if driver is not None:
+                _finish(driver)
+            raise
+
+    def _give_back(self, held: _LoopConnection) -> None:
+        with self._lock:
+            if held.generation == self._generation:
+                self._idle.append(held)
+                return
+        _finish(held.driver)  # opened before the engine was disposed
+
+    def _close(self, held: _LoopConnection) -> None:
+        with self._lock:
+            if held.generation == self._generation:
+                self._open -= 1
+        _finish(held.driver)
+
+    def _disposed(self, _engine: Engine) -> None:
+        """`Engine.dispose`: idle connections closed now, busy ones when given back."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._open = 0
+            self._generation += 1
+        for held in idle:
+            _finish(held.driver)
+
+    def __del__(self) -> None:
+        for held in self._idle:
+            _finish(held.driver)
+
+
+def _usable(driver: Any) -> bool:
+    """Open and idle (no statement under way, no transaction: autocommit)."""
+    from psycopg.pq import TransactionStatus
+
+    if driver.closed or driver.broken:
+        return False
+    return bool(driver.info.transaction_status == TransactionStatus.IDLE)
+
+
+def _closed_below(_error: BaseException) -> None:
+    """A lost loop connection is closed by `LoopReads.fetch` itself."""
+
+
+def _finish(driver: Any) -> None:
+    """Close a driver connection without waiting (libpq sends its goodbye, if it can)."""
+    driver.pgconn.finish()
+
+
+_loop_reads: WeakKeyDictionary[Engine, LoopReads] = WeakKeyDictionary()
+_loop_reads_made = Lock()
+
+
+def loop_reads(engine: Engine) -> LoopReads | None:
+    """The engine's reads on the event loop: PostgreSQL through psycopg (else None)."""
+    found = _loop_reads.get(engine)
+    if found is None:
+        if engine.dialect.name != "postgresql" or engine.dialect.driver != "psycopg":
+            return None
+        with _loop_reads_made:
+            found = _loop_reads.get(engine)
+            if found is None:
+                found = _loop_reads[engine] = LoopReads(engine)
+    return found
+
+
+class _OnTheLoop(greenlet):  # type: ignore[misc]
+    """The greenlet `run_on_the_loop` runs its work in: it knows its `LoopReads`."""
+
+    def __init__(self, run: Callable[[], Any], reads: LoopReads) -> None:
+        super().__init__(run, getcurrent())
+        self.reads = reads
+        self.gr_context = self.parent.gr_context  # the request's context variables
+
+
+async def run_on_the_loop(reads: LoopReads, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` right here on the event loop, its prepared reads sent through
+    `reads` and awaited (see the module docstring); `NotOnLoop` when it needed anything
+    else from the database."""
+    child = _OnTheLoop(lambda: work(*args), reads)
+    wanted = child.switch()
+    while not child.dead:
+        try:
+            answer = await wanted
+        except BaseException as error:
+            wanted = child.throw(error)
+        else:
+            wanted = child.switch(answer)
+    found: T = wanted
+    return found
+
+
+def _loop_reads_here() -> LoopReads | None:
+    reads: LoopReads | None = getattr(getcurrent(), "reads", None)
+    return reads
+
+
+def _await(awaitable: Coroutine[Any, Any, T] | Awaitable[T]) -> T:
+    """Inside `run_on_the_loop`: `awaitable`'s result, the event loop serving others
+    meanwhile."""
+    found: T = getcurrent().parent.switch(awaitable)
+    return found
