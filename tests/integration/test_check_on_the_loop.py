@@ -8,8 +8,8 @@ answers and the same safety as the pooled read (OPS-1, OPS-5):
   is seen before use and replaced: the next check answers 200, the same;
 - work that needs more than its prepared read (a statement through the session) raises
   `NotOnLoop` before connecting anywhere, and `Api.read_one` answers it from a thread;
-- at most `size` connections: a read past them raises `NotOnLoop`; a read cancelled in
-  the middle never leaves a connection busy; `Engine.dispose` closes them.
+- at most `size` connections: a read past them waits for one; a read cancelled in the
+  middle never leaves a connection busy; `Engine.dispose` closes them.
 On SQLite the read runs inline on the loop as before (`loop_reads` is None)."""
 
 from __future__ import annotations
@@ -159,29 +159,49 @@ def test_lim1_work_needing_more_than_its_read_leaves_the_loop_before_any_io(
     assert first.json() == second.json()
 
 
+def _sleeping(admin: Engine) -> bool:
+    with admin.connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                " AND datname = current_database() AND query LIKE 'SELECT pg_sleep%%'"
+            )
+        ).scalar()
+    return bool(found)
+
+
 def test_lim1_loop_connections_are_bounded_freed_when_cancelled_and_closed_with_the_engine(
     engine: Engine,
 ) -> None:
-    """With `size` reads under way the next raises NotOnLoop (the caller takes a thread);
-    a read cancelled while it waits for the server never keeps its connection busy;
-    `Engine.dispose` closes the idle ones, and the next read opens a fresh one."""
+    """With `size` reads under way the next waits (on the loop) for a connection; a read
+    cancelled while it waits for the server frees its connection, and the waiting read
+    gets it and answers; `Engine.dispose` closes the idle ones, and the next read opens a
+    fresh one."""
     _postgresql(engine)
     reads = LoopReads(engine, size=1)
     sleep, one = "SELECT pg_sleep(%(seconds)s)", "SELECT %(n)s::int"
 
     async def run() -> None:
+        assert await reads.fetch(engine, one, {"n": 0}) == [(0,)]  # opened, now idle
         slow = asyncio.create_task(reads.fetch(engine, sleep, {"seconds": 30}))
-        while reads._open == 0 or slow.done():  # until the slow read is under way
+        while not _sleeping(admin):  # until the server runs the slow read
             await asyncio.sleep(0)
-        with pytest.raises(NotOnLoop):
-            await reads.fetch(engine, one, {"n": 1})
+        waiting = asyncio.create_task(reads.fetch(engine, one, {"n": 1}))
+        while not reads._waiters:
+            await asyncio.sleep(0)
+        assert not waiting.done() and reads._open == 1
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await slow
+        assert await waiting == [(1,)]
         assert await reads.fetch(engine, one, {"n": 2}) == [(2,)]
-        assert reads._open == 1
+        assert reads._open == 1 and not reads._waiters
 
-    asyncio.run(run())
+    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    try:
+        asyncio.run(run())
+    finally:
+        admin.dispose()
     idle = list(reads._idle)
     assert len(idle) == 1
     engine.dispose()

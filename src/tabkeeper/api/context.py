@@ -134,7 +134,7 @@ class Api:
         thread. On PostgreSQL it runs on the event loop too, its prepared read awaited
         (db/prepared.py `run_on_the_loop`: a slow answer never holds up other requests),
         as one round trip (no BEGIN/COMMIT); in a worker thread when it needs more (a
-        catalog version not cached yet) or the loop's connections are all busy."""
+        catalog version not cached yet)."""
         if self._inline_reads:
             return self._read_one(caller, work)
         on_the_loop = loop_reads(self.engine)

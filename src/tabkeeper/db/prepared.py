@@ -23,17 +23,18 @@ and a worker thread cost more than the check itself (the hand-off and the GIL: a
 sent on one of a few psycopg async connections kept in autocommit, and the greenlet
 waits for the answer while the event loop serves other requests. Nothing else may touch
 the database from there (a catalog version not cached yet, any statement through the
-session): that raises `NotOnLoop` before any I/O, as does a read while every loop
-connection is busy, and the caller runs the work in a thread as before.
+session): that raises `NotOnLoop` before any I/O, and the caller runs the work in a
+thread as before. A read while every loop connection is busy waits on the loop for one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import weakref
-from collections import namedtuple
+from collections import deque, namedtuple
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from threading import Lock
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -216,14 +217,14 @@ def _autocommit_cursor(engine: Engine, pooled: Any) -> Iterator[Any]:
 
 class NotOnLoop(Exception):
     """Work run by `run_on_the_loop` wanted more than prepared reads (a statement
-    through its session), or every loop connection was busy: raised before any I/O; the
-    caller runs the work in a worker thread instead."""
+    through its session, a read of another engine): raised before any I/O; the caller
+    runs the work in a worker thread instead."""
 
 
-LOOP_CONNECTIONS = 4
-"""The most connections an engine keeps for reads on the event loop (in each process):
-a read holds one for its round trip only, while the loop goes on with other requests'
-work, so a few serve many clients; past them a read goes to a worker thread."""
+LOOP_CONNECTIONS = 5
+"""The most connections an engine keeps for reads on the event loop (in each process;
+as many as SQLAlchemy's pool keeps by default): a read holds one for its round trip
+only; past them a read waits on the loop for one to be given back."""
 
 
 class OneStatementSession(Session):
@@ -268,6 +269,7 @@ class LoopReads:
         options.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
         self._connect = (list(arguments), {**options, "autocommit": True})
         self._idle: list[_LoopConnection] = []
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._open = 0
         self._generation = 0
         self._lock = Lock()
@@ -294,25 +296,60 @@ class LoopReads:
 
     async def _take(self, engine: Engine, sql: str, arguments: Any) -> _LoopConnection:
         """An idle connection the engine's `checkout` listeners found good, else a new
-        one; `NotOnLoop` when `size` are open and busy."""
+        one; while `size` are open and busy, the first given back (waited for on the
+        loop: cheaper than a thread)."""
         look = engine.pool.dispatch.checkout
-        for _ in range(self.size + 2):  # each idle one ended, then a fresh one
+        ended = 0
+        while True:
+            waiter = None
             with self._lock:
                 held = self._idle.pop() if self._idle else None
                 if held is None:
-                    if self._open >= self.size:
-                        raise NotOnLoop("every loop connection is busy")
-                    self._open += 1
+                    if self._open < self.size:
+                        self._open += 1
+                    else:
+                        waiter = asyncio.get_running_loop().create_future()
+                        self._waiters.append(waiter)
                 generation = self._generation
+            if waiter is not None:
+                await self._wait(waiter)
+                continue
             if held is None:
                 held = await self._new(engine, sql, arguments, generation)
             try:
                 look(held.driver, None, None)  # the engine's pre-use look (OPS-1, OPS-5)
             except DisconnectionError:
                 self._close(held)
+                ended += 1
+                if ended > self.size:  # each idle one ended, then a fresh one too
+                    raise
                 continue
             return held
-        raise DisconnectionError("every connection was ended by the server")
+
+    async def _wait(self, waiter: asyncio.Future[None]) -> None:
+        """Until a connection is given back or closed (then `_take` looks again)."""
+        try:
+            await waiter
+        except BaseException:  # cancelled: the wake-up, if it came, goes to the next
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if waiter.done() and not waiter.cancelled():
+                self._wake(1)
+            raise
+
+    def _wake(self, count: int) -> None:
+        """Wake the first `count` waiters (on their own loop)."""
+        with self._lock:
+            woken = [self._waiters.popleft() for _ in range(min(count, len(self._waiters)))]
+        here = asyncio._get_running_loop()
+        for waiter in woken:
+            loop = waiter.get_loop()
+            if loop is here:
+                _resolve(waiter)
+            else:
+                with suppress(RuntimeError):  # its loop has ended
+                    loop.call_soon_threadsafe(_resolve, waiter)
 
     async def _new(
         self, engine: Engine, sql: str, arguments: Any, generation: int
@@ -324,26 +361,30 @@ class LoopReads:
             with _driver_errors(engine.dialect, sql, arguments, None, _closed_below):
                 driver = await AsyncConnection.connect(*self._connect[0], **self._connect[1])
             return _LoopConnection(driver, generation)
-        except BaseException:
+        except BaseException:  # not opened (or cancelled): its place goes to a waiter
             with self._lock:
                 if generation == self._generation:
                     self._open -= 1
             if driver is not None:
                 _finish(driver)
+            self._wake(1)
             raise
 
     def _give_back(self, held: _LoopConnection) -> None:
         with self._lock:
-            if held.generation == self._generation:
+            kept = held.generation == self._generation
+            if kept:
                 self._idle.append(held)
-                return
-        _finish(held.driver)  # opened before the engine was disposed
+        if not kept:
+            _finish(held.driver)  # opened before the engine was disposed
+        self._wake(1)
 
     def _close(self, held: _LoopConnection) -> None:
         with self._lock:
             if held.generation == self._generation:
                 self._open -= 1
         _finish(held.driver)
+        self._wake(1)
 
     def _disposed(self, _engine: Engine) -> None:
         """`Engine.dispose`: idle connections closed now, busy ones when given back."""
@@ -353,6 +394,7 @@ class LoopReads:
             self._generation += 1
         for held in idle:
             _finish(held.driver)
+        self._wake(self.size)
 
     def __del__(self) -> None:
         for held in self._idle:
@@ -366,6 +408,11 @@ def _usable(driver: Any) -> bool:
     if driver.closed or driver.broken:
         return False
     return bool(driver.info.transaction_status == TransactionStatus.IDLE)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _closed_below(_error: BaseException) -> None:
