@@ -340,6 +340,8 @@ class LoopReads:
 
     def _wake(self, count: int) -> None:
         """Wake the first `count` waiters (on their own loop)."""
+        if not self._waiters:  # the usual case: nobody waits
+            return
         with self._lock:
             woken = [self._waiters.popleft() for _ in range(min(count, len(self._waiters)))]
         here = asyncio._get_running_loop()
@@ -407,7 +409,7 @@ def _usable(driver: Any) -> bool:
 
     if driver.closed or driver.broken:
         return False
-    return bool(driver.info.transaction_status == TransactionStatus.IDLE)
+    return bool(driver.pgconn.transaction_status == TransactionStatus.IDLE)
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:
@@ -448,18 +450,20 @@ class _OnTheLoop(greenlet):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__(self._serve)
         self.reads: LoopReads | None = None
+        self.done: _Done | None = None
 
     def _serve(self, job: tuple[LoopReads, Callable[[], Any]]) -> None:
         while True:
             self.reads, work = job
             try:
-                done = _Done(work(), None)
+                self.done = _Done(work(), None)
             except GreenletExit:  # collected while suspended: let it end
                 raise
             except BaseException as error:
-                done = _Done(None, error)  # raised by run_on_the_loop
+                self.done = _Done(None, error)  # raised by run_on_the_loop
             self.reads = None
-            job = self.parent.switch(done)
+            del job, work  # nothing of this work kept while idle
+            job = self.parent.switch(_FINISHED)
 
 
 class _Done:
@@ -470,6 +474,8 @@ class _Done:
         self.error = error
 
 
+_FINISHED = object()
+"""What an `_OnTheLoop` switches to its parent with when its work is done."""
 _idle_greenlets = threading.local()
 _IDLE_GREENLETS = 16
 """The most idle `_OnTheLoop` kept per thread."""
@@ -487,18 +493,20 @@ async def run_on_the_loop(reads: LoopReads, work: Callable[..., T], *args: Any) 
     child.parent = here
     child.gr_context = here.gr_context  # the request's context variables
     wanted = child.switch((reads, lambda: work(*args)))
-    while not isinstance(wanted, _Done):
+    while wanted is not _FINISHED:
         try:
             answer = await wanted
         except BaseException as error:  # thrown into the work, where it awaited
             wanted = child.throw(error)
         else:
             wanted = child.switch(answer)
+    done, child.done = child.done, None
     if len(idle) < _IDLE_GREENLETS:
         idle.append(child)
-    if wanted.error is not None:
-        raise wanted.error
-    found: T = wanted.value
+    assert done is not None
+    if done.error is not None:
+        raise done.error
+    found: T = done.value
     return found
 
 
