@@ -399,8 +399,9 @@ class LoopReads:
         self._wake(self.size)
 
     def __del__(self) -> None:
-        for held in self._idle:
-            _finish(held.driver)
+        with suppress(Exception):  # at interpreter exit the driver may be gone already
+            for held in self._idle:
+                _finish(held.driver)
 
 
 def _usable(driver: Any) -> bool:
