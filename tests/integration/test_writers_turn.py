@@ -75,8 +75,9 @@ def _probed(engine: Engine) -> int:
 
 
 def _add_one(engine: Engine, *, wait: bool) -> None:
+    read = "SELECT n FROM turns_probe WHERE id = 1" + ("" if is_sqlite(engine) else " FOR UPDATE")
     with transaction(engine, wait=wait) as session:
-        n = session.execute(text("SELECT n FROM turns_probe WHERE id = 1")).scalar_one()
+        n = session.execute(text(read)).scalar_one()
         session.execute(text("UPDATE turns_probe SET n = :n WHERE id = 1"), {"n": n + 1})
 
 
