@@ -5,11 +5,14 @@ current period's usage (USE-6, USE-7, SUB-2), with who may call what (ACL-1, ACL
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
 
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import UsageEventRow
@@ -439,3 +442,32 @@ def test_usage_is_for_billing_roles_of_the_billed_organization(metered: ApiWorld
     problem(metered.platform.get("/v1/usage", organization="acme-eu"), 409, "sub_account")
     problem(metered.platform.get("/v1/usage", organization="initech"), 409, "no_subscription")
     assert usage(metered.member("acme", "alice"))["sessions"]["used"] == "0"
+
+
+def test_brief_writes_wait_in_a_thread_while_another_process_writes_lim_3(
+    metered: ApiWorld, engine: Engine, database_url: str
+) -> None:
+    """LIM-3, USE-1, SQLite: a session start and a batch of a few events are written on
+    the event loop when the write lock is free (api/context.py `Api.write`, brief); while
+    another process holds SQLite's write lock (here a connection of its own in BEGIN
+    IMMEDIATE for 0.3 s, as a `tabkeeper worker` would) they wait for it in a thread
+    instead, and both land exactly once."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's one writer at a time")
+    path = make_url(database_url).database or ""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    ended = threading.Timer(0.3, other.commit)
+    ended.start()
+    try:
+        start = {"organization": "acme", "agent": "bot", "conversation": "held"}
+        answer = metered.platform.post("/v1/sessions/start", start)
+        batch = [message(f"held-{i}", "held") for i in range(3)]
+        stored = metered.platform.post("/v1/events", {"events": batch})
+    finally:
+        ended.join()
+        other.close()
+    assert answer.status_code == 200 and answer.json()["allowed"] is True, answer.text
+    assert stored.status_code == 200 and stored.json()["accepted"] == 3, stored.text
+    assert used(metered.platform)["sessions"] == "1"
+    assert used(metered.platform)["interactions"] == "3"

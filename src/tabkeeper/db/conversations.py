@@ -24,11 +24,13 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Executable, Select, Table, bindparam, select, tuple_
+from sqlalchemy import Select, Table, bindparam, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ValuesBase
 
+from tabkeeper.db.prepared import write_rows
 from tabkeeper.db.tables_usage import Conversation
 
 TABLE = cast(Table, Conversation.__table__)
@@ -83,18 +85,18 @@ _RETURNED = (_C.id, _C.organization_id, _C.conversation, _C.agent, _C.state)
 
 
 @cache
-def _locking(dialect: str) -> Executable:
+def _locking(dialect: str) -> ValuesBase:
     statement = _insert(dialect)(TABLE)
     upsert = statement.on_conflict_do_update(index_elements=list(_KEY), set_={"agent": _C.agent})
-    return cast(Executable, upsert.returning(*_RETURNED))
+    return cast(ValuesBase, upsert.returning(*_RETURNED))
 
 
 @cache
-def _writing(dialect: str) -> Executable:
+def _writing(dialect: str) -> ValuesBase:
     statement = _insert(dialect)(TABLE).inline()  # nothing returned
     excluded = statement.excluded
     return cast(
-        Executable,
+        ValuesBase,
         statement.on_conflict_do_update(
             index_elements=list(_KEY),
             set_={"state": excluded.state, "agent": excluded.agent,
@@ -134,7 +136,7 @@ def locked(
              "updated_at": now}
             for w in ordered
         ]  # fmt: skip
-        made = session.connection().execute(_locking("postgresql"), _parameters(rows))
+        made = write_rows(session, _locking("postgresql"), rows)
         return {(row[1], row[2]): _row(row) for row in made}
     keys = [(w.organization_id, w.conversation) for w in ordered]
     given = known or {}
@@ -159,9 +161,4 @@ def write(session: Session, states: Iterable[ConversationWrite], now: datetime) 
         for s in sorted(states, key=lambda s: (s.organization_id, s.conversation))
     ]  # fmt: skip
     if rows:
-        session.connection().execute(_writing(_dialect(session)), _parameters(rows))
-
-
-def _parameters(rows: list[dict[str, Any]]) -> list[dict[str, Any]] | dict[str, Any]:
-    """One row as a plain statement (an executemany costs more for one)."""
-    return rows if len(rows) > 1 else rows[0]
+        write_rows(session, _writing(_dialect(session)), rows)

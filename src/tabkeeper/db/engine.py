@@ -15,6 +15,7 @@ commits when the block ends; nothing below them commits.
 from __future__ import annotations
 
 import select
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,17 +108,44 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         # Straight to the driver: a statement of SQLAlchemy's costs more than the BEGIN.
         driver = connection.connection.driver_connection
-        if connection.get_execution_options().get(READ_ONLY):
+        options = connection.get_execution_options()
+        if options.get(READ_ONLY):
             driver.execute("BEGIN")
+        elif options.get(NO_WAIT):
+            _begin_at_once(driver)
         else:
             driver.execute("BEGIN IMMEDIATE")
+
+
+def _begin_at_once(driver: Any) -> None:
+    """BEGIN IMMEDIATE if the write lock is free now; WriterBusy if another process holds
+    it (SQLite's busy handler, which sleeps and looks again, is off for this BEGIN)."""
+    driver.execute("PRAGMA busy_timeout=0")
+    try:
+        driver.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as error:
+        if driver.in_transaction:  # pragma: no cover - BEGIN failed after beginning
+            driver.execute("ROLLBACK")
+        raise WriterBusy(str(error)) from error
+    finally:
+        driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+class WriterBusy(Exception):
+    """A write that was not to wait (`transaction(wait=False)`) found another writer at
+    work: nothing was done; do it where waiting costs nothing."""
+
+
+NO_WAIT = "tabkeeper_no_wait"
+"""Execution option of the engine `transaction(wait=False)` uses (SQLite)."""
+BUSY_TIMEOUT_MS = 30_000
 
 
 READ_ONLY = "tabkeeper_read_only"
@@ -184,20 +212,35 @@ def _one_statement(bind: Engine) -> Iterator[Session]:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """A session in one transaction: committed when the block ends, rolled back on error."""
+def transaction(engine: Engine, *, wait: bool = True) -> Iterator[Session]:
+    """A session in one transaction: committed when the block ends, rolled back on error.
+
+    `wait=False` (SQLite; for a short write made where waiting would hold up others, such
+    as the event loop): WriterBusy, with nothing done, when another writer of this
+    process holds or awaits its turn or another process holds SQLite's write lock."""
+    waits = wait or engine.dialect.name != "sqlite"
     with (
-        _writers_turn(engine),
-        Session(engine, expire_on_commit=False) as session,
+        _writers_turn(engine) if waits else _turn_now(engine),
+        Session(engine if waits else _no_wait(engine), expire_on_commit=False) as session,
         session.begin(),
     ):
         yield session
 
 
+_no_waits: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
+
+
+def _no_wait(engine: Engine) -> Engine:
+    found = _no_waits.get(engine)
+    if found is None:
+        found = _no_waits[engine] = engine.execution_options(**{NO_WAIT: True})
+    return found
+
+
 WRITER_WAITS_AT_MOST = 30.0
 """Seconds a writer waits for its turn in this process (as long as SQLite's busy
 timeout); past it, it goes on to SQLite's own lock."""
-_turns: WeakKeyDictionary[Engine, threading.RLock] = WeakKeyDictionary()
+_turns: WeakKeyDictionary[Engine, _Turn] = WeakKeyDictionary()
 _turns_made = threading.Lock()
 
 
@@ -213,14 +256,48 @@ def _writers_turn(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite":
         yield
         return
-    turn = _turns.get(engine)
-    if turn is None:  # the engine's first write: made once, under a lock
-        with _turns_made:
-            turn = _turns.setdefault(engine, threading.RLock())
-    if not turn.acquire(timeout=WRITER_WAITS_AT_MOST):
+    turn = _turn_of(engine)
+    with turn.waiting:
+        turn.waiters += 1
+    try:
+        acquired = turn.lock.acquire(timeout=WRITER_WAITS_AT_MOST)
+    finally:
+        with turn.waiting:
+            turn.waiters -= 1
+    if not acquired:
         yield
         return
     try:
         yield
     finally:
-        turn.release()
+        turn.lock.release()
+
+
+@contextmanager
+def _turn_now(engine: Engine) -> Iterator[None]:
+    """The writers' turn if it is free and no writer awaits it (those go first); else
+    WriterBusy."""
+    turn = _turn_of(engine)
+    if turn.waiters or not turn.lock.acquire(blocking=False):
+        raise WriterBusy("another writer of this process is at work")
+    try:
+        yield
+    finally:
+        turn.lock.release()
+
+
+class _Turn:
+    """The writers' turn of one engine: its lock, and how many writers await it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.waiting = threading.Lock()
+        self.waiters = 0
+
+
+def _turn_of(engine: Engine) -> _Turn:
+    turn = _turns.get(engine)
+    if turn is None:  # the engine's first write: made once, under a lock
+        with _turns_made:
+            turn = _turns.setdefault(engine, _Turn())
+    return turn

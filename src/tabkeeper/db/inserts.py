@@ -7,25 +7,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Executable, Table
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ValuesBase
+
+from tabkeeper.db.prepared import write_rows
 
 
 @cache
 def insert_ignoring(
     target: Table, dialect: str, returning: tuple[str, ...] = ("id",)
-) -> Executable:
+) -> ValuesBase:
     """INSERT … ON CONFLICT DO NOTHING RETURNING `returning` into `target` (the values
     come as parameters: one mapping, or a list of them for a multi-row insert)."""
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(target).on_conflict_do_nothing()
     if returning:
-        return cast(Executable, statement.returning(*(target.c[name] for name in returning)))
-    return cast(Executable, statement)
+        return statement.returning(*(target.c[name] for name in returning))
+    return statement
 
 
 def insert_rows_ignoring(
@@ -40,5 +43,4 @@ def insert_rows_ignoring(
     if not rows:
         return []
     statement = insert_ignoring(target, session.get_bind().dialect.name, returning)
-    found = session.connection().execute(statement, list(rows) if len(rows) > 1 else rows[0])
-    return list(found) if returning else []
+    return write_rows(session, statement, rows)

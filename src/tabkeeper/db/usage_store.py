@@ -14,12 +14,14 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, case, select, update
+from sqlalchemy import Table, bindparam, case, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ValuesBase
 
 from tabkeeper.db.inserts import insert_rows_ignoring
+from tabkeeper.db.prepared import write_rows
 from tabkeeper.db.tables import Organization, UsageEventRow
 from tabkeeper.db.tables_usage import BillingPeriod, UsageCounter, UsageUniqueValue
 from tabkeeper.domain.ingestion import TOTAL, CounterKey
@@ -195,7 +197,7 @@ _KEY_COLUMNS = (_C.organization_id, _C.meter, _C.period_start, _C.scope)
 
 
 @cache
-def _upsert(dialect: str, kind: str) -> Executable:
+def _upsert(dialect: str, kind: str) -> ValuesBase:
     statement = _insert(dialect)(_COUNTERS)
     excluded = statement.excluded
     if kind == "add":
@@ -205,7 +207,7 @@ def _upsert(dialect: str, kind: str) -> Executable:
         values = {"quantity": case((excluded.quantity > _C.quantity, excluded.quantity),
                                    else_=_C.quantity)}  # fmt: skip
     upsert = statement.on_conflict_do_update(index_elements=list(_KEY_COLUMNS), set_=values)
-    return cast(Executable, upsert.returning(*_KEY_COLUMNS, _C.quantity, _C.answered))
+    return cast(ValuesBase, upsert.returning(*_KEY_COLUMNS, _C.quantity, _C.answered))
 
 
 def add_to_counters(
@@ -233,12 +235,12 @@ def _upsert_all(
          "scope": key.scope, "quantity": quantity, "answered": answered}
         for key, (quantity, answered) in sorted(changes.items())
     ]  # fmt: skip
-    found = session.connection().execute(_upsert(_dialect(session), kind), rows)
+    found = write_rows(session, _upsert(_dialect(session), kind), rows)
     return {_key(row): CounterValue(int(row[4]), int(row[5])) for row in found}
 
 
 @cache
-def _capped(dialect: str) -> Executable:
+def _capped(dialect: str) -> ValuesBase:
     statement = _insert(dialect)(_COUNTERS)
     excluded = statement.excluded
     upsert = statement.on_conflict_do_update(
@@ -249,7 +251,7 @@ def _capped(dialect: str) -> Executable:
         },
         where=_C.quantity + excluded.quantity <= bindparam("cap"),
     )
-    return cast(Executable, upsert.returning(_C.quantity, _C.answered))
+    return cast(ValuesBase, upsert.returning(_C.quantity, _C.answered))
 
 
 def add_within(
@@ -260,12 +262,13 @@ def add_within(
     or None when refused."""
     if quantity > cap:
         return None
-    row = session.connection().execute(
-        _capped(_dialect(session)),
-        {"organization_id": key.owner_id, "meter": key.meter, "period_start": key.period_start,
-         "scope": key.scope, "quantity": quantity, "answered": answered, "cap": cap},
-    ).first()  # fmt: skip
-    return None if row is None else CounterValue(int(row[0]), int(row[1]))
+    found = write_rows(
+        session, _capped(_dialect(session)),
+        [{"organization_id": key.owner_id, "meter": key.meter, "period_start": key.period_start,
+          "scope": key.scope, "quantity": quantity, "answered": answered}],
+        {"cap": cap},
+    )  # fmt: skip
+    return CounterValue(int(found[0][0]), int(found[0][1])) if found else None
 
 
 _TOTALS = select(*_KEY_COLUMNS, _C.quantity, _C.answered).where(

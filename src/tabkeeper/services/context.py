@@ -151,10 +151,16 @@ def billing_for(
 
 @contextmanager
 def billing(
-    engine: Engine, platform_id: int, now: datetime, store: CatalogStore = CATALOGS
+    engine: Engine,
+    platform_id: int,
+    now: datetime,
+    store: CatalogStore = CATALOGS,
+    *,
+    wait: bool = True,
 ) -> Iterator[Billing]:
-    """A Billing context in its own transaction, committed when the block ends."""
-    with transaction(engine) as session:
+    """A Billing context in its own transaction, committed when the block ends (`wait`:
+    see db/engine.py `transaction`)."""
+    with transaction(engine, wait=wait) as session:
         yield billing_for(session, platform_id, now, store)
 
 

@@ -88,6 +88,11 @@ async def _events(request: Request) -> list[object]:
     return events
 
 
+BRIEF_BATCH = 10
+"""Batches of at most this many events are brief writes (`Api.write`): on SQLite they are
+stored on the event loop when the write lock is free (about 1-2 ms), larger ones in a
+thread."""
+
 _EVENTS_BODY = {
     "requestBody": {
         "required": True,
@@ -109,7 +114,8 @@ async def record_events(
     id is accepted and counted once, also across retries; each bad event is refused with
     its index and reason while the good ones are kept. Platform API key only."""
     caller.require_platform()
-    outcome = await api.write(caller, lambda b: ingest_batch(b, events))
+    brief = len(events) <= BRIEF_BATCH
+    outcome = await api.write(caller, lambda b: ingest_batch(b, events), brief=brief)
     metrics.count_events(outcome.accepted, outcome.duplicates, len(outcome.refused))  # OPS-2
     return schemas.EventsResult(
         accepted=outcome.accepted,
@@ -165,7 +171,7 @@ async def start_session(
             b, code, agent, conversation, visible=caller.sees
         )
 
-    decision = await api.write(caller, start)
+    decision = await api.write(caller, start, brief=True)
     metrics.count_decision("sessions.start", decision.reason)  # OPS-2
     return _decision(decision)
 
