@@ -22,7 +22,7 @@ from sqlalchemy import Engine, create_engine, event, text
 
 from tabkeeper.db import accounts
 from tabkeeper.db.engine import read_transaction
-from tabkeeper.db.prepared import LoopReads, NotOnLoop, loop_reads, run_on_the_loop
+from tabkeeper.db.loop_reads import LoopReads, NotOnLoop, loop_reads, run_on_the_loop
 from tests.api.conftest import make_api_world
 from tests.integration.test_prepared_reads import _world
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tabkeeper.clock import Clock
 from tabkeeper.db.engine import WriterBusy, read_transaction
-from tabkeeper.db.prepared import NotOnLoop, loop_reads, run_on_the_loop
+from tabkeeper.db.loop_reads import NotOnLoop, loop_reads, run_on_the_loop
 from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.services.access import (
     Caller,

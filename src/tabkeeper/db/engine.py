@@ -29,7 +29,8 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from tabkeeper.db.prepared import ONE_STATEMENT, OneStatementSession
+from tabkeeper.db.loop_reads import OneStatementSession
+from tabkeeper.db.prepared import ONE_STATEMENT
 
 
 def normalize_url(url: str) -> str:
