@@ -27,22 +27,33 @@ from tests.api.conftest import make_api_world
 from tests.integration.conftest import make_world
 
 
+def end_other_connections(engine: Engine, *, wait: bool = True) -> int:
+    """PostgreSQL ends every other connection to the test database (as a restart or a
+    failover would; `wait`: until each backend is gone); how many it ended."""
+    ended_by = (
+        "count(*) FILTER (WHERE pg_terminate_backend(pid, 10000))"
+        if wait
+        else ("count(pg_terminate_backend(pid))")
+    )
+    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        ended = connection.execute(
+            text(
+                f"SELECT {ended_by} FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    admin.dispose()
+    return int(ended or 0)
+
+
 def test_dropped_connections_cost_one_retryable_answer(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("a server that drops its connections: PostgreSQL")
     api = make_api_world(engine)
     api.world.organization("acme")
     assert api.platform.get("/v1/organizations").status_code == 200
-    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        dropped = connection.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ).scalar()
-    admin.dispose()
-    assert dropped
+    assert end_other_connections(engine, wait=False)
     first = api.platform.get("/v1/organizations")
     if first.status_code != 200:  # the backend ended after the pool looked: one retry
         assert first.status_code == 503, first.text
@@ -63,17 +74,7 @@ def test_ops1_a_connection_the_server_ended_is_replaced_before_use(engine: Engin
     api = make_api_world(engine)
     api.world.organization("acme")
     assert api.platform.get("/v1/organizations").status_code == 200
-    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        ended = connection.execute(
-            text(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000))"
-                " FROM pg_stat_activity"
-                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ).scalar()
-    admin.dispose()
-    assert ended
+    assert end_other_connections(engine)
     first = api.platform.get("/v1/organizations")
     assert first.status_code == 200, first.text
     assert [o["code"] for o in first.json()["data"]] == ["acme"]

@@ -24,7 +24,8 @@ from tabkeeper.db import accounts
 from tabkeeper.db.engine import read_transaction
 from tabkeeper.db.loop_reads import LoopReads, NotOnLoop, loop_reads, run_on_the_loop
 from tests.api.conftest import make_api_world
-from tests.integration.test_prepared_reads import _world
+from tests.api.test_database_restart import end_other_connections
+from tests.integration.test_prepared_reads import _world, read_values
 
 CHECK = {"organization": "acme", "action": "start_session"}
 
@@ -55,13 +56,7 @@ def test_lim1_rows_read_on_the_loop_equal_sqlalchemys(engine: Engine) -> None:
         assert acme is not None and acme.counters
     for kind, prepared in accounts._PREPARED.items():
         for key in ("acme", "globex", "nobody"):
-            values: dict[str, Any] = {"platform": platform_id, "open_after": accounts._NEVER}
-            if kind[0] == "code":
-                values["code"] = key
-            else:
-                values["organization"] = acme.id if key == "acme" else -1
-            if kind[1] == "starting":
-                values["conversation"] = "k1"
+            values = read_values(kind, key, platform_id, acme.id)
             with read_transaction(engine) as session:
                 statement = accounts._STATEMENTS[kind]
                 through = [tuple(r) for r in session.connection().execute(statement, values)]
@@ -109,17 +104,7 @@ def test_lim1_ops1_the_check_reads_on_the_loop_and_survives_an_ended_connection(
         assert again.status_code == 200, again.text
         assert again.json() == first.json()
         assert seen == [True]  # one loop connection handed out, none of the pool
-        admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            ended = connection.execute(
-                text(
-                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000))"
-                    " FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            ).scalar()
-        admin.dispose()
-        assert ended
+        assert end_other_connections(engine)
         seen.clear()
         after = api.platform.post("/v1/check", CHECK)
         assert after.status_code == 200, after.text

@@ -48,6 +48,19 @@ def _rows(engine: Engine, kind: tuple[str, Any], values: dict[str, Any]) -> list
     return [through, [tuple(r) for r in inside], [tuple(r) for r in alone]]
 
 
+def read_values(kind: tuple[str, Any], key: str, platform_id: int, acme_id: int) -> dict[str, Any]:
+    """The parameters of a prepared account read of `kind` for organization `key`
+    ("nobody": one that does not exist)."""
+    values: dict[str, Any] = {"platform": platform_id, "open_after": accounts._NEVER}
+    if kind[0] == "code":
+        values["code"] = key
+    else:
+        values["organization"] = acme_id if key == "acme" else -1
+    if kind[1] == "starting":
+        values["conversation"] = "k1"
+    return values
+
+
 def test_lim1_prepared_rows_equal_sqlalchemys(engine: Engine) -> None:
     """Every prepared kind of account read, for each organization: the same rows."""
     platform_id = _world(engine)
@@ -56,13 +69,7 @@ def test_lim1_prepared_rows_equal_sqlalchemys(engine: Engine) -> None:
         assert acme is not None
     for kind in accounts._PREPARED:
         for key in ("acme", "globex", "nobody"):
-            values: dict[str, Any] = {"platform": platform_id, "open_after": accounts._NEVER}
-            if kind[0] == "code":
-                values["code"] = key
-            else:
-                values["organization"] = acme.id if key == "acme" else -1
-            if kind[1] == "starting":
-                values["conversation"] = "k1"
+            values = read_values(kind, key, platform_id, acme.id)
             through, inside, alone = _rows(engine, kind, values)
             assert through == inside == alone, (kind, key)
             assert through or key != "acme", kind
