@@ -5,7 +5,9 @@ clock switch, the request log and the metrics directory from the environment."""
 
 from __future__ import annotations
 
+import gc
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 from tabkeeper import cli
-from tabkeeper.api.served import SERVE_CLOCK, ClockBeside
+from tabkeeper.api.served import (
+    FULL_COLLECTION_EVERY,
+    SERVE_CLOCK,
+    ClockBeside,
+    settle_the_heap,
+)
 
 KEYS = (SERVE_CLOCK, "TABKEEPER_SERVE_INTERVAL", "TABKEEPER_REQUEST_LOG",
         "PROMETHEUS_MULTIPROC_DIR", "TABKEEPER_SEPARATE_WORKER")  # fmt: skip
@@ -74,3 +81,30 @@ def test_ops1_several_processes_through_uvicorns_manager(
     assert os.environ[SERVE_CLOCK] == "1"
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(given)
     assert not list(given.glob("*.db"))
+
+
+def test_lim1_the_server_freezes_its_startup_heap_and_makes_full_collections_rarer() -> None:
+    """LIM-1 under ingestion (bench/mixed.py): a served process keeps what it holds once
+    started out of the garbage collector's walks (`gc.freeze`) and makes a full
+    collection come after 100 collections of the middle generation, not 10; objects
+    made after it are still collected (a cycle made now is freed by a full collection)."""
+    threshold = gc.get_threshold()
+    try:
+        settle_the_heap()
+        assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold() == (threshold[0], threshold[1], FULL_COLLECTION_EVERY)
+        cycle: list[object] = []
+        cycle.append(cycle)
+        watched = weakref.ref(_Node(cycle))
+        del cycle
+        gc.collect()
+        assert watched() is None
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+class _Node:
+    def __init__(self, cycle: list[object]) -> None:
+        self.cycle = cycle
+        cycle.append(self)
