@@ -5,13 +5,16 @@ cannot run twice at once in a process)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+T = TypeVar("T")
 AXE = Path(__file__).parent / "portal" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -45,3 +48,26 @@ def browser() -> Iterator[Any]:
         )
         yield browser
         browser.close()
+
+
+def run_async(work: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(work)` in a thread of its own. Once the session's browser has started,
+    Playwright's sync API leaves the main thread marked as running an event loop, and
+    `asyncio.run` refuses to start there ("cannot be called from a running event loop"):
+    tests that run a loop of their own call this, so they pass in any order beside the
+    browser tests."""
+    found: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            found.append(asyncio.run(work))
+        except BaseException as error:  # raised below, in the test's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=run, name="test-event-loop")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return found[0]

@@ -10,7 +10,6 @@ strings (not nesting), and one credential past its burst. Each refusal changes n
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -23,6 +22,7 @@ from tabkeeper.api.limits import Draining, RequestLimits, TokenBuckets, json_dep
 from tabkeeper.db.engine import transaction
 from tabkeeper.services.access import create_api_key
 from tabkeeper.settings import Settings
+from tests.browser import run_async
 from tests.integration.conftest import World, make_world
 
 MiB = 1024 * 1024
@@ -121,7 +121,7 @@ def test_ops4_a_streamed_body_is_refused_as_soon_as_it_passes_the_cap() -> None:
         "path": "/v1/events",
         "headers": [(b"transfer-encoding", b"chunked"), (b"content-type", b"application/json")],
     }
-    asyncio.run(middleware(scope, receive, send))
+    run_async(middleware(scope, receive, send))
     assert sent[0]["status"] == 413
     assert len(read) == 5  # 5 KiB read, then refused: 95 pieces never read
     assert not reached

@@ -9,13 +9,13 @@ Each test runs its own server: about 5 s on SQLite."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 import pytest
 from tabkeeper_client import ApiError, AsyncClient, Client, WebhookVerificationError, verify
 
+from tests.browser import run_async
 from tests.clients.conftest import Live
 from tests.clients.lossy import AsyncLossyTransport, LossyTransport
 
@@ -171,4 +171,4 @@ def test_async_client_int_1(live: Live) -> None:
         assert client.events.buffer.stats.batches == EVENTS // 1_000
         assert client.events.buffer.stats.sent == EVENTS
 
-    asyncio.run(main())
+    run_async(main())

@@ -22,6 +22,7 @@ from tabkeeper_client.webhooks import sign
 
 from tabkeeper.notify.parcels import WebhookParcel
 from tabkeeper.notify.webhooks import new_secret, signed_headers, webhook_body
+from tests.browser import run_async
 
 QUICK = Retry(attempts=4, base=0, cap=0)
 SENT_AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -221,4 +222,4 @@ def test_the_timer_sends_a_partial_batch_without_a_flush_use_1() -> None:
             assert aclient.events.buffer.stats.batches >= 1
         assert aclient.events.buffer.stats.sent == 2
 
-    asyncio.run(main())
+    run_async(main())

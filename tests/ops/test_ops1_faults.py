@@ -46,6 +46,7 @@ from tabkeeper.domain.periods import boundary
 from tabkeeper.services.access import create_api_key
 from tabkeeper.services.organizations import organization_by_code
 from tabkeeper.services.session_starts import set_session_limit
+from tests.browser import run_async
 from tests.integration.conftest import World, make_world
 from tests.ops.cluster import Cluster, restart_postgres
 
@@ -187,12 +188,12 @@ def test_ops1_two_servers_two_workers_under_kills_and_a_database_restart(
             cluster.wait_ready(server)
         workers = [cluster.worker("worker-a"), cluster.worker("worker-b")]
         seen = Seen()
-        outcome = asyncio.run(
+        outcome = run_async(
             load_with_faults(engine, cluster, [s.port or 0 for s in servers], workers, key, seen)
         )
         # the killed worker's claimed work is taken over after the lease
-        assert asyncio.run(wait_for(lambda: _renewed(engine), 60 + LEASE_SECONDS)), (
-            renewal_invoices(engine)
+        assert run_async(wait_for(lambda: _renewed(engine), 60 + LEASE_SECONDS)), renewal_invoices(
+            engine
         )
         for process in [*servers, workers[1]]:
             process.stop()
