@@ -4,6 +4,7 @@ current period's usage (USE-6, USE-7, SUB-2), with who may call what (ACL-1, ACL
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import threading
@@ -14,10 +15,16 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
+from tabkeeper.api.context import Api
 from tabkeeper.db.engine import transaction
 from tabkeeper.db.tables import UsageEventRow
+from tabkeeper.services.access import Caller
+from tabkeeper.services.context import Billing
+from tabkeeper.services.session_starts import start_session_by_code
+from tabkeeper.settings import Settings
 from tests.api.billing import ACME, GLOBEX, make_organization, problem, subscribe
 from tests.api.conftest import ApiWorld, Client, make_api_world
+from tests.browser import run_async
 
 CATALOG: dict[str, Any] = {
     "meters": {
@@ -471,3 +478,56 @@ def test_brief_writes_wait_in_a_thread_while_another_process_writes_lim_3(
     assert stored.status_code == 200 and stored.json()["accepted"] == 3, stored.text
     assert used(metered.platform)["sessions"] == "1"
     assert used(metered.platform)["interactions"] == "3"
+
+
+def test_brief_writes_wait_on_the_loop_while_a_thread_of_the_process_writes_lim_3(
+    metered: ApiWorld, engine: Engine
+) -> None:
+    """LIM-3, SQLite: while a write of this process holds the writers' turn in a thread
+    (the billing clock, a long batch), a session start waits for the turn's end on the
+    event loop, which serves others meanwhile, and is then written there, not handed to
+    a thread of its own (where it would hold the turn while the next starts followed it);
+    it is counted once."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's one writer at a time")
+    world = metered.world
+    api = Api(Settings(database_url="sqlite://"), engine, world.clock, world.provider,
+              world.store)  # fmt: skip
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with transaction(engine):
+            holding.set()
+            release.wait(60)
+
+    def start(b: Billing) -> tuple[int, bool]:
+        decision = start_session_by_code(b, "acme", "bot", "turned", visible=lambda _: True)
+        return threading.get_ident(), decision.allowed
+
+    async def run() -> tuple[int, tuple[int, bool], int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        asyncio.get_running_loop().call_later(0.2, release.set)
+        started = await api.write(Caller(world.platform_id), start, brief=True)
+        ticker.cancel()
+        return threading.get_ident(), started, ticks
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert holding.wait(60)
+        loop_thread, (written_in, allowed), ticks = run_async(run())
+    finally:
+        release.set()
+        thread.join(60)
+    assert written_in == loop_thread  # on the loop, once the turn was free
+    assert ticks >= 2  # the loop served others while the start waited
+    assert allowed
+    assert used(metered.platform)["sessions"] == "1"

@@ -5,6 +5,7 @@ update: every increment of many threads lands, none fails with "database is lock
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -13,7 +14,15 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from tabkeeper.db.engine import WriterBusy, _turn_of, _writers_turn, is_sqlite, transaction
+from tabkeeper.db.engine import (
+    TurnTaken,
+    WriterBusy,
+    _turn_of,
+    _writers_turn,
+    is_sqlite,
+    transaction,
+    turn_released,
+)
 from tests.integration.conftest import all_at_once
 
 THREADS = 8
@@ -101,7 +110,7 @@ def test_a_write_that_does_not_wait_is_refused_while_another_of_the_process_writ
     thread.start()
     try:
         assert holding.wait(60)
-        with pytest.raises(WriterBusy):
+        with pytest.raises(TurnTaken):
             _add_one(engine, wait=False)
     finally:
         release.set()
@@ -109,6 +118,48 @@ def test_a_write_that_does_not_wait_is_refused_while_another_of_the_process_writ
     assert _probed(engine) == 0
     _add_one(engine, wait=False)
     assert _probed(engine) == 1
+
+
+def test_a_writer_on_the_event_loop_is_woken_when_the_turn_ends_use_1(engine: Engine) -> None:
+    """USE-1, SQLite: a write that may not wait, refused because a thread of the process
+    has the turn (TurnTaken), waits for the turn's end on the event loop
+    (`turn_released`): woken when the thread commits, not at the end of its wait; it
+    then writes, and nothing was lost. Every watcher of the turn is woken and none is
+    left behind."""
+    if not is_sqlite(engine):
+        pytest.skip("SQLite only")
+    _probe(engine)
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with transaction(engine) as session:
+            session.execute(text("UPDATE turns_probe SET n = n + 1 WHERE id = 1"))
+            holding.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert holding.wait(60)
+
+    async def write_when_free() -> float:
+        loop = asyncio.get_running_loop()
+        with pytest.raises(TurnTaken):
+            _add_one(engine, wait=False)
+        loop.call_later(0.1, release.set)
+        started = loop.time()
+        await asyncio.gather(turn_released(engine, 60), turn_released(engine, 60))
+        waited = loop.time() - started
+        _add_one(engine, wait=False)
+        return waited
+
+    try:
+        waited = asyncio.run(write_when_free())
+    finally:
+        release.set()
+        thread.join(60)
+    assert waited < 30  # woken by the commit, not by the end of the 60 s wait
+    assert _turn_of(engine).watchers == []
+    assert _probed(engine) == 2
 
 
 def test_a_write_that_does_not_wait_leaves_the_turn_to_a_writer_waiting_for_it_use_1(
@@ -147,9 +198,10 @@ def test_a_write_that_does_not_wait_is_refused_while_another_process_writes_use_
     other.execute("BEGIN IMMEDIATE")
     try:
         started = time.monotonic()
-        with pytest.raises(WriterBusy):
+        with pytest.raises(WriterBusy) as refused:
             _add_one(engine, wait=False)
         assert time.monotonic() - started < 5  # not SQLite's 30 s busy wait
+        assert not isinstance(refused.value, TurnTaken)  # another process: not our turn
         ended = threading.Timer(0.3, other.commit)
         ended.start()
         _add_one(engine, wait=True)  # waits for the other process, then writes

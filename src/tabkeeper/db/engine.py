@@ -14,11 +14,12 @@ commits when the block ends; nothing below them commits.
 
 from __future__ import annotations
 
+import asyncio
 import select
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -142,6 +143,11 @@ def _begin_at_once(driver: Any) -> None:
 class WriterBusy(Exception):
     """A write that was not to wait (`transaction(wait=False)`) found another writer at
     work: nothing was done; do it where waiting costs nothing."""
+
+
+class TurnTaken(WriterBusy):
+    """WriterBusy because another writer of this process holds or awaits the writers'
+    turn (not another process's lock): `turn_released` tells when it ends its turn."""
 
 
 NO_WAIT = "tabkeeper_no_wait"
@@ -272,6 +278,7 @@ def _writers_turn(engine: Engine) -> Iterator[None]:
         yield
     finally:
         turn.lock.release()
+        turn.wake_watchers()
 
 
 @contextmanager
@@ -280,20 +287,57 @@ def _turn_now(engine: Engine) -> Iterator[None]:
     WriterBusy."""
     turn = _turn_of(engine)
     if turn.waiters or not turn.lock.acquire(blocking=False):
-        raise WriterBusy("another writer of this process is at work")
+        raise TurnTaken("another writer of this process is at work")
     try:
         yield
     finally:
         turn.lock.release()
+        turn.wake_watchers()
+
+
+async def turn_released(engine: Engine, at_most: float) -> None:
+    """On the event loop: returns when a writer of this process ends its turn, or after
+    `at_most` seconds (whichever comes first; the caller looks again either way). Waiting
+    here costs the loop nothing, where a thread hand-off per write would."""
+    turn = _turn_of(engine)
+    loop = asyncio.get_running_loop()
+    released = loop.create_future()
+    with turn.waiting:
+        turn.watchers.append((loop, released))
+    timer = loop.call_later(at_most, _resolve, released)
+    try:
+        await released
+    finally:
+        timer.cancel()
+        with turn.waiting:
+            if (loop, released) in turn.watchers:
+                turn.watchers.remove((loop, released))
 
 
 class _Turn:
-    """The writers' turn of one engine: its lock, and how many writers await it."""
+    """The writers' turn of one engine: its lock, how many writers await it (threads),
+    and the event loops' writers watching for its end (`turn_released`)."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.waiting = threading.Lock()
         self.waiters = 0
+        self.watchers: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def wake_watchers(self) -> None:
+        """Tell the watching writers a turn ended (each on its own loop)."""
+        if not self.watchers:  # the usual case: nobody watches
+            return
+        with self.waiting:
+            woken, self.watchers = self.watchers, []
+        for loop, released in woken:
+            with suppress(RuntimeError):  # its loop has ended
+                loop.call_soon_threadsafe(_resolve, released)
+
+
+def _resolve(released: asyncio.Future[None]) -> None:
+    if not released.done():
+        released.set_result(None)
 
 
 def _turn_of(engine: Engine) -> _Turn:
