@@ -8,6 +8,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from tabkeeper.api.context import Api
-from tabkeeper.db.engine import transaction
+from tabkeeper.db.engine import _turn_of, transaction
 from tabkeeper.db.tables import UsageEventRow
 from tabkeeper.services.access import Caller
 from tabkeeper.services.context import Billing
@@ -514,7 +515,7 @@ def test_brief_writes_wait_on_the_loop_while_a_thread_of_the_process_writes_lim_
                 await asyncio.sleep(0.01)
 
         ticker = asyncio.create_task(tick())
-        asyncio.get_running_loop().call_later(0.2, release.set)
+        asyncio.get_running_loop().call_later(0.05, release.set)
         started = await api.write(Caller(world.platform_id), start, brief=True)
         ticker.cancel()
         return threading.get_ident(), started, ticks
@@ -530,4 +531,52 @@ def test_brief_writes_wait_on_the_loop_while_a_thread_of_the_process_writes_lim_
     assert written_in == loop_thread  # on the loop, once the turn was free
     assert ticks >= 2  # the loop served others while the start waited
     assert allowed
+    assert used(metered.platform)["sessions"] == "1"
+
+
+def test_a_brief_write_passed_over_joins_the_line_in_a_thread_lim_3(
+    metered: ApiWorld, engine: Engine
+) -> None:
+    """LIM-3, SQLite: a session start waits on the loop for the writers' turn at most
+    BRIEF_WAITS_ON_THE_LOOP (0.25 s): when a writer waiting in line (in a thread) takes
+    the turn first and holds it past that, the start joins the line in a thread, so a
+    stream of long writes never keeps it waiting on the loop; it is counted once."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's one writer at a time")
+    world = metered.world
+    api = Api(Settings(database_url="sqlite://"), engine, world.clock, world.provider,
+              world.store)  # fmt: skip
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with transaction(engine):
+            holding.set()
+            release.wait(60)
+
+    def in_line() -> None:
+        with transaction(engine):  # waits for the holder's turn, then holds its own
+            time.sleep(1.0)
+
+    def start(b: Billing) -> int:
+        start_session_by_code(b, "acme", "bot", "in-line", visible=lambda _: True)
+        return threading.get_ident()
+
+    async def run() -> tuple[int, int]:
+        asyncio.get_running_loop().call_later(0.05, release.set)
+        return threading.get_ident(), await api.write(Caller(world.platform_id), start,
+                                                      brief=True)  # fmt: skip
+
+    first, second = threading.Thread(target=holder), threading.Thread(target=in_line)
+    first.start()
+    try:
+        assert holding.wait(60)
+        second.start()
+        while _turn_of(engine).waiters == 0:  # the second writer waits in line
+            time.sleep(0.005)
+        loop_thread, written_in = run_async(run())
+    finally:
+        release.set()
+        first.join(60)
+        second.join(60)
+    assert written_in != loop_thread  # the line held the turn 1 s: written in a thread
     assert used(metered.platform)["sessions"] == "1"

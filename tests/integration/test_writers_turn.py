@@ -145,10 +145,12 @@ def test_a_writer_on_the_event_loop_is_woken_when_the_turn_ends_use_1(engine: En
         loop = asyncio.get_running_loop()
         with pytest.raises(TurnTaken):
             _add_one(engine, wait=False)
+        assert await turn_released(engine, 0.01) is False  # no turn ended: its time ran out
         loop.call_later(0.1, release.set)
         started = loop.time()
-        await asyncio.gather(turn_released(engine, 60), turn_released(engine, 60))
+        ended = await asyncio.gather(turn_released(engine, 60), turn_released(engine, 60))
         waited = loop.time() - started
+        assert ended == [True, True]
         _add_one(engine, wait=False)
         return waited
 

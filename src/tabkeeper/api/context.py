@@ -29,7 +29,6 @@ from sqlalchemy.exc import DBAPIError
 
 from tabkeeper.clock import Clock
 from tabkeeper.db.engine import (
-    WRITER_WAITS_AT_MOST,
     TurnTaken,
     WriterBusy,
     read_transaction,
@@ -60,9 +59,9 @@ API key revoked, or a member removed, by another process stops working within th
 once). A portal session is never trusted past its own expiry, to the second."""
 CALLER_CACHE_SIZE = 1024
 """The most credentials kept at once; past it the oldest entry makes room."""
-TURN_LOOK_EVERY = 0.05
-"""Seconds a brief write waiting on the loop for the writers' turn goes without looking
-again, should the end of a turn go unseen (a turn's end wakes it at once)."""
+BRIEF_WAITS_ON_THE_LOOP = 0.25
+"""Seconds a brief write waits on the event loop for the writers' turn (woken at each
+turn's end); past them it joins the writers waiting in line, in a thread."""
 
 
 class Callers:
@@ -177,20 +176,25 @@ class Api:
         less than the hand-off to a thread, and eight clients' starts no longer take
         turns at the interpreter in eight threads. While another writer of this process
         has the turn (a write in a thread: the billing clock, a long batch), it waits for
-        the turn's end here on the loop (`turn_released`) and looks again: sent to a
-        thread instead, a start would hold the turn there while the next starts found it
-        taken and followed it, 41% of the starts of 8 clients. When another process holds
-        the write lock it goes to a thread and waits there, as any write."""
+        the end of that turn here on the loop (`turn_released`) and looks again: sent to
+        a thread instead, a start would hold the turn there while the next starts found
+        it taken and followed it, 41% of the starts of 8 clients. Still finding the turn
+        taken after BRIEF_WAITS_ON_THE_LOOP (writers waiting in line go first), it joins
+        the line in a thread, so a stream of long writes never keeps it waiting on the
+        loop. When another process holds the write lock it goes to a thread and waits
+        there, as any write."""
         if brief and self._inline_reads:
-            give_up = monotonic() + WRITER_WAITS_AT_MOST
+            give_up = None
             while True:
                 try:
                     with self.billing(caller, wait=False) as b:
                         return work(b)
                 except TurnTaken:  # another writer of this process: wait for its turn's end
-                    if monotonic() > give_up:
-                        break
-                    await turn_released(self.engine, TURN_LOOK_EVERY)
+                    now = monotonic()
+                    give_up = give_up or now + BRIEF_WAITS_ON_THE_LOOP
+                    if now >= give_up:
+                        break  # a line of long writes: join it, in a thread
+                    await turn_released(self.engine, give_up - now)
                 except WriterBusy:  # another process holds the lock: wait in a thread
                     break
         return await anyio.to_thread.run_sync(self._write, caller, work)

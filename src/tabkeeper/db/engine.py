@@ -295,18 +295,18 @@ def _turn_now(engine: Engine) -> Iterator[None]:
         turn.wake_watchers()
 
 
-async def turn_released(engine: Engine, at_most: float) -> None:
-    """On the event loop: returns when a writer of this process ends its turn, or after
-    `at_most` seconds (whichever comes first; the caller looks again either way). Waiting
-    here costs the loop nothing, where a thread hand-off per write would."""
+async def turn_released(engine: Engine, at_most: float) -> bool:
+    """On the event loop: True when a writer of this process ended its turn, False when
+    `at_most` seconds passed first (the caller looks again either way). Waiting here
+    costs the loop nothing, where a thread hand-off per write would."""
     turn = _turn_of(engine)
     loop = asyncio.get_running_loop()
-    released = loop.create_future()
+    released: asyncio.Future[bool] = loop.create_future()
     with turn.waiting:
         turn.watchers.append((loop, released))
-    timer = loop.call_later(at_most, _resolve, released)
+    timer = loop.call_later(at_most, _resolve, released, False)
     try:
-        await released
+        return await released
     finally:
         timer.cancel()
         with turn.waiting:
@@ -322,7 +322,7 @@ class _Turn:
         self.lock = threading.RLock()
         self.waiting = threading.Lock()
         self.waiters = 0
-        self.watchers: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self.watchers: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
 
     def wake_watchers(self) -> None:
         """Tell the watching writers a turn ended (each on its own loop)."""
@@ -335,9 +335,9 @@ class _Turn:
                 loop.call_soon_threadsafe(_resolve, released)
 
 
-def _resolve(released: asyncio.Future[None]) -> None:
+def _resolve(released: asyncio.Future[bool], ended: bool = True) -> None:
     if not released.done():
-        released.set_result(None)
+        released.set_result(ended)
 
 
 def _turn_of(engine: Engine) -> _Turn:
