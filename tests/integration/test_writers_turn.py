@@ -125,7 +125,7 @@ def test_a_writer_on_the_event_loop_is_woken_when_the_turn_ends_use_1(engine: En
     has the turn (TurnTaken), waits for the turn's end on the event loop
     (`turn_released`): woken when the thread commits, not at the end of its wait; it
     then writes, and nothing was lost. Every watcher of the turn is woken and none is
-    left behind."""
+    left behind; a watch begun when the turn is already free ends at once."""
     if not is_sqlite(engine):
         pytest.skip("SQLite only")
     _probe(engine)
@@ -162,6 +162,9 @@ def test_a_writer_on_the_event_loop_is_woken_when_the_turn_ends_use_1(engine: En
     assert waited < 30  # woken by the commit, not by the end of the 60 s wait
     assert _turn_of(engine).watchers == []
     assert _probed(engine) == 2
+    # a turn that ended before the watch began (nobody holds it now): True at once
+    assert asyncio.run(turn_released(engine, 60)) is True
+    assert _turn_of(engine).watchers == []
 
 
 def test_a_write_that_does_not_wait_leaves_the_turn_to_a_writer_waiting_for_it_use_1(

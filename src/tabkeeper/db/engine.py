@@ -304,6 +304,9 @@ async def turn_released(engine: Engine, at_most: float) -> bool:
     released: asyncio.Future[bool] = loop.create_future()
     with turn.waiting:
         turn.watchers.append((loop, released))
+    if turn.lock.acquire(blocking=False):  # it ended before this watched: look again now
+        turn.lock.release()
+        _resolve(released)
     timer = loop.call_later(at_most, _resolve, released, False)
     try:
         return await released
