@@ -9,6 +9,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from tabkeeper.settings import Settings
 from tests.api.billing import ACME, GLOBEX, make_organization, problem, subscribe
 from tests.api.conftest import ApiWorld, Client, make_api_world
 from tests.browser import run_async
+from tests.integration.conftest import turn_held
 
 CATALOG: dict[str, Any] = {
     "meters": {
@@ -481,6 +483,27 @@ def test_brief_writes_wait_in_a_thread_while_another_process_writes_lim_3(
     assert used(metered.platform)["interactions"] == "3"
 
 
+def _start_in(metered: ApiWorld, engine: Engine, conversation: str) -> Callable[[], Any]:
+    """A coroutine function: a session start written through `Api.write` (brief) as the
+    route does, the turn's holder released 0.05 s after it began; it returns the ids of
+    the loop's thread and of the thread the start was written in."""
+    world = metered.world
+    api = Api(Settings(database_url="sqlite://"), engine, world.clock, world.provider,
+              world.store)  # fmt: skip
+
+    def start(b: Billing) -> int:
+        decision = start_session_by_code(b, "acme", "bot", conversation, visible=lambda _: True)
+        assert decision.allowed
+        return threading.get_ident()
+
+    async def run(release: threading.Event) -> tuple[int, int]:
+        asyncio.get_running_loop().call_later(0.05, release.set)
+        written_in = await api.write(Caller(world.platform_id), start, brief=True)
+        return threading.get_ident(), written_in
+
+    return run
+
+
 def test_brief_writes_wait_on_the_loop_while_a_thread_of_the_process_writes_lim_3(
     metered: ApiWorld, engine: Engine
 ) -> None:
@@ -491,23 +514,10 @@ def test_brief_writes_wait_on_the_loop_while_a_thread_of_the_process_writes_lim_
     it is counted once."""
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite's one writer at a time")
-    world = metered.world
-    api = Api(Settings(database_url="sqlite://"), engine, world.clock, world.provider,
-              world.store)  # fmt: skip
-    holding, release = threading.Event(), threading.Event()
+    start = _start_in(metered, engine, "turned")
+    ticks = 0
 
-    def holder() -> None:
-        with transaction(engine):
-            holding.set()
-            release.wait(60)
-
-    def start(b: Billing) -> tuple[int, bool]:
-        decision = start_session_by_code(b, "acme", "bot", "turned", visible=lambda _: True)
-        return threading.get_ident(), decision.allowed
-
-    async def run() -> tuple[int, tuple[int, bool], int]:
-        ticks = 0
-
+    async def run(release: threading.Event) -> tuple[int, int]:
         async def tick() -> None:
             nonlocal ticks
             while True:
@@ -515,22 +525,16 @@ def test_brief_writes_wait_on_the_loop_while_a_thread_of_the_process_writes_lim_
                 await asyncio.sleep(0.01)
 
         ticker = asyncio.create_task(tick())
-        asyncio.get_running_loop().call_later(0.05, release.set)
-        started = await api.write(Caller(world.platform_id), start, brief=True)
-        ticker.cancel()
-        return threading.get_ident(), started, ticks
+        try:
+            found: tuple[int, int] = await start(release)
+            return found
+        finally:
+            ticker.cancel()
 
-    thread = threading.Thread(target=holder)
-    thread.start()
-    try:
-        assert holding.wait(60)
-        loop_thread, (written_in, allowed), ticks = run_async(run())
-    finally:
-        release.set()
-        thread.join(60)
+    with turn_held(engine) as release:
+        loop_thread, written_in = run_async(run(release))
     assert written_in == loop_thread  # on the loop, once the turn was free
     assert ticks >= 2  # the loop served others while the start waited
-    assert allowed
     assert used(metered.platform)["sessions"] == "1"
 
 
@@ -543,40 +547,20 @@ def test_a_brief_write_passed_over_joins_the_line_in_a_thread_lim_3(
     stream of long writes never keeps it waiting on the loop; it is counted once."""
     if engine.dialect.name != "sqlite":
         pytest.skip("SQLite's one writer at a time")
-    world = metered.world
-    api = Api(Settings(database_url="sqlite://"), engine, world.clock, world.provider,
-              world.store)  # fmt: skip
-    holding, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with transaction(engine):
-            holding.set()
-            release.wait(60)
+    start = _start_in(metered, engine, "in-line")
 
     def in_line() -> None:
         with transaction(engine):  # waits for the holder's turn, then holds its own
             time.sleep(1.0)
 
-    def start(b: Billing) -> int:
-        start_session_by_code(b, "acme", "bot", "in-line", visible=lambda _: True)
-        return threading.get_ident()
-
-    async def run() -> tuple[int, int]:
-        asyncio.get_running_loop().call_later(0.05, release.set)
-        return threading.get_ident(), await api.write(Caller(world.platform_id), start,
-                                                      brief=True)  # fmt: skip
-
-    first, second = threading.Thread(target=holder), threading.Thread(target=in_line)
-    first.start()
+    second = threading.Thread(target=in_line)
     try:
-        assert holding.wait(60)
-        second.start()
-        while _turn_of(engine).waiters == 0:  # the second writer waits in line
-            time.sleep(0.005)
-        loop_thread, written_in = run_async(run())
+        with turn_held(engine) as release:
+            second.start()
+            while _turn_of(engine).waiters == 0:  # the second writer waits in line
+                time.sleep(0.005)
+            loop_thread, written_in = run_async(start(release))
     finally:
-        release.set()
-        first.join(60)
         second.join(60)
     assert written_in != loop_thread  # the line held the turn 1 s: written in a thread
     assert used(metered.platform)["sessions"] == "1"

@@ -154,6 +154,27 @@ def statements_sent(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
+@contextmanager
+def turn_held(engine: Engine) -> Iterator[threading.Event]:
+    """A thread of the process holding the writers' turn (in a transaction of its own,
+    db/engine.py) until the event given is set; joined when the block ends."""
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with transaction(engine):
+            holding.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert holding.wait(60)
+        yield release
+    finally:
+        release.set()
+        thread.join(60)
+
+
 def all_at_once(count: int, work: Callable[[int], object]) -> None:
     """`work(0)` … `work(count - 1)`, each in a thread of its own, released together at a
     barrier; returns when all have ended, and fails with the first error any of them

@@ -23,7 +23,7 @@ from tabkeeper.db.engine import (
     transaction,
     turn_released,
 )
-from tests.integration.conftest import all_at_once
+from tests.integration.conftest import all_at_once, turn_held
 
 THREADS = 8
 EACH = 40
@@ -99,22 +99,8 @@ def test_a_write_that_does_not_wait_is_refused_while_another_of_the_process_writ
     if not is_sqlite(engine):
         pytest.skip("PostgreSQL writers lock rows, not the database: wait=False is a no-op")
     _probe(engine)
-    holding, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with transaction(engine):
-            holding.set()
-            release.wait(60)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    try:
-        assert holding.wait(60)
-        with pytest.raises(TurnTaken):
-            _add_one(engine, wait=False)
-    finally:
-        release.set()
-        thread.join(60)
+    with turn_held(engine), pytest.raises(TurnTaken):
+        _add_one(engine, wait=False)
     assert _probed(engine) == 0
     _add_one(engine, wait=False)
     assert _probed(engine) == 1
@@ -129,19 +115,8 @@ def test_a_writer_on_the_event_loop_is_woken_when_the_turn_ends_use_1(engine: En
     if not is_sqlite(engine):
         pytest.skip("SQLite only")
     _probe(engine)
-    holding, release = threading.Event(), threading.Event()
 
-    def holder() -> None:
-        with transaction(engine) as session:
-            session.execute(text("UPDATE turns_probe SET n = n + 1 WHERE id = 1"))
-            holding.set()
-            release.wait(60)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    assert holding.wait(60)
-
-    async def write_when_free() -> float:
+    async def write_when_free(release: threading.Event) -> float:
         loop = asyncio.get_running_loop()
         with pytest.raises(TurnTaken):
             _add_one(engine, wait=False)
@@ -154,14 +129,11 @@ def test_a_writer_on_the_event_loop_is_woken_when_the_turn_ends_use_1(engine: En
         _add_one(engine, wait=False)
         return waited
 
-    try:
-        waited = asyncio.run(write_when_free())
-    finally:
-        release.set()
-        thread.join(60)
+    with turn_held(engine) as release:
+        waited = asyncio.run(write_when_free(release))
     assert waited < 30  # woken by the commit, not by the end of the 60 s wait
     assert _turn_of(engine).watchers == []
-    assert _probed(engine) == 2
+    assert _probed(engine) == 1
     # a turn that ended before the watch began (nobody holds it now): True at once
     assert asyncio.run(turn_released(engine, 60)) is True
     assert _turn_of(engine).watchers == []
