@@ -304,9 +304,9 @@ async def turn_released(engine: Engine, at_most: float) -> bool:
     released: asyncio.Future[bool] = loop.create_future()
     with turn.waiting:
         turn.watchers.append((loop, released))
-    if turn.lock.acquire(blocking=False):  # it ended before this watched: look again now
-        turn.lock.release()
-        _resolve(released)
+    if not turn.waiters and turn.lock.acquire(blocking=False):
+        turn.lock.release()  # it ended before this watch began: every watcher looks again
+        turn.wake_watchers()  # (woken through the loop: the caller never spins on it)
     timer = loop.call_later(at_most, _resolve, released, False)
     try:
         return await released
