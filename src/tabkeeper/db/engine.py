@@ -277,8 +277,7 @@ def _writers_turn(engine: Engine) -> Iterator[None]:
     try:
         yield
     finally:
-        turn.lock.release()
-        turn.wake_watchers()
+        turn.end()
 
 
 @contextmanager
@@ -291,8 +290,7 @@ def _turn_now(engine: Engine) -> Iterator[None]:
     try:
         yield
     finally:
-        turn.lock.release()
-        turn.wake_watchers()
+        turn.end()
 
 
 async def turn_released(engine: Engine, at_most: float) -> bool:
@@ -305,8 +303,8 @@ async def turn_released(engine: Engine, at_most: float) -> bool:
     with turn.waiting:
         turn.watchers.append((loop, released))
     if not turn.waiters and turn.lock.acquire(blocking=False):
-        turn.lock.release()  # it ended before this watch began: every watcher looks again
-        turn.wake_watchers()  # (woken through the loop: the caller never spins on it)
+        turn.end()  # it ended before this watch began: every watcher looks again (woken
+        # through the loop: the caller never spins on it)
     timer = loop.call_later(at_most, _resolve, released, False)
     try:
         return await released
@@ -327,8 +325,10 @@ class _Turn:
         self.waiters = 0
         self.watchers: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[bool]]] = []
 
-    def wake_watchers(self) -> None:
-        """Tell the watching writers a turn ended (each on its own loop)."""
+    def end(self) -> None:
+        """End a turn taken (its lock released) and tell the watching writers, each on
+        its own loop."""
+        self.lock.release()
         if not self.watchers:  # the usual case: nobody watches
             return
         with self.waiting:
