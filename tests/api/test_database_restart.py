@@ -47,6 +47,19 @@ def end_other_connections(engine: Engine, *, wait: bool = True) -> int:
     return int(ended or 0)
 
 
+def count_backends(admin: Engine, condition: str) -> int:
+    """How many backends of the test database (`admin`'s) meet the SQL `condition` on
+    pg_stat_activity now."""
+    with admin.connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                f" WHERE datname = current_database() AND {condition}"
+            )
+        ).scalar()
+    return int(found or 0)
+
+
 def test_dropped_connections_cost_one_retryable_answer(engine: Engine) -> None:
     if engine.dialect.name != "postgresql":
         pytest.skip("a server that drops its connections: PostgreSQL")

@@ -24,7 +24,7 @@ from tabkeeper.db import accounts
 from tabkeeper.db.engine import read_transaction
 from tabkeeper.db.loop_reads import LoopReads, NotOnLoop, loop_reads, run_on_the_loop
 from tests.api.conftest import make_api_world
-from tests.api.test_database_restart import end_other_connections
+from tests.api.test_database_restart import count_backends, end_other_connections
 from tests.integration.test_prepared_reads import _world, read_values
 
 CHECK = {"organization": "acme", "action": "start_session"}
@@ -145,14 +145,7 @@ def test_lim1_work_needing_more_than_its_read_leaves_the_loop_before_any_io(
 
 
 def _sleeping(admin: Engine) -> bool:
-    with admin.connect() as connection:
-        found = connection.execute(
-            text(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
-                " AND datname = current_database() AND query LIKE 'SELECT pg_sleep%%'"
-            )
-        ).scalar()
-    return bool(found)
+    return count_backends(admin, "state = 'active' AND query LIKE 'SELECT pg_sleep%%'") > 0
 
 
 def test_lim1_loop_connections_are_bounded_freed_when_cancelled_and_closed_with_the_engine(

@@ -35,6 +35,7 @@ from tabkeeper.db.engine import (
     turn_released,
 )
 from tabkeeper.db.loop_reads import NotOnLoop, loop_reads, run_on_the_loop
+from tabkeeper.db.loop_writes import write_on_the_loop, writes_on_the_loop
 from tabkeeper.payments.provider import PaymentProvider
 from tabkeeper.services.access import (
     Caller,
@@ -122,6 +123,7 @@ class Api:
     provider: PaymentProvider
     store: CatalogStore
     callers: Callers = field(default_factory=Callers)
+    _heavy_turn: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def billing(self, caller: Caller, *, wait: bool = True) -> AbstractContextManager[Billing]:
         """A transaction of the caller's platform, committed when the block ends (`wait`:
@@ -164,7 +166,12 @@ class Api:
             return work(b)
 
     async def write(
-        self, caller: Caller, work: Callable[[Billing], T], *, brief: bool = False
+        self,
+        caller: Caller,
+        work: Callable[[Billing], T],
+        *,
+        brief: bool = False,
+        heavy: bool = False,
     ) -> T:
         """`work` in a transaction of the caller's platform, committed when it returns, in
         a worker thread (a write may wait for a lock), from an async route; run once more
@@ -182,7 +189,17 @@ class Api:
         taken after BRIEF_WAITS_ON_THE_LOOP (writers waiting in line go first), it joins
         the line in a thread, so a stream of long writes never keeps it waiting on the
         loop. When another process holds the write lock it goes to a thread and waits
-        there, as any write."""
+        there, as any write. On PostgreSQL it is done on the event loop too, its driver
+        awaiting each answer there (db/loop_writes.py): in threads, eight clients' starts
+        took turns at the interpreter and cost twice their own CPU.
+
+        `heavy`: the work is long and bound by the interpreter (a batch of many events).
+        On PostgreSQL such writes of this process take turns, each in a thread: two at
+        once finish no sooner, and leave the event loop a third of the interpreter
+        instead of half (the check's p99 while two clients sent batches of 1,000: 42 ms
+        at once, 19 ms in turns, for 2,503 -> 1,621 events/s stored meanwhile and the
+        same with 4 clients sending only batches; docs/benchmarks.md). On SQLite
+        writers take turns anyway."""
         if brief and self._inline_reads:
             give_up = None
             while True:
@@ -197,7 +214,15 @@ class Api:
                     await turn_released(self.engine, give_up - now)
                 except WriterBusy:  # another process holds the lock: wait in a thread
                     break
+        elif brief and writes_on_the_loop(self.engine):
+            return await write_on_the_loop(self.engine, self._write, caller, work)
+        elif heavy and not self._inline_reads:
+            return await anyio.to_thread.run_sync(self._heavy_write, caller, work)
         return await anyio.to_thread.run_sync(self._write, caller, work)
+
+    def _heavy_write(self, caller: Caller, work: Callable[[Billing], T]) -> T:
+        with self._heavy_turn:
+            return self._write(caller, work)
 
     def _write(self, caller: Caller, work: Callable[[Billing], T]) -> T:
         committing = False

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from tabkeeper.db import loop_writes
 from tabkeeper.db.loop_reads import OneStatementSession
 from tabkeeper.db.prepared import ONE_STATEMENT
 
@@ -56,6 +57,8 @@ def make_engine(url: str) -> Engine:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
         engine = create_engine(url, connect_args=connect_args)
         _look_before_use(engine)
+        if engine.dialect.driver == "psycopg":
+            loop_writes.install(engine)
         return engine
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")

@@ -270,18 +270,19 @@ class _OnTheLoop(greenlet):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__(self._serve)
         self.reads: LoopReads | None = None
+        self.waits = False
         self.done: _Done | None = None
 
-    def _serve(self, job: tuple[LoopReads, Callable[[], Any]]) -> None:
+    def _serve(self, job: tuple[LoopReads | None, bool, Callable[[], Any]]) -> None:
         while True:
-            self.reads, work = job
+            self.reads, self.waits, work = job
             try:
                 self.done = _Done(work(), None)
             except GreenletExit:  # collected while suspended: let it end
                 raise
             except BaseException as error:
                 self.done = _Done(None, error)  # raised by run_on_the_loop
-            self.reads = None
+            self.reads, self.waits = None, False
             del job, work  # nothing of this work kept while idle
             job = self.parent.switch(_FINISHED)
 
@@ -301,10 +302,13 @@ _IDLE_GREENLETS = 16
 """The most idle `_OnTheLoop` kept per thread."""
 
 
-async def run_on_the_loop(reads: LoopReads, work: Callable[..., T], *args: Any) -> T:
+async def run_on_the_loop(
+    reads: LoopReads | None, work: Callable[..., T], *args: Any, waits: bool = False
+) -> T:
     """`work(*args)` right here on the event loop, its prepared reads sent through
     `reads` and awaited (see the module docstring); `NotOnLoop` when it needed anything
-    else from the database."""
+    else from the database. `waits` (with `reads` None): every wait of a loop-aware
+    driver connection is awaited here instead (db/loop_writes.py)."""
     idle: list[_OnTheLoop] | None = getattr(_idle_greenlets, "idle", None)
     if idle is None:
         idle = _idle_greenlets.idle = []
@@ -312,7 +316,7 @@ async def run_on_the_loop(reads: LoopReads, work: Callable[..., T], *args: Any) 
     here = getcurrent()
     child.parent = here
     child.gr_context = here.gr_context  # the request's context variables
-    wanted = child.switch((reads, lambda: work(*args)))
+    wanted = child.switch((reads, waits, lambda: work(*args)))
     while wanted is not _FINISHED:
         try:
             answer = await wanted
@@ -328,6 +332,12 @@ async def run_on_the_loop(reads: LoopReads, work: Callable[..., T], *args: Any) 
         raise done.error
     found: T = done.value
     return found
+
+
+def waits_here() -> bool:
+    """Whether the work running now may await the event loop for its driver's waits
+    (inside `run_on_the_loop(..., waits=True)`)."""
+    return bool(getattr(getcurrent(), "waits", False))
 
 
 def reads_here() -> LoopReads | None:

@@ -115,7 +115,9 @@ async def record_events(
     its index and reason while the good ones are kept. Platform API key only."""
     caller.require_platform()
     brief = len(events) <= BRIEF_BATCH
-    outcome = await api.write(caller, lambda b: ingest_batch(b, events), brief=brief)
+    outcome = await api.write(
+        caller, lambda b: ingest_batch(b, events), brief=brief, heavy=not brief
+    )
     metrics.count_events(outcome.accepted, outcome.duplicates, len(outcome.refused))  # OPS-2
     return schemas.EventsResult(
         accepted=outcome.accepted,

@@ -1,0 +1,285 @@
+"""Short writes on the event loop on PostgreSQL, and long batches taking turns (LIM-3,
+USE-1; db/loop_writes.py, api/context.py `Api.write`).
+
+- A session start (`brief`) is written on the event loop's own thread; while it waits
+  for a lock another transaction holds (here `LOCK TABLE events` in a thread), the loop
+  serves other coroutines, and once the lock is let go the start is counted once.
+- A start whose caller is cancelled while it waits is still written to its end, once (as
+  a write in a thread is), and gives its place back.
+- A new connection wanted by a write on the loop is opened in another thread; when the
+  pool has none to give at once, the write goes to a thread.
+- Long batches of events (`heavy`) of one process take turns on PostgreSQL: the second
+  begins only after the first ended.
+- `_Places`: past its size a taker waits on its loop; a place given back goes to the
+  first waiter, and a waiter cancelled passes it on.
+On SQLite the short writes run inline on the loop (tests/api/test_metering.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from tabkeeper.api.context import Api
+from tabkeeper.db import loop_writes
+from tabkeeper.db.loop_writes import LOOP_WRITERS, _Places, writes_on_the_loop
+from tabkeeper.services.access import Caller
+from tabkeeper.services.context import Billing
+from tabkeeper.services.session_starts import start_session_by_code
+from tabkeeper.settings import Settings
+from tests.api.billing import subscribe
+from tests.api.conftest import ApiWorld
+from tests.api.test_database_restart import count_backends
+from tests.api.test_metering import _world, used
+from tests.browser import run_async
+
+WAIT = 30.0
+"""Seconds a step may wait for another before the test fails (never reached when right)."""
+
+
+@pytest.fixture
+def metered(engine: Engine) -> ApiWorld:
+    """acme on Team (tests/api/test_metering.py's world)."""
+    api = _world(engine)
+    subscribe(api, api.member("acme", "alice"), "acme", "team")
+    return api
+
+
+def _postgresql(engine: Engine) -> None:
+    if not writes_on_the_loop(engine):
+        assert engine.dialect.name == "sqlite"
+        pytest.skip("short writes on the loop through psycopg: PostgreSQL")
+
+
+def _api(metered: ApiWorld, engine: Engine) -> Api:
+    world = metered.world
+    return Api(Settings(database_url="sqlite://"), engine, world.clock, world.provider,
+               world.store)  # fmt: skip
+
+
+def _starter(conversation: str) -> Callable[[Billing], int]:
+    def start(b: Billing) -> int:
+        decision = start_session_by_code(b, "acme", "bot", conversation, visible=lambda _: True)
+        assert decision.allowed
+        return threading.get_ident()
+
+    return start
+
+
+@contextmanager
+def _events_locked(engine: Engine) -> Iterator[threading.Event]:
+    """`LOCK TABLE events` held by a transaction in a thread until the event yielded is
+    set (or WAIT seconds pass): any insert of an event waits for it meanwhile."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as connection:
+            connection.execute(text("LOCK TABLE events IN SHARE MODE"))
+            locked.set()
+            release.wait(WAIT)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(WAIT)
+        yield release
+    finally:
+        release.set()
+        holder.join(WAIT)
+
+
+def _waiting_for_a_lock(engine: Engine) -> bool:
+    """Whether a backend of the test database waits for a lock now (another connection)."""
+    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    try:
+        return count_backends(admin, "wait_event_type = 'Lock'") > 0
+    finally:
+        admin.dispose()
+
+
+async def _until_a_write_waits(engine: Engine) -> None:
+    """Return once a backend waits for a lock, looking from a thread (the loop free)."""
+    for _ in range(int(WAIT / 0.02)):
+        if await asyncio.to_thread(_waiting_for_a_lock, engine):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("no write waited for the lock")
+
+
+def test_lim3_a_start_waits_for_a_lock_on_the_loop_while_the_loop_serves_others(
+    metered: ApiWorld, engine: Engine
+) -> None:
+    """LIM-3, PostgreSQL: the start is written on the loop's thread; while it waits for the
+    events table's lock the loop goes on (here it looks for the waiting backend and then
+    lets the lock go: were the loop blocked by the write, neither could happen and the
+    start would end only after WAIT, failing below); counted once."""
+    _postgresql(engine)
+    api = _api(metered, engine)
+    served: list[str] = []
+
+    async def run(release: threading.Event) -> tuple[int, int]:
+        write = asyncio.ensure_future(
+            api.write(Caller(metered.world.platform_id), _starter("held"), brief=True)
+        )
+        await _until_a_write_waits(engine)
+        served.append("looked while the start waited")
+        assert not write.done()
+        release.set()
+        written_in = await write
+        return threading.get_ident(), written_in
+
+    with _events_locked(engine) as release:
+        loop_thread, written_in = run_async(run(release))
+    assert written_in == loop_thread
+    assert served == ["looked while the start waited"]
+    assert used(metered.platform)["sessions"] == "1"
+
+
+def test_lim3_a_start_begun_on_the_loop_ends_though_its_caller_is_cancelled(
+    metered: ApiWorld, engine: Engine
+) -> None:
+    """LIM-3, PostgreSQL: the caller cancelled while its start waits for a lock (a client
+    gone): the start is still written, once, when the lock is let go, and its place on the
+    loop is given back."""
+    _postgresql(engine)
+    api = _api(metered, engine)
+    places = loop_writes._writers[engine]
+
+    async def run(release: threading.Event) -> bool:
+        write = asyncio.ensure_future(
+            api.write(Caller(metered.world.platform_id), _starter("gone"), brief=True)
+        )
+        await _until_a_write_waits(engine)
+        write.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        release.set()
+        for _ in range(int(WAIT / 0.01)):  # the start ends on its own
+            if places.free == LOOP_WRITERS:
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    with _events_locked(engine) as release:
+        assert run_async(run(release))
+    assert used(metered.platform)["sessions"] == "1"
+
+
+def test_lim3_a_connection_a_write_on_the_loop_opens_is_opened_in_another_thread(
+    metered: ApiWorld, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LIM-3, PostgreSQL: with the pool emptied (`Engine.dispose`), the start's new
+    connection is opened in a thread (connecting may take up to the connect timeout; the
+    loop must not wait for it); the start is written on the loop."""
+    _postgresql(engine)
+    api = _api(metered, engine)
+    engine.dispose()
+    opened_in: list[int] = []
+    connect = loop_writes.LoopAwareConnection.connect
+
+    def opened(*arguments: Any, **options: Any) -> Any:
+        opened_in.append(threading.get_ident())
+        return connect(*arguments, **options)
+
+    monkeypatch.setattr(loop_writes.LoopAwareConnection, "connect", opened)
+
+    async def run() -> tuple[int, int]:
+        written_in = await api.write(
+            Caller(metered.world.platform_id), _starter("fresh"), brief=True
+        )
+        return threading.get_ident(), written_in
+
+    loop_thread, written_in = run_async(run())
+    assert written_in == loop_thread
+    assert opened_in and loop_thread not in opened_in
+    assert used(metered.platform)["sessions"] == "1"
+
+
+def test_lim3_a_start_goes_to_a_thread_when_the_pool_has_no_connection_to_give(
+    metered: ApiWorld, engine: Engine
+) -> None:
+    """LIM-3, PostgreSQL: with every connection of the pool taken (5 and 10 more, held by
+    the test as threads would), a start is handed to a thread, where it waits for one;
+    the loop goes on and gives one back 0.05 s later (were the start waiting for the
+    pool on the loop, that could not happen: the pool's 30 s timeout would fail it)."""
+    _postgresql(engine)
+    api = _api(metered, engine)
+    held = [engine.connect() for _ in range(15)]
+
+    async def run() -> tuple[int, int]:
+        asyncio.get_running_loop().call_later(0.05, held.pop().close)
+        written_in = await api.write(
+            Caller(metered.world.platform_id), _starter("crowded"), brief=True
+        )
+        return threading.get_ident(), written_in
+
+    try:
+        loop_thread, written_in = run_async(run())
+    finally:
+        for connection in held:
+            connection.close()
+    assert written_in != loop_thread
+    assert used(metered.platform)["sessions"] == "1"
+
+
+def test_use1_long_batches_of_one_process_take_turns_on_postgresql(
+    metered: ApiWorld, engine: Engine
+) -> None:
+    """USE-1, PostgreSQL: two heavy writes (batches of more than 10 events) sent at once:
+    the second begins only once the first has ended (batches are bound by the
+    interpreter; two at once finish no sooner, and crowd the event loop out)."""
+    _postgresql(engine)
+    api = _api(metered, engine)
+    caller = Caller(metered.world.platform_id)
+    steps: list[str] = []
+    first_in = threading.Event()
+
+    def first(_b: Billing) -> None:
+        steps.append("first begins")
+        first_in.set()
+        threading.Event().wait(0.2)  # time for the second to come, were it let in
+        steps.append("first ends")
+
+    def second(_b: Billing) -> None:
+        steps.append("second begins")
+
+    async def run() -> None:
+        one = asyncio.ensure_future(api.write(caller, first, heavy=True))
+        assert await asyncio.to_thread(first_in.wait, WAIT)
+        await api.write(caller, second, heavy=True)
+        await one
+
+    run_async(run())
+    assert steps == ["first begins", "first ends", "second begins"]
+
+
+def test_places_past_their_size_wait_and_are_handed_on() -> None:
+    """A second taker of one place waits until it is given back; a waiter cancelled
+    passes the place it was given to the next."""
+
+    async def run() -> list[str]:
+        places = _Places(1)
+        steps: list[str] = []
+        await places.take()
+
+        async def taker(name: str) -> None:
+            await places.take()
+            steps.append(name)
+
+        cancelled = asyncio.ensure_future(taker("cancelled"))
+        waiting = asyncio.ensure_future(taker("second"))
+        await asyncio.sleep(0)
+        assert places.free == 0 and not steps
+        places.give_back()  # handed to the first waiter...
+        cancelled.cancel()  # ...cancelled before it ran: on to the next
+        await asyncio.wait_for(waiting, WAIT)
+        places.give_back()
+        assert places.free == 1
+        return steps
+
+    assert run_async(run()) == ["second"]
