@@ -6,11 +6,12 @@ USE-1; db/loop_writes.py, api/context.py `Api.write`).
   serves other coroutines, and once the lock is let go the start is counted once.
 - A start whose caller is cancelled while it waits is still written to its end, once (as
   a write in a thread is), and gives its place back.
-- A new connection wanted by a write on the loop is opened in another thread; when the
-  pool has none to give at once, the write goes to a thread.
+- A connection the server ended, opened again for a write on the loop, is opened in a
+  thread; when the pool has no idle connection (threads hold them all, or the engine
+  never connected), the write is done in a thread and the loop never stops.
 - Long batches of events (`heavy`) of one process take turns on PostgreSQL: the second
   begins only after the first ended.
-- `_Places`: past its size a taker waits on its loop; a place given back goes to the
+- `Places`: past its size a taker waits on its loop; a place given back goes to the
   first waiter, and a waiter cancelled passes it on.
 On SQLite the short writes run inline on the loop (tests/api/test_metering.py)."""
 
@@ -27,14 +28,15 @@ from sqlalchemy import Engine, create_engine, text
 
 from tabkeeper.api.context import Api
 from tabkeeper.db import loop_writes
-from tabkeeper.db.loop_writes import LOOP_WRITERS, _Places, writes_on_the_loop
+from tabkeeper.db.engine import make_engine, transaction
+from tabkeeper.db.loop_writes import LOOP_WRITERS, Places, write_on_the_loop, writes_on_the_loop
 from tabkeeper.services.access import Caller
 from tabkeeper.services.context import Billing
 from tabkeeper.services.session_starts import start_session_by_code
 from tabkeeper.settings import Settings
 from tests.api.billing import subscribe
 from tests.api.conftest import ApiWorld
-from tests.api.test_database_restart import count_backends
+from tests.api.test_database_restart import count_backends, end_other_connections
 from tests.api.test_metering import _world, used
 from tests.browser import run_async
 
@@ -51,9 +53,14 @@ def metered(engine: Engine) -> ApiWorld:
 
 
 def _postgresql(engine: Engine) -> None:
+    """Skip on SQLite; on PostgreSQL leave 3 idle connections in the engine's pool (a
+    write on the loop takes an idle one or goes to a thread)."""
     if not writes_on_the_loop(engine):
         assert engine.dialect.name == "sqlite"
         pytest.skip("short writes on the loop through psycopg: PostgreSQL")
+    taken = [engine.connect() for _ in range(3)]
+    for connection in taken:
+        connection.close()
 
 
 def _api(metered: ApiWorld, engine: Engine) -> Api:
@@ -170,15 +177,16 @@ def test_lim3_a_start_begun_on_the_loop_ends_though_its_caller_is_cancelled(
     assert used(metered.platform)["sessions"] == "1"
 
 
-def test_lim3_a_connection_a_write_on_the_loop_opens_is_opened_in_another_thread(
+def test_lim3_ops1_a_connection_opened_again_for_a_write_on_the_loop_is_opened_in_a_thread(
     metered: ApiWorld, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """LIM-3, PostgreSQL: with the pool emptied (`Engine.dispose`), the start's new
-    connection is opened in a thread (connecting may take up to the connect timeout; the
-    loop must not wait for it); the start is written on the loop."""
+    """LIM-3, OPS-1, PostgreSQL: the server ended the pool's connections; the start takes
+    an idle one, finds it ended before use and opens it again in a thread (connecting may
+    take up to the connect timeout; the loop must not wait for it); the start is written
+    on the loop."""
     _postgresql(engine)
     api = _api(metered, engine)
-    engine.dispose()
+    assert end_other_connections(engine)
     opened_in: list[int] = []
     connect = loop_writes.LoopAwareConnection.connect
 
@@ -198,6 +206,34 @@ def test_lim3_a_connection_a_write_on_the_loop_opens_is_opened_in_another_thread
     assert written_in == loop_thread
     assert opened_in and loop_thread not in opened_in
     assert used(metered.platform)["sessions"] == "1"
+
+
+def test_lim3_writes_on_the_loop_of_a_new_engine_open_its_first_connections_in_threads(
+    engine: Engine,
+) -> None:
+    """LIM-3, PostgreSQL: three writes at once on the loop of an engine that never
+    connected: the pool has no idle connection, so each is done in a thread (SQLAlchemy
+    sets up the first connection under a lock of its own: a write suspended on the loop
+    holding it would stop the loop, and the next write with it, for good); all end."""
+    _postgresql(engine)
+    fresh = make_engine(engine.url.render_as_string(hide_password=False))
+    done: list[int] = []
+
+    def write() -> int:
+        with transaction(fresh) as session:
+            return int(session.execute(text("SELECT 1")).scalar_one())
+
+    async def run() -> None:
+        done.extend(await asyncio.gather(*(write_on_the_loop(fresh, write) for _ in range(3))))
+
+    runner = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    try:
+        runner.start()
+        runner.join(WAIT)
+        assert not runner.is_alive(), "the loop stopped"
+        assert done == [1, 1, 1]
+    finally:
+        fresh.dispose()
 
 
 def test_lim3_a_start_goes_to_a_thread_when_the_pool_has_no_connection_to_give(
@@ -260,10 +296,11 @@ def test_use1_long_batches_of_one_process_take_turns_on_postgresql(
 
 def test_places_past_their_size_wait_and_are_handed_on() -> None:
     """A second taker of one place waits until it is given back; a waiter cancelled
-    passes the place it was given to the next."""
+    before the place reached it, or once it had, passes it to the next; none is lost
+    or made twice."""
 
     async def run() -> list[str]:
-        places = _Places(1)
+        places = Places(1)
         steps: list[str] = []
         await places.take()
 
@@ -271,15 +308,19 @@ def test_places_past_their_size_wait_and_are_handed_on() -> None:
             await places.take()
             steps.append(name)
 
-        cancelled = asyncio.ensure_future(taker("cancelled"))
-        waiting = asyncio.ensure_future(taker("second"))
+        early = asyncio.ensure_future(taker("cancelled before"))
+        late = asyncio.ensure_future(taker("cancelled once handed the place"))
+        last = asyncio.ensure_future(taker("last"))
         await asyncio.sleep(0)
         assert places.free == 0 and not steps
         places.give_back()  # handed to the first waiter...
-        cancelled.cancel()  # ...cancelled before it ran: on to the next
-        await asyncio.wait_for(waiting, WAIT)
+        early.cancel()  # ...cancelled before it ran: on to the next
+        await asyncio.sleep(0)  # the hand-over to the second has run...
+        late.cancel()  # ...and it is cancelled before it resumes: on to the last
+        await asyncio.wait_for(last, WAIT)
+        assert early.cancelled() and late.cancelled()
         places.give_back()
         assert places.free == 1
         return steps
 
-    assert run_async(run()) == ["second"]
+    assert run_async(run()) == ["last"]

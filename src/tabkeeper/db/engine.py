@@ -55,9 +55,14 @@ def make_engine(url: str) -> Engine:
         connect_args: dict[str, Any] = {}
         if "connect_timeout" not in parsed.query:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
-        engine = create_engine(url, connect_args=connect_args)
+        psycopg = parsed.get_driver_name() == "psycopg"
+        engine = create_engine(
+            url,
+            connect_args=connect_args,
+            poolclass=loop_writes.LoopAwarePool if psycopg else None,
+        )
         _look_before_use(engine)
-        if engine.dialect.driver == "psycopg":
+        if psycopg:
             loop_writes.install(engine)
         return engine
     database = parsed.database or ""

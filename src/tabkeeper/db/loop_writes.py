@@ -11,11 +11,15 @@ PostgreSQL, the loop serves the other requests.
 
 - The engine's connections are `LoopAwareConnection`s (`make_engine` installs it): outside
   such a greenlet (threads, the worker, the CLI) they behave exactly as psycopg's own.
-- A new connection opened from the loop is opened in a thread (connecting may take up to
-  the connect timeout; the loop must not wait on it).
+- The loop never waits on the pool (`LoopAwarePool`): on the loop a write takes an idle
+  connection of the pool or none; finding none (threads hold them all, or none was ever
+  opened) it raises `NotOnLoop` before any I/O and the write is done in a thread. So the
+  pool's first connection, whose set-up SQLAlchemy runs under a lock of its own, is never
+  opened on the loop (a greenlet suspended there holding that lock would stop the loop).
+- A connection lost and opened again on the loop is opened in a thread (connecting may
+  take up to the connect timeout).
 - At most `LOOP_WRITERS` such writes run at once per engine and process; the next ones wait
-  on the loop for a place. When the pool has no connection to give at once (threads hold
-  them all), the write goes to a thread: the loop never waits on the pool.
+  on the loop for a place (first come, first served).
 - A write, once begun, runs to its end even if the request is cancelled (a client gone):
   as a write in a thread does; the request's task waits for it, shielded.
 """
@@ -35,9 +39,10 @@ import anyio.to_thread
 import psycopg
 from psycopg import waiting
 from sqlalchemy import Engine, event
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
+from sqlalchemy.util.queue import Empty
 
-from tabkeeper.db.loop_reads import await_here, run_on_the_loop, waits_here
+from tabkeeper.db.loop_reads import NotOnLoop, await_here, run_on_the_loop, waits_here
 
 T = TypeVar("T")
 
@@ -67,7 +72,9 @@ class LoopAwareConnection(psycopg.Connection[Any]):
 
 
 def install(engine: Engine) -> None:
-    """Make `engine`'s new connections `LoopAwareConnection`s (PostgreSQL through psycopg)."""
+    """Make `engine`'s new connections `LoopAwareConnection`s (PostgreSQL through psycopg);
+    its pool must be a `LoopAwarePool` (`make_engine`)."""
+    assert isinstance(engine.pool, LoopAwarePool)
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, arguments: Any, options: Any) -> Any:
@@ -75,7 +82,7 @@ def install(engine: Engine) -> None:
             return await_here(asyncio.to_thread(LoopAwareConnection.connect, *arguments, **options))
         return LoopAwareConnection.connect(*arguments, **options)
 
-    _writers[engine] = _Places(LOOP_WRITERS)
+    _writers[engine] = Places(LOOP_WRITERS)
 
 
 def writes_on_the_loop(engine: Engine) -> bool:
@@ -85,37 +92,47 @@ def writes_on_the_loop(engine: Engine) -> bool:
 
 async def write_on_the_loop(engine: Engine, work: Callable[..., T], *args: Any) -> T:
     """`work(*args)` (a whole transaction, synchronous code) on the event loop, its driver
-    waits awaited there; run to its end even if the caller is cancelled. In a worker
-    thread instead when the engine's pool has no connection to give at once: waiting for
-    one on the loop would stop the loop, and with it the writes there that would give
-    theirs back."""
+    waits awaited there; in a worker thread when the pool has no idle connection (see the
+    module docstring). Run to its end even if the caller is cancelled."""
     places = _writers[engine]
     await places.take()
-    task = asyncio.ensure_future(_run(engine, places, work, *args))
+    task = asyncio.ensure_future(_run(work, *args))
+    task.add_done_callback(partial(_ended, places))
     return await asyncio.shield(task)
 
 
-def _pool_has_room(engine: Engine) -> bool:
-    """Whether a checkout of the engine's pool would not wait: a connection is idle in
-    it, or it may open one more."""
-    pool = engine.pool
-    if not isinstance(pool, QueuePool):
-        return True
-    return pool.checkedin() > 0 or pool.overflow() < pool._max_overflow
-
-
-async def _run(engine: Engine, places: _Places, work: Callable[..., T], *args: Any) -> T:
-    if not _pool_has_room(engine):  # looked at just before the work would take one
-        places.give_back()
-        return await anyio.to_thread.run_sync(partial(work, *args))
+async def _run(work: Callable[..., T], *args: Any) -> T:
     try:
         return await run_on_the_loop(None, work, *args, waits=True)
-    finally:
-        places.give_back()
+    except NotOnLoop:  # no idle connection: nothing was sent
+        return await anyio.to_thread.run_sync(partial(work, *args))
 
 
-class _Places:
-    """A count of places; who finds none waits on its own loop for one given back."""
+def _ended(places: Places, task: asyncio.Task[Any]) -> None:
+    """A write's task ended (or was cancelled before it began): its place goes on, and its
+    error, which its caller may no longer be there to take, is taken."""
+    places.give_back()
+    if not task.cancelled():
+        task.exception()
+
+
+class LoopAwarePool(QueuePool):
+    """SQLAlchemy's QueuePool, which inside `run_on_the_loop(waits=True)` gives an idle
+    connection or raises `NotOnLoop` (never waits for one, never opens one)."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        if not waits_here():
+            return super()._do_get()
+        try:
+            return self._pool.get(False)
+        except Empty:
+            raise NotOnLoop("no idle connection in the pool") from None
+
+
+class Places:
+    """A count of places, taken and given back from any thread; who finds none waits on
+    its own event loop for one, first come first served (a cancelled waiter's place goes
+    to the next)."""
 
     def __init__(self, size: int) -> None:
         self.free = size
@@ -150,11 +167,11 @@ class _Places:
             self.free += 1
 
 
-def _hand_over(places: _Places, waiter: asyncio.Future[None]) -> None:
+def _hand_over(places: Places, waiter: asyncio.Future[None]) -> None:
     if waiter.done():  # cancelled meanwhile: the place goes on
         places.give_back()
     else:
         waiter.set_result(None)
 
 
-_writers: WeakKeyDictionary[Engine, _Places] = WeakKeyDictionary()
+_writers: WeakKeyDictionary[Engine, Places] = WeakKeyDictionary()
