@@ -4,6 +4,8 @@ USE-1; db/loop_writes.py, api/context.py `Api.write`).
 - A session start (`brief`) is written on the event loop's own thread; while it waits
   for a lock another transaction holds (here `LOCK TABLE events` in a thread), the loop
   serves other coroutines, and once the lock is let go the start is counted once.
+- A start with no other short write under way is written in a thread instead (alone, a
+  thread's blocking waits cost less CPU); one beside it on the loop.
 - A start whose caller is cancelled while it waits is still written to its end, once (as
   a write in a thread is), and gives its place back.
 - A connection the server ended, opened again for a write on the loop, is opened in a
@@ -50,6 +52,12 @@ def metered(engine: Engine) -> ApiWorld:
     api = _world(engine)
     subscribe(api, api.member("acme", "alice"), "acme", "team")
     return api
+
+
+@pytest.fixture(autouse=True)
+def _alone_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lone short write on the loop too (a lone write goes to a thread: tested below)."""
+    monkeypatch.setattr(loop_writes, "LONE_WRITES_IN_A_THREAD", False)
 
 
 def _postgresql(engine: Engine) -> None:
@@ -100,19 +108,20 @@ def _events_locked(engine: Engine) -> Iterator[threading.Event]:
         holder.join(WAIT)
 
 
-def _waiting_for_a_lock(engine: Engine) -> bool:
-    """Whether a backend of the test database waits for a lock now (another connection)."""
+def _waiting_for_a_lock(engine: Engine) -> int:
+    """How many backends of the test database wait for a lock now."""
     admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
     try:
-        return count_backends(admin, "wait_event_type = 'Lock'") > 0
+        return count_backends(admin, "wait_event_type = 'Lock'")
     finally:
         admin.dispose()
 
 
-async def _until_a_write_waits(engine: Engine) -> None:
-    """Return once a backend waits for a lock, looking from a thread (the loop free)."""
+async def _until_a_write_waits(engine: Engine, writes: int = 1) -> None:
+    """Return once `writes` backends wait for a lock, looking from a thread (the loop
+    free)."""
     for _ in range(int(WAIT / 0.02)):
-        if await asyncio.to_thread(_waiting_for_a_lock, engine):
+        if await asyncio.to_thread(_waiting_for_a_lock, engine) >= writes:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("no write waited for the lock")
@@ -147,6 +156,32 @@ def test_lim3_a_start_waits_for_a_lock_on_the_loop_while_the_loop_serves_others(
     assert used(metered.platform)["sessions"] == "1"
 
 
+def test_lim3_a_lone_start_is_written_in_a_thread_and_one_beside_it_on_the_loop(
+    metered: ApiWorld, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LIM-3, PostgreSQL (`LONE_WRITES_IN_A_THREAD`): a start with no other short write
+    under way is written in a thread (alone, a thread's blocking waits cost less); a
+    second start while the first waits for a lock is written on the loop; each counted
+    once."""
+    _postgresql(engine)
+    monkeypatch.setattr(loop_writes, "LONE_WRITES_IN_A_THREAD", True)
+    api = _api(metered, engine)
+    caller = Caller(metered.world.platform_id)
+
+    async def run(release: threading.Event) -> tuple[int, int, int]:
+        lone = asyncio.ensure_future(api.write(caller, _starter("lone"), brief=True))
+        await _until_a_write_waits(engine)
+        beside = asyncio.ensure_future(api.write(caller, _starter("beside"), brief=True))
+        await _until_a_write_waits(engine, writes=2)
+        release.set()
+        return threading.get_ident(), await lone, await beside
+
+    with _events_locked(engine) as release:
+        loop_thread, lone_in, beside_in = run_async(run(release))
+    assert lone_in != loop_thread and beside_in == loop_thread
+    assert used(metered.platform)["sessions"] == "2"
+
+
 def test_lim3_a_start_begun_on_the_loop_ends_though_its_caller_is_cancelled(
     metered: ApiWorld, engine: Engine
 ) -> None:
@@ -155,7 +190,7 @@ def test_lim3_a_start_begun_on_the_loop_ends_though_its_caller_is_cancelled(
     loop is given back."""
     _postgresql(engine)
     api = _api(metered, engine)
-    places = loop_writes._writers[engine]
+    writes = loop_writes._writers[engine]
 
     async def run(release: threading.Event) -> bool:
         write = asyncio.ensure_future(
@@ -167,7 +202,7 @@ def test_lim3_a_start_begun_on_the_loop_ends_though_its_caller_is_cancelled(
             await write
         release.set()
         for _ in range(int(WAIT / 0.01)):  # the start ends on its own
-            if places.free == LOOP_WRITERS:
+            if writes.places.free == LOOP_WRITERS and writes.under_way == 0:
                 return True
             await asyncio.sleep(0.01)
         return False
