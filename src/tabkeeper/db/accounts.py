@@ -229,6 +229,7 @@ _STATEMENTS: dict[tuple[str, bool | str], Select[Any]] = {
         for counted in (False, True)
     },
     ("codes", "batch"): _by_codes(_BATCH),
+    ("code", "batch"): _by_code(_BATCH),
     ("code", "starting"): _by_code(_STARTING),
     ("id", "starting"): _by_id(_STARTING),
 }  # fmt: skip
@@ -300,7 +301,10 @@ def batch_accounts(
     wanted = sorted(set(codes))
     if not wanted:
         return {}, None
-    rows = _run(session, ("codes", "batch"), {"platform": platform_id, "codes": wanted})
+    if len(wanted) == 1:  # one organization (one event a request): a prepared read
+        rows = _run(session, ("code", "batch"), {"platform": platform_id, "code": wanted[0]})
+    else:
+        rows = _run(session, ("codes", "batch"), {"platform": platform_id, "codes": wanted})
     found = {row.code: _facts([row], False) for row in rows}
     return found, rows[0].current_catalog if rows else None
 
