@@ -11,6 +11,8 @@ USE-1; db/loop_writes.py, api/context.py `Api.write`).
 - A connection the server ended, opened again for a write on the loop, is opened in a
   thread; when the pool has no idle connection (threads hold them all, or the engine
   never connected), the write is done in a thread and the loop never stops.
+- The loop watches a write's socket only while it writes: not after it committed,
+  failed, or lost its connection (the socket unwatched before it closed).
 - Long batches of events (`heavy`) of one process take turns on PostgreSQL: the second
   begins only after the first ended.
 - `Places`: past its size a taker waits on its loop; a place given back goes to the
@@ -296,6 +298,59 @@ def test_lim3_a_start_goes_to_a_thread_when_the_pool_has_no_connection_to_give(
             connection.close()
     assert written_in != loop_thread
     assert used(metered.platform)["sessions"] == "1"
+
+
+def _watched(loop: asyncio.AbstractEventLoop) -> set[int]:
+    """The file descriptors the loop watches for reading or writing now."""
+    return set(loop._selector.get_map())  # type: ignore[attr-defined]
+
+
+def test_lim3_a_write_on_the_loop_watches_its_socket_only_while_it_writes(
+    metered: ApiWorld, engine: Engine
+) -> None:
+    """LIM-3, PostgreSQL: the loop watches a write's socket from its first wait to the
+    end of its transaction (one reader a write, not one a round trip), and no longer once
+    the connection is back in the pool, whether the write was committed, failed on a
+    statement (`SELECT 1/0`: rolled back, the connection kept and used again), or lost its
+    connection (the server ended it: the socket unwatched before it was closed, the next
+    write on a new connection). Five starts at once on the loop each count once."""
+    _postgresql(engine)
+    api = _api(metered, engine)
+    seen: list[tuple[str, int, bool]] = []
+
+    def statement(sql: str, name: str) -> Callable[[], int]:
+        def work() -> int:
+            with transaction(engine) as session:
+                session.execute(text("SELECT 1"))
+                driver = session.connection().connection.driver_connection
+                fileno = driver.pgconn.socket
+                loop = asyncio.get_running_loop()
+                seen.append((name, fileno, fileno in _watched(loop)))
+                return int(session.execute(text(sql)).scalar_one())
+
+        return work
+
+    async def run() -> tuple[set[int], set[int]]:
+        loop = asyncio.get_running_loop()
+        before = _watched(loop)
+        assert await write_on_the_loop(engine, statement("SELECT 2", "committed")) == 2
+        with pytest.raises(Exception, match="division by zero"):
+            await write_on_the_loop(engine, statement("SELECT 1/0", "failed"))
+        with pytest.raises(Exception, match="terminat"):
+            await write_on_the_loop(
+                engine, statement("SELECT pg_terminate_backend(pg_backend_pid())", "ended")
+            )
+        assert await write_on_the_loop(engine, statement("SELECT 3", "after")) == 3
+        caller = Caller(metered.world.platform_id)
+        await asyncio.gather(*(api.write(caller, _starter(f"c{i}"), brief=True) for i in range(5)))
+        return before, _watched(loop)
+
+    before, after = run_async(run())
+    assert [(name, watched) for name, _, watched in seen] == [
+        ("committed", True), ("failed", True), ("ended", True), ("after", True)
+    ]  # fmt: skip
+    assert after == before
+    assert used(metered.platform)["sessions"] == "5"
 
 
 def test_use1_long_batches_of_one_process_take_turns_on_postgresql(
