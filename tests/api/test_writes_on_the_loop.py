@@ -12,7 +12,8 @@ USE-1; db/loop_writes.py, api/context.py `Api.write`).
   thread; when the pool has no idle connection (threads hold them all, or the engine
   never connected), the write is done in a thread and the loop never stops.
 - The loop watches a write's socket only while it writes: not after it committed,
-  failed, or lost its connection (the socket unwatched before it closed).
+  failed, or lost its connection; a write waits to send on a socket numbered past
+  1,024, and a wait with a timeout in a write leaves the next one answered.
 - Long batches of events (`heavy`) of one process take turns on PostgreSQL: the second
   begins only after the first ended.
 - `Places`: past its size a taker waits on its loop; a place given back goes to the
@@ -22,6 +23,7 @@ On SQLite the short writes run inline on the loop (tests/api/test_metering.py)."
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -351,6 +353,42 @@ def test_lim3_a_write_on_the_loop_watches_its_socket_only_while_it_writes(
     ]  # fmt: skip
     assert after == before
     assert used(metered.platform)["sessions"] == "5"
+
+
+def test_lim3_a_write_on_the_loop_waits_to_send_on_any_descriptor_and_after_a_timed_wait(
+    engine: Engine,
+) -> None:
+    """LIM-3, PostgreSQL: with over 1,024 files open (a busy server), a write on the loop
+    whose connection's socket is numbered past 1,024 sends a statement larger than the
+    socket's buffer (8 MB: it waits for the socket to take more) and an executemany
+    (psycopg's pipeline: it waits for reading and writing at once); a wait with a timeout
+    inside a write (`notifies`) leaves the next statement's wait answered."""
+    _postgresql(engine)
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    fresh = make_engine(engine.url.render_as_string(hide_password=False))
+    try:
+        for connection in [fresh.connect() for _ in range(3)]:
+            connection.close()
+
+        def write() -> tuple[int, int, int]:
+            with transaction(fresh) as session:
+                driver = session.connection().connection.driver_connection
+                size = session.execute(text("SELECT length(:s)"), {"s": "x" * 8_000_000})
+                with driver.cursor() as cursor:
+                    cursor.executemany("SELECT %s::int", [(i,) for i in range(50)])
+                list(driver.notifies(timeout=0.05))
+                after = session.execute(text("SELECT 2")).scalar_one()
+                return driver.pgconn.socket, int(size.scalar_one()), int(after)
+
+        async def run() -> tuple[int, int, int]:
+            return await asyncio.wait_for(write_on_the_loop(fresh, write), WAIT)
+
+        fileno, size, after = run_async(run())
+        assert fileno > 1024 and size == 8_000_000 and after == 2
+    finally:
+        fresh.dispose()
+        for fileno in held:
+            os.close(fileno)
 
 
 def test_use1_long_batches_of_one_process_take_turns_on_postgresql(

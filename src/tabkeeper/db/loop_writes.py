@@ -26,9 +26,11 @@ PostgreSQL, the loop serves the other requests.
   as a write in a thread does; the request's task waits for it, shielded.
 - The connection's socket is watched by the loop from its first wait to the end of the
   write (`_Watch`: one reader added and removed a write, not one a round trip as psycopg's
-  `wait_async` does, nor a timer each): 7 round trips of 5 writes at once, 0.64 -> 0.40 ms
-  of CPU a transaction (docs/benchmarks.md). The watch ends when the connection goes back
-  to the pool, is closed, or an exchange is interrupted, always before its socket closes.
+  `wait_async` does, nor a timer each): 8 clients' starts, about 5% less server CPU
+  (docs/benchmarks.md, seventh session). The watch ends when the connection goes back to
+  the pool, is closed, or an exchange is interrupted; when the server ends the
+  connection, libpq closes the socket first, inside the greenlet, and the watch ends
+  before the loop polls again.
 """
 
 from __future__ import annotations
@@ -59,12 +61,14 @@ LOOP_WRITERS = 5
 connections as SQLAlchemy's pool keeps; it may open 10 more for threads)."""
 LONE_WRITES_IN_A_THREAD = True
 """A short write with no other under way in the process is done in a worker thread: alone,
-a thread's blocking wait for each answer costs less CPU than the loop's (a reader added
-and removed, a future, a timer, per answer): one event a request from 1 client, 1.57 ->
-1.96 ms of server CPU on the loop. With others under way the loop saves more than that
-(threads taking turns at the interpreter): 8 clients' starts, 2.2 -> 1.7 ms."""
+a thread's blocking wait for each answer costs less CPU than the loop's (a future and two
+greenlet switches per answer, a loop turn): one event a request from 1 client, 1.67-1.70
+-> 1.84-1.89 ms of server CPU on the loop (measured with `_Watch`). With others under
+way the loop saves more than that (threads taking turns at the interpreter): 8 clients'
+starts, 2.2 -> 1.7 ms."""
 WAIT_INTERVAL = 0.1
-"""As psycopg's own connections: how often a wait looks up from the socket."""
+"""As psycopg's own connections: how often a wait looks up from the socket (in threads,
+and for a wait with a timeout on the loop)."""
 
 
 class LoopAwareConnection(psycopg.Connection[Any]):
@@ -79,6 +83,7 @@ class LoopAwareConnection(psycopg.Connection[Any]):
         try:
             if timeout is None:
                 return self._wait_on_the_loop(gen)
+            self.stop_watching()  # psycopg's wait takes the socket's reader for itself
             return await_here(
                 waiting.wait_async(gen, self.pgconn.socket, interval=interval, timeout=timeout)
             )
@@ -98,16 +103,24 @@ class LoopAwareConnection(psycopg.Connection[Any]):
             while True:
                 ready = _ready_now(fileno, state) if state & waiting.WAIT_W else 0
                 if not ready:
-                    watch = self._watch
-                    if watch is None or watch.fileno != fileno:
-                        self.stop_watching()
-                        watch = self._watch = _Watch(asyncio.get_running_loop(), fileno)
-                    ready = await_here(watch.until_ready(state))
+                    ready = self._await_ready(fileno, state)
                 state = gen.send(ready)
         except StopIteration as done:
             return done.value
         except OSError as error:  # as psycopg's own waits: the socket was closed
             raise psycopg.OperationalError("connection socket closed") from error
+
+    def _await_ready(self, fileno: int, state: int) -> int:
+        loop = asyncio.get_running_loop()
+        watch = self._watch
+        if watch is None or watch.fileno != fileno or watch.loop is not loop:
+            self.stop_watching()
+            watch = self._watch = _Watch(loop, fileno)
+        try:
+            ready: int = await_here(watch.until_ready(state))
+        finally:
+            watch.waiter = None
+        return ready
 
     def stop_watching(self) -> None:
         """The loop no longer watches this connection's socket (before it is closed, or
@@ -123,30 +136,60 @@ class LoopAwareConnection(psycopg.Connection[Any]):
 
 class _Watch:
     """A connection's socket watched by the event loop for the length of a write: the
-    reader stays registered between its round trips, and each wait takes a future."""
+    reader stays registered between its round trips while the write waits on nothing
+    else, and each wait takes a future. A report the loop queued before the answer was
+    read (asyncio's loop polls once more before the greenlet resumes) is dropped unless
+    the socket is readable now; a report while no wait is under way (the write awaits
+    something else) pauses the watch until the next wait, so the loop never spins on it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fileno: int) -> None:
         self.loop = loop
         self.fileno = fileno
         self.waiter: asyncio.Future[int] | None = None
-        loop.add_reader(fileno, self._ready, waiting.READY_R)
+        self.reading = False
+        self.writing = False
 
     def _ready(self, state: int) -> None:
         waiter = self.waiter
-        if waiter is not None and not waiter.done():
+        if waiter is None:
+            self._stop_reading()
+        elif not waiter.done():
+            if state == waiting.READY_R and not _ready_now(self.fileno, waiting.WAIT_R):
+                return
             waiter.set_result(state)
 
     def until_ready(self, state: int) -> asyncio.Future[int]:
         """A future of what the socket is ready for, once it is ready for `state` (a
         write waits only when the socket's buffer is full)."""
         self.waiter = waiter = self.loop.create_future()
+        if not self.reading:
+            self.loop.add_reader(self.fileno, self._ready, waiting.READY_R)
+            self.reading = True
         if state & waiting.WAIT_W:
             self.loop.add_writer(self.fileno, self._ready, waiting.READY_W)
+            self.writing = True
             waiter.add_done_callback(self._written)
         return waiter
 
     def _written(self, _waiter: asyncio.Future[int]) -> None:
-        self.loop.remove_writer(self.fileno)
+        self._stop_writing()
+
+    def _stop_writing(self) -> None:
+        if self.writing:
+            self.writing = False
+            self.loop.remove_writer(self.fileno)
+
+    def _stop_reading(self) -> None:
+        if self.reading:
+            self.reading = False
+            self.loop.remove_reader(self.fileno)
+
+    def _end(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.cancel()
+        self._stop_reading()
+        self._stop_writing()
 
     def stop(self) -> None:
         if self.loop.is_closed():
@@ -156,16 +199,23 @@ class _Watch:
         except RuntimeError:
             running = None
         if running is self.loop:
-            self.loop.remove_reader(self.fileno)
-        else:  # pragma: no cover - a write's connection is closed on its loop's thread
-            self.loop.call_soon_threadsafe(self.loop.remove_reader, self.fileno)
+            self._end()
+        else:  # pragma: no cover - a write's connection goes back to the pool on its loop
+            self.loop.call_soon_threadsafe(self._end)
 
 
 def _ready_now(fileno: int, state: int) -> int:
-    """What the socket is ready for right now, without waiting (as psycopg's waits)."""
-    reads = [fileno] if state & waiting.WAIT_R else []
-    readable, writable, _ = select.select(reads, [fileno], [], 0)
-    return (waiting.READY_R if readable else 0) | (waiting.READY_W if writable else 0)
+    """What the socket is ready for right now, without waiting (poll: any descriptor
+    number, as psycopg's own waits)."""
+    poll = select.poll()
+    poll.register(fileno, (select.POLLIN if state & waiting.WAIT_R else 0) | select.POLLOUT)
+    ready = 0
+    for _fileno, events in poll.poll(0):
+        if events & (select.POLLIN | select.POLLERR | select.POLLHUP):
+            ready |= waiting.READY_R if state & waiting.WAIT_R else 0
+        if events & select.POLLOUT:
+            ready |= waiting.READY_W if state & waiting.WAIT_W else 0
+    return ready
 
 
 def install(engine: Engine) -> None:
