@@ -62,8 +62,8 @@ connections as SQLAlchemy's pool keeps; it may open 10 more for threads)."""
 LONE_WRITES_IN_A_THREAD = True
 """A short write with no other under way in the process is done in a worker thread: alone,
 a thread's blocking wait for each answer costs less CPU than the loop's (a future and two
-greenlet switches per answer, a loop turn): one event a request from 1 client, 1.67-1.70
--> 1.84-1.89 ms of server CPU on the loop (measured with `_Watch`). With others under
+greenlet switches per answer, a loop turn): one event a request from 1 client, 1.55-1.59
+-> 1.87-1.88 ms of server CPU on the loop (measured with `_Watch`). With others under
 way the loop saves more than that (threads taking turns at the interpreter): 8 clients'
 starts, 2.2 -> 1.7 ms."""
 WAIT_INTERVAL = 0.1
