@@ -301,10 +301,7 @@ def batch_accounts(
     wanted = sorted(set(codes))
     if not wanted:
         return {}, None
-    if len(wanted) == 1:  # one organization (one event a request): a prepared read
-        rows = _run(session, ("code", "batch"), {"platform": platform_id, "code": wanted[0]})
-    else:
-        rows = _run(session, ("codes", "batch"), {"platform": platform_id, "codes": wanted})
+    rows = _run(session, ("codes", "batch"), {"platform": platform_id, "codes": wanted})
     found = {row.code: _facts([row], False) for row in rows}
     return found, rows[0].current_catalog if rows else None
 
@@ -344,9 +341,18 @@ _NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 """`open_after` when the caller counts no held places: no window starts after it."""
 
 
+_ONE_OF = {"codes": ("code", "codes", "code"), "ids": ("id", "organizations", "organization")}
+"""A read of a list of one value is the one-organization read (prepared: one event a
+request reads its account as a start does, not through SQLAlchemy's expanding IN)."""
+
+
 def _run(session: Session, kind: tuple[str, bool | str], values: dict[str, Any]) -> list[Row[Any]]:
     if kind[1] in (True, "starting") and values.get("open_after") is None:
         values = {**values, "open_after": _NEVER}
+    if kind[0] in _ONE_OF:
+        single, listed, value = _ONE_OF[kind[0]]
+        if len(values[listed]) == 1:
+            kind, values = (single, kind[1]), {**values, value: values[listed][0]}
     prepared = _PREPARED.get(kind)
     if prepared is not None:
         alone = one_statement_engine(session)

@@ -26,7 +26,7 @@ PostgreSQL, the loop serves the other requests.
   as a write in a thread does; the request's task waits for it, shielded.
 - The connection's socket is watched by the loop from its first wait to the end of the
   write (`_Watch`: one reader added and removed a write, not one a round trip as psycopg's
-  `wait_async` does, nor a timer each): 8 clients' starts, about 5% less server CPU
+  `wait_async` does, nor a timer each): 8 clients' starts, 10-13% less server CPU
   (docs/benchmarks.md, seventh session). The watch ends when the connection goes back to
   the pool, is closed, or an exchange is interrupted; when the server ends the
   connection, libpq closes the socket first, inside the greenlet, and the watch ends
